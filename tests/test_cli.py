@@ -1,0 +1,63 @@
+"""The command line: each command runs, writes what it says, and fails with a message, not a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+
+from tiepoint.cli import main
+
+
+def test_methods(capsys):
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    assert "sift+ratio" in out and "orb+mnn" in out and "default method" in out
+
+
+def test_demo_prints_scores_and_writes_figure(tmp_path, capsys):
+    assert main(["demo", "--output", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "inliers" in out and "pose error" in out and "within 1 px" in out
+    assert (tmp_path / "matches.png").stat().st_size > 10_000
+
+
+def test_match_writes_figure_files_and_summary(tmp_path, stereo_pair, capsys):
+    assert main(["match", str(stereo_pair.path0), str(stereo_pair.path1), "--model", "fundamental",
+                 "--max-keypoints", "512", "--output", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["geometry"]["model"] == "fundamental" and summary["num_matches"] > 100
+    with h5py.File(tmp_path / "features.h5") as features:
+        assert features["motorcycle_left.png/keypoints"].shape[0] <= 512
+    assert (tmp_path / "matches.h5").exists() and (tmp_path / "matches.png").exists()
+    assert "inliers" in capsys.readouterr().out
+
+
+def test_extract_over_a_folder(tmp_path, stereo_pair, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), stereo_pair.image0[..., ::-1])
+    cv2.imwrite(str(folder / "b.png"), stereo_pair.image1[..., ::-1])
+    (folder / "broken.png").write_bytes(b"not an image")
+    assert main(["extract", str(folder), str(tmp_path / "feats.h5"), "--method", "orb", "--max-keypoints", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "2 extracted" in out and "1 failed" in out and "broken.png" in out
+    assert main(["extract", str(folder), str(tmp_path / "feats.h5"), "--method", "orb", "--max-keypoints", "100"]) == 0
+    assert "2 already there" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["match", "missing0.png", "missing1.png"], "not found"),
+        (["demo", "--method", "nonexistent"], "unknown method"),
+        (["match", "a.png", "b.png", "--option", "novalue"], "KEY=VALUE"),
+    ],
+)
+def test_errors_are_one_line_messages(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

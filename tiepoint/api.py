@@ -1,0 +1,71 @@
+"""The public entry points: ``load_image``, ``extract``, ``match``, ``estimate``, ``methods``.
+
+``tiepoint.match(image0, image1, method=...)`` returning :class:`~tiepoint.types.Matches` with
+``keypoints0``, ``keypoints1`` and ``scores`` is the stable interface that outside evaluation scripts use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import registry
+from .geometry.estimate import estimate
+from .io.image import ImageLike, load_image
+from .registry import MethodInfo
+from .types import Features, Matches
+
+DEFAULT_METHOD = "sift"
+"""The method used when none is named: the best shipped method on the benchmarks."""
+
+__all__ = ["DEFAULT_METHOD", "estimate", "extract", "load_image", "match", "methods"]
+
+
+def extract(image: ImageLike, method: str = DEFAULT_METHOD, max_keypoints: int | None = None, **options: Any) -> Features:
+    """Detect and describe keypoints in one image.
+
+    Args:
+        image: a path, a ``(H, W[, C])`` NumPy array (uint8, uint16 or float in [0, 1]) or a
+            ``([1, ]C, H, W)`` torch tensor.
+        method: an extractor name (``tiepoint.registry.extractors()``), or a method name whose extractor
+            part is used (``"sift+ratio"`` -> ``"sift"``).
+        max_keypoints: keep at most this many keypoints (the extractor's default when ``None``).
+        **options: further options of the extractor's ``Config`` (e.g. ``resize=1024``).
+
+    Returns:
+        :class:`Features`: ``keypoints`` ``(N, 2)`` in pixels of ``image``, ``scores`` ``(N,)``,
+        ``descriptors`` ``(N, D)``.
+
+    Example:
+        >>> features = tiepoint.extract("a.jpg", method="sift", max_keypoints=1024)  # doctest: +SKIP
+        >>> features.keypoints.shape  # doctest: +SKIP
+        (1024, 2)
+    """
+    extractor_name = method.partition("+")[0]
+    if max_keypoints is not None:
+        options["max_keypoints"] = max_keypoints
+    return registry.get_extractor(extractor_name, **options).extract(image)
+
+
+def match(image0: ImageLike, image1: ImageLike, method: str = DEFAULT_METHOD, **options: Any) -> Matches:
+    """Find tie points between two images.
+
+    Args:
+        image0, image1: paths, NumPy arrays or torch tensors (see :func:`extract`); sizes may differ.
+        method: a registered method name, see :func:`methods` (e.g. ``"sift+ratio"``, ``"orb+mnn"``).
+        **options: options of the method's extractor and matcher (e.g. ``max_keypoints=4096``, ``ratio=0.9``).
+
+    Returns:
+        :class:`Matches` with ``keypoints0`` and ``keypoints1`` ``(M, 2)`` in pixels of each original image
+        and ``scores`` ``(M,)``. A pair without correspondences gives ``M = 0``, not an error.
+
+    Example:
+        >>> m = tiepoint.match("left.png", "right.png", method="sift+ratio")  # doctest: +SKIP
+        >>> m.keypoints0.shape, m.keypoints1.shape, m.scores.shape  # doctest: +SKIP
+        ((812, 2), (812, 2), (812,))
+    """
+    return registry.get_method(method, **options).match(image0, image1)
+
+
+def methods() -> list[MethodInfo]:
+    """The registered methods, each with its kind (``"sparse"`` or ``"dense"``) and a one-line summary."""
+    return registry.methods()

@@ -1,0 +1,189 @@
+"""The ``tiepoint`` command. It only parses arguments and calls library functions.
+
+    tiepoint demo                       match the bundled pair with ground truth, print scores, draw a figure
+    tiepoint match A B [--model ...]    match two images, estimate geometry, write a figure and HDF5 files
+    tiepoint extract IMAGES OUT.h5      extract features of many images into an HDF5 file (resumable)
+    tiepoint methods                    list the registered methods
+    tiepoint bench --dataset ...        benchmark methods on real data with ground truth
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import TiepointError
+
+
+def _parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    """``["ratio=0.9", "root=False"]`` -> ``{"ratio": 0.9, "root": False}`` (strings stay strings)."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise TiepointError(f"--option expects KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value
+    return options
+
+
+def _method_options(args: argparse.Namespace) -> dict[str, Any]:
+    options = _parse_options(args.option)
+    if getattr(args, "max_keypoints", None) is not None:
+        options["max_keypoints"] = args.max_keypoints
+    return options
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .demo import run_demo
+
+    result = run_demo(method=args.method, output_dir=args.output, estimator=args.estimator)
+    print(result.summary())
+
+
+def cmd_match(args: argparse.Namespace) -> None:
+    from .pipeline.match import match_pair
+
+    result = match_pair(
+        args.image0,
+        args.image1,
+        method=args.method,
+        model=None if args.model == "none" else args.model,
+        estimator=args.estimator,
+        threshold=args.threshold,
+        output_dir=args.output,
+        **_method_options(args),
+    )
+    print(result.summary())
+
+
+def cmd_extract(args: argparse.Namespace) -> None:
+    from .pipeline.extract import extract_features
+
+    summary = extract_features(
+        args.images,
+        args.output,
+        method=args.method,
+        image_root=args.image_root,
+        overwrite=args.overwrite,
+        as_half=args.half,
+        **_method_options(args),
+    )
+    print(
+        f"{args.output}: {len(summary.extracted)} extracted, {len(summary.skipped)} already there, "
+        f"{len(summary.failed)} failed ({summary.seconds:.1f} s)"
+    )
+    for name, reason in summary.failed:
+        print(f"  failed: {name}: {reason}")
+
+
+def cmd_methods(args: argparse.Namespace) -> None:
+    from .api import DEFAULT_METHOD, methods
+
+    listed = methods()
+    width = max(len(m.name) for m in listed)
+    for m in listed:
+        print(f"{m.name:<{width}}  {m.kind:<6}  {m.summary}")
+    print(f"\ndefault method: {DEFAULT_METHOD}; an extractor name alone (e.g. 'sift') uses its default matcher")
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from .bench import Protocol, format_table, load_dataset, run_benchmark, write_report
+
+    results = []
+    for dataset_name in args.dataset:
+        dataset = load_dataset(dataset_name, root=args.root if len(args.dataset) == 1 else None)
+        protocol = Protocol.for_dataset(
+            dataset, estimator=args.estimator, threshold=args.threshold, max_keypoints=args.max_keypoints
+        )
+        for method in args.methods:
+            results.append(
+                run_benchmark(dataset, method, protocol=protocol, progress=not args.quiet, **_parse_options(args.option))
+            )
+    print(format_table(results))
+    if args.output:
+        for path in write_report(results, args.output):
+            print(f"wrote {path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .api import DEFAULT_METHOD
+
+    parser = argparse.ArgumentParser(prog="tiepoint", description="Tie points between images, turned into geometry.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_method_arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--method", default=DEFAULT_METHOD, help=f"method name (default {DEFAULT_METHOD}; see `tiepoint methods`)")
+        p.add_argument("--max-keypoints", type=int, help="keypoint budget per image")
+        p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a method option, e.g. ratio=0.9 (repeatable)")
+
+    p = commands.add_parser("demo", help="match the bundled stereo pair and score it against its ground truth")
+    p.add_argument("--method", default=DEFAULT_METHOD)
+    p.add_argument("--estimator", default="poselib", choices=["poselib", "opencv"])
+    p.add_argument("--output", type=Path, default=Path("outputs/demo"), help="folder for the figure")
+    p.set_defaults(func=cmd_demo)
+
+    p = commands.add_parser("match", help="match two images, estimate geometry, write figure and files")
+    p.add_argument("image0", type=Path)
+    p.add_argument("image1", type=Path)
+    add_method_arguments(p)
+    p.add_argument("--model", default="homography", choices=["homography", "fundamental", "none"],
+                   help="geometry to estimate (relative pose needs intrinsics: use the Python API)")
+    p.add_argument("--estimator", default="poselib", choices=["poselib", "opencv"])
+    p.add_argument("--threshold", type=float, help="inlier threshold in pixels (default per model)")
+    p.add_argument("--output", type=Path, default=Path("outputs/match"),
+                   help="folder for matches.png, features.h5, matches.h5 and summary.json")
+    p.set_defaults(func=cmd_match)
+
+    p = commands.add_parser("extract", help="extract features of a folder or list of images into HDF5")
+    p.add_argument("images", type=Path, help="a folder of images or a text file listing image paths")
+    p.add_argument("output", type=Path, help="the HDF5 feature file (resumed if it exists)")
+    add_method_arguments(p)
+    p.add_argument("--image-root", type=Path, help="image names are stored relative to this folder")
+    p.add_argument("--overwrite", action="store_true", help="re-extract images already in the file")
+    p.add_argument("--half", action="store_true", help="store float descriptors as float16")
+    p.set_defaults(func=cmd_extract)
+
+    p = commands.add_parser("methods", help="list the registered methods")
+    p.set_defaults(func=cmd_methods)
+
+    p = commands.add_parser("bench", help="benchmark methods on datasets with ground truth")
+    p.add_argument("--dataset", nargs="+", default=["oxford", "middlebury"],
+                   help="oxford, hpatches, middlebury, pairs:FILE or synthetic:FOLDER")
+    p.add_argument("--methods", nargs="+", default=[DEFAULT_METHOD])
+    p.add_argument("--root", type=Path, help="dataset folder (with a single --dataset); default: $TIEPOINT_DATA or ../shared/data")
+    p.add_argument("--estimator", help="robust estimator (default: the benchmark's protocol, poselib)")
+    p.add_argument("--threshold", type=float, help="inlier threshold in pixels (default: the benchmark's protocol)")
+    p.add_argument("--max-keypoints", type=int, help="keypoint budget (default: the protocol's, 2048)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a method option (repeatable)")
+    p.add_argument("--output", type=Path, help="folder for results.json and mma.png")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except (TiepointError, FileNotFoundError, KeyError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"tiepoint {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tiepoint {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Typed configurations: each configurable class declares a dataclass ``Config`` with its defaults.
+
+:func:`make_config` builds one from keyword options and rejects unknown names with the list of valid ones,
+so a typo in an option never passes silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any, TypeVar
+
+from .errors import OptionError
+
+C = TypeVar("C")
+
+
+def option_names(config_class: type) -> set[str]:
+    """The option names a ``Config`` dataclass declares."""
+    return {f.name for f in fields(config_class)}
+
+
+def make_config(config_class: type[C], options: Mapping[str, Any], owner: str) -> C:
+    """Build ``config_class(**options)``, naming ``owner`` in the error for an unknown or invalid option."""
+    unknown = set(options) - option_names(config_class)
+    if unknown:
+        raise OptionError(
+            f"{owner}: unknown option(s) {sorted(unknown)}; valid options are {sorted(option_names(config_class))}"
+        )
+    try:
+        return config_class(**options)
+    except (TypeError, ValueError) as error:
+        raise OptionError(f"{owner}: {error}") from None
+
+
+def check_positive(value: float | None, name: str, allow_none: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value`` is a positive number (or ``None`` where allowed)."""
+    if value is None and allow_none:
+        return
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")

@@ -1,0 +1,45 @@
+"""Exceptions that tiepoint raises for bad input, so that callers can catch them by kind.
+
+Every error names the file, parameter or method it is about. They derive from ``ValueError`` where the
+input was wrong, so code that already catches ``ValueError`` keeps working.
+"""
+
+
+class TiepointError(Exception):
+    """Base class of all tiepoint errors."""
+
+
+class ImageError(TiepointError, ValueError):
+    """An image is missing, unreadable, corrupt, empty, too small, too large or of an unsupported type."""
+
+
+class UnknownMethodError(TiepointError, ValueError):
+    """A method, extractor, matcher or estimator name is not registered."""
+
+
+class OptionError(TiepointError, ValueError):
+    """An option given to a method is unknown or has an invalid value."""
+
+
+class EstimationError(TiepointError):
+    """Robust estimation found no model (degenerate configuration, all outliers)."""
+
+
+class NotEnoughMatchesError(EstimationError, ValueError):
+    """Fewer correspondences than the requested geometric model needs."""
+
+
+class DatasetError(TiepointError, ValueError):
+    """A benchmark dataset folder or pairs file is missing or malformed."""
+
+
+class WeightsError(TiepointError):
+    """A weights file is missing, corrupt or does not fit the model."""
+
+
+class CorruptFileError(TiepointError, OSError):
+    """An HDF5 file cannot be opened or read (corrupt, truncated or not HDF5 at all)."""
+
+
+class NoImagesError(TiepointError, ValueError):
+    """A folder, list file or list of images names no image."""

@@ -1,0 +1,1 @@
+"""Keypoint extractors: one module per family."""

@@ -1,0 +1,76 @@
+"""The extractor interface: an image in, :class:`~tiepoint.types.Features` in original pixels out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+import numpy as np
+
+from ..config import check_positive, make_config
+from ..io.image import MIN_SIDE, ImageLike, as_image, image_size, resize_to_max_edge
+from ..types import Features
+
+
+class Extractor:
+    """Base class of keypoint detectors and descriptors.
+
+    Subclasses set :attr:`name`, extend :class:`Config` and implement :meth:`_extract`, which sees the image
+    already validated and resized. :meth:`extract` maps the keypoints back to the original image.
+    """
+
+    name: ClassVar[str] = ""
+    binary: ClassVar[bool] = False
+    """True when the descriptors are packed bits (compared by Hamming distance)."""
+
+    @dataclass
+    class Config:
+        max_keypoints: int = 2048
+        """Keep at most this many keypoints, those with the highest scores."""
+        resize: int | None = None
+        """Shrink the image so that its longer side is at most this many pixels before extraction."""
+
+        def __post_init__(self) -> None:
+            check_positive(self.max_keypoints, "max_keypoints")
+            check_positive(self.resize, "resize", allow_none=True)
+            if self.resize is not None and self.resize < MIN_SIDE:
+                raise ValueError(f"resize must be at least {MIN_SIDE} pixels, got {self.resize}")
+
+    def __init__(self, **options) -> None:
+        self.config = make_config(self.Config, options, f"extractor {self.name!r}")
+
+    def extract(self, image: ImageLike) -> Features:
+        """Detect and describe keypoints.
+
+        Args:
+            image: a path, a ``(H, W[, C])`` array or a ``([1, ]C, H, W)`` tensor (see :func:`as_image`).
+
+        Returns:
+            Features with ``(N, 2)`` keypoints in pixels of ``image``, sorted by decreasing score,
+            ``N <= config.max_keypoints``.
+        """
+        array = as_image(image)
+        resized, resize = resize_to_max_edge(array, self.config.resize)
+        features = self._extract(resized)
+        features = top_k(features, self.config.max_keypoints)
+        return replace(
+            features,
+            keypoints=resize.to_original(features.keypoints),
+            covariances=None
+            if features.covariances is None
+            else resize.covariances_to_original(features.covariances),
+            image_size=image_size(array),
+        )
+
+    def _extract(self, image: np.ndarray) -> Features:
+        """Extract from a validated ``(H, W, 3)`` uint8 RGB image; coordinates in this image's pixels."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config})"
+
+
+def top_k(features: Features, k: int) -> Features:
+    """The ``k`` highest-scoring features, sorted by decreasing score (stable for equal scores)."""
+    order = np.argsort(-features.scores, kind="stable")[:k]
+    return features.subset(order)

@@ -1,0 +1,1 @@
+"""Matchers: descriptor matchers and pair matchers."""

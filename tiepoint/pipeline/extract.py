@@ -1,0 +1,210 @@
+"""Extract features from many images into one resumable feature file (the layout of :mod:`tiepoint.io.h5`).
+
+This is what ``tiepoint extract`` runs::
+
+    summary = extract_features("images/", "outputs/features.h5", method="sift", max_keypoints=4096)
+    print(summary)  # extracted 120, skipped 0, failed 1 in 14.2 s -> outputs/features.h5
+
+Images are stored under their names: their paths relative to the image root, with ``/`` separators.
+Running it again skips the images already in the file, so an interrupted run (Ctrl-C, a crash) resumes
+where it stopped. An image that cannot be read is reported in :attr:`ExtractionSummary.failed` and does
+not stop the run; finding no images at all raises :class:`NoImagesError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+from tqdm import tqdm
+
+from .. import registry
+from ..errors import ImageError, NoImagesError, OptionError
+from ..io.h5 import list_feature_names, open_for_update, write_features
+
+logger = logging.getLogger("tiepoint")
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"})
+"""File extensions (lower case) taken as images when a folder is searched."""
+
+
+@dataclass
+class ExtractionSummary:
+    """What :func:`extract_features` did.
+
+    Attributes:
+        output: the feature file.
+        image_root: the folder that the image names are relative to.
+        extracted: names of the images extracted by this run, in order.
+        skipped: names of the images already in ``output``, left as they were.
+        failed: ``(name, reason)`` of each image that could not be read.
+        seconds: wall-clock time of the run.
+    """
+
+    output: Path
+    image_root: Path
+    extracted: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"extracted {len(self.extracted)}, skipped {len(self.skipped)}, failed {len(self.failed)} "
+            f"in {self.seconds:.1f} s -> {self.output}"
+        )
+
+
+def extract_features(
+    images: str | Path | Sequence[str | Path],
+    output: str | Path,
+    method: str = "sift",
+    max_keypoints: int | None = None,
+    image_root: str | Path | None = None,
+    overwrite: bool = False,
+    as_half: bool = False,
+    progress: bool = True,
+    **options: Any,
+) -> ExtractionSummary:
+    """Detect and describe keypoints in many images and store them in an HDF5 feature file.
+
+    Args:
+        images: a folder (searched recursively for :data:`IMAGE_EXTENSIONS`), a text file listing image
+            paths one per line (relative to ``image_root``, or else to the list's folder; blank lines and
+            lines starting with ``#`` are ignored), a single image file, or a sequence of image paths.
+        output: the feature file (``.h5``); created, or extended if it exists.
+        method: an extractor name, or a method name whose extractor part is used (``"sift+ratio"``).
+        max_keypoints: keep at most this many keypoints per image (the extractor's default when ``None``).
+        image_root: the folder the stored image names are relative to. Defaults to the folder for a folder,
+            the list's folder for a list file, and the deepest common folder for a sequence of paths.
+        overwrite: extract again images already in ``output`` (other images in it are kept).
+        as_half: store float descriptors as float16.
+        progress: show a progress bar (tqdm, on stderr).
+        **options: further options of the extractor's ``Config`` (e.g. ``resize=1600``).
+
+    Returns:
+        An :class:`ExtractionSummary`.
+
+    Raises:
+        NoImagesError: ``images`` names no image.
+        FileNotFoundError: ``images`` is a path that does not exist.
+        OptionError: unknown extractor options, or ``output`` holds features of these images made with
+            another method or configuration (pass ``overwrite=True`` or choose another output).
+        tiepoint.io.h5.CorruptFileError: ``output`` exists but is not readable HDF5.
+    """
+    start = time.perf_counter()
+    root, names = find_images(images, image_root)
+    extractor_name = method.partition("+")[0]
+    if max_keypoints is not None:
+        options["max_keypoints"] = max_keypoints
+    extractor = registry.get_extractor(extractor_name, **options)
+    method_json = _describe_method(extractor_name, extractor, options)
+    summary = ExtractionSummary(Path(output), root)
+
+    with open_for_update(output) as file:
+        present = set() if overwrite else set(list_feature_names(file)) & set(names)
+        _check_same_method(file, sorted(present), method_json, Path(output))
+        summary.skipped = [name for name in names if name in present]
+        todo = [name for name in names if name not in present]
+        for name in tqdm(todo, desc=f"extract {extractor_name}", unit="image", disable=not progress):
+            try:
+                features = extractor.extract(root / name)
+            except ImageError as error:
+                logger.warning("skipping image %s: %s", name, error)
+                summary.failed.append((name, str(error)))
+                continue
+            write_features(file, name, features, as_half=as_half, attrs={"method": method_json})
+            file.flush()  # a killed run keeps this image
+            summary.extracted.append(name)
+
+    summary.seconds = time.perf_counter() - start
+    logger.info("%s", summary)
+    return summary
+
+
+def find_images(
+    images: str | Path | Sequence[str | Path], image_root: str | Path | None = None
+) -> tuple[Path, list[str]]:
+    """Resolve the ``images`` argument of :func:`extract_features` to an image root and image names.
+
+    Returns:
+        The root folder and the names of the images (paths relative to it, ``/``-separated), without
+        duplicates, folders sorted by name and lists in their order.
+
+    Raises:
+        FileNotFoundError: ``images`` is a path that does not exist.
+        NoImagesError: no image found.
+        ValueError: an image lies outside ``image_root``.
+    """
+    root = None if image_root is None else Path(image_root)
+    if isinstance(images, (str, os.PathLike)):
+        source = Path(images)
+        if source.is_dir():
+            root = source if root is None else root
+            paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+            paths = [p for p in paths if p.is_file()]
+            where = f"folder {source} (extensions {', '.join(sorted(IMAGE_EXTENSIONS))})"
+        elif source.is_file() and source.suffix.lower() in IMAGE_EXTENSIONS:
+            root = source.parent if root is None else root
+            paths, where = [source], str(source)
+        elif source.is_file():
+            root = source.parent if root is None else root
+            paths, where = _read_list(source, root), f"image list {source}"
+        else:
+            raise FileNotFoundError(f"no such image folder, image or image list: {source}")
+    else:
+        paths = [Path(p) for p in images]
+        where = "the given list of images"
+        if root is None and paths:
+            root = Path(os.path.commonpath([_normalised(p).parent for p in paths]))
+    if not paths:
+        raise NoImagesError(f"no images found in {where}")
+    names = list(dict.fromkeys(_relative_name(path, root) for path in paths))
+    return root, names
+
+
+def _read_list(list_file: Path, root: Path) -> list[Path]:
+    """The image paths of a list file, one per line, relative ones taken relative to ``root``."""
+    lines = (line.strip() for line in list_file.read_text().splitlines())
+    return [root / line for line in lines if line and not line.startswith("#")]
+
+
+def _relative_name(path: Path, root: Path) -> str:
+    """The name of an image: its path relative to ``root``, ``/``-separated."""
+    try:
+        relative = _normalised(path).relative_to(_normalised(root))
+    except ValueError:
+        raise ValueError(f"image {path} is not inside the image root {root}; set image_root") from None
+    return relative.as_posix()
+
+
+def _normalised(path: Path) -> Path:
+    """An absolute path without ``.`` and ``..`` parts (symbolic links are kept as they are)."""
+    return Path(os.path.normpath(path.absolute()))
+
+
+def _describe_method(name: str, extractor: Any, options: dict[str, Any]) -> str:
+    """The ``method`` attribute: the extractor's name and configuration as a JSON string."""
+    config = getattr(extractor, "config", None)
+    config = asdict(config) if is_dataclass(config) else options
+    return json.dumps({"name": name, "config": config}, sort_keys=True, default=str)
+
+
+def _check_same_method(file: h5py.File, names: list[str], method_json: str, output: Path) -> None:
+    """Refuse to resume into features made with another method or configuration."""
+    for name in names:
+        stored = file[name].attrs.get("method")
+        if isinstance(stored, bytes):
+            stored = stored.decode()
+        if stored is not None and stored != method_json:
+            raise OptionError(
+                f"{output} already holds features of {name!r} made with {stored}, not {method_json}; "
+                "pass overwrite=True to extract them again, or choose another output file"
+            )

@@ -1,0 +1,175 @@
+"""Method names and how to build them.
+
+A **sparse** method is named ``EXTRACTOR+MATCHER`` (``sift+ratio``, ``orb+mnn``); the extractor's name alone
+(``sift``) means its default matcher. A **dense** method (a model that matches a pair directly) has a single
+name. Classes are registered by import path and imported only when first built, so listing methods is cheap.
+
+New models register here, in the tables at the bottom of this file.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from .config import option_names
+from .errors import OptionError, UnknownMethodError
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """One line of :func:`tiepoint.methods`.
+
+    Attributes:
+        name: the name to pass to :func:`tiepoint.match` (or :func:`tiepoint.extract` for extractors).
+        kind: ``"sparse"`` (extractor + matcher) or ``"dense"`` (matches a pair directly).
+        summary: what the method is, in one line.
+    """
+
+    name: str
+    kind: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class _Entry:
+    target: str  # "module:Class"
+    summary: str
+    binary: bool = False  # extractors: binary descriptors
+    default_matcher: str = "mnn"  # extractors: the matcher used when only the extractor is named
+
+    def load(self) -> type:
+        module, _, attribute = self.target.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+_EXTRACTORS: dict[str, _Entry] = {}
+_MATCHERS: dict[str, _Entry] = {}
+_PAIR_MATCHERS: dict[str, _Entry] = {}
+_FLOAT_ONLY_MATCHERS = {"dualsoftmax"}
+
+
+def register_extractor(name: str, target: str, summary: str, binary: bool = False, default_matcher: str = "mnn"):
+    """Register a keypoint extractor class (``"package.module:Class"``) under ``name``."""
+    _EXTRACTORS[name] = _Entry(target, summary, binary, default_matcher)
+
+
+def register_matcher(name: str, target: str, summary: str) -> None:
+    """Register a descriptor matcher class under ``name``."""
+    _MATCHERS[name] = _Entry(target, summary)
+
+
+def register_pair_matcher(name: str, target: str, summary: str) -> None:
+    """Register a dense or semi-dense model that matches two images directly."""
+    _PAIR_MATCHERS[name] = _Entry(target, summary)
+
+
+def methods() -> list[MethodInfo]:
+    """All registered methods: every compatible extractor+matcher pair, then the dense methods."""
+    listed = []
+    for extractor, entry in _EXTRACTORS.items():
+        for matcher, matcher_entry in _MATCHERS.items():
+            if entry.binary and matcher in _FLOAT_ONLY_MATCHERS:
+                continue
+            default = " (default for '" + extractor + "')" if matcher == entry.default_matcher else ""
+            listed.append(MethodInfo(f"{extractor}+{matcher}", "sparse", f"{entry.summary}; {matcher_entry.summary}{default}"))
+    listed += [MethodInfo(name, "dense", entry.summary) for name, entry in _PAIR_MATCHERS.items()]
+    return listed
+
+
+def extractors() -> list[str]:
+    """Names of the registered extractors."""
+    return list(_EXTRACTORS)
+
+
+def _lookup(table: dict[str, _Entry], name: str, what: str) -> _Entry:
+    if name not in table:
+        raise UnknownMethodError(f"unknown {what} {name!r}; available: {', '.join(sorted(table)) or 'none'}")
+    return table[name]
+
+
+def build_extractor(name: str, **options: Any):
+    """An extractor instance, e.g. ``build_extractor("sift", max_keypoints=1024)``."""
+    return _lookup(_EXTRACTORS, name, "extractor").load()(**options)
+
+
+def build_matcher(name: str, **options: Any):
+    """A descriptor matcher instance, e.g. ``build_matcher("ratio", ratio=0.9)``."""
+    return _lookup(_MATCHERS, name, "matcher").load()(**options)
+
+
+def split_method_name(name: str) -> tuple[str, str | None]:
+    """``"sift+ratio"`` -> ``("sift", "ratio")``; ``"sift"`` -> ``("sift", "ratio")`` (its default);
+    a dense method -> ``(name, None)``."""
+    if not isinstance(name, str) or not name:
+        raise UnknownMethodError(f"method must be a non-empty string, got {name!r}")
+    if name in _PAIR_MATCHERS:
+        return name, None
+    extractor, _, matcher = name.partition("+")
+    if extractor not in _EXTRACTORS:
+        known = sorted(_EXTRACTORS) + sorted(_PAIR_MATCHERS)
+        raise UnknownMethodError(f"unknown method {name!r}; available: {', '.join(known)} (see `tiepoint methods`)")
+    entry = _EXTRACTORS[extractor]
+    matcher = matcher or entry.default_matcher
+    _lookup(_MATCHERS, matcher, "matcher")
+    if entry.binary and matcher in _FLOAT_ONLY_MATCHERS:
+        raise UnknownMethodError(f"method {name!r}: {matcher} needs float descriptors and {extractor} gives binary ones")
+    return extractor, matcher
+
+
+def build_method(name: str, **options: Any):
+    """A pair matcher for a method name; options go to whichever part (extractor, matcher) declares them."""
+    from .matchers.base import SparseMethod
+
+    extractor_name, matcher_name = split_method_name(name)
+    if matcher_name is None:
+        return _PAIR_MATCHERS[name].load()(**options)
+    extractor_class = _EXTRACTORS[extractor_name].load()
+    matcher_class = _MATCHERS[matcher_name].load()
+    extractor_keys, matcher_keys = option_names(extractor_class.Config), option_names(matcher_class.Config)
+    unknown = set(options) - extractor_keys - matcher_keys
+    if unknown:
+        raise OptionError(
+            f"method {name!r}: unknown option(s) {sorted(unknown)}; valid options are {sorted(extractor_keys | matcher_keys)}"
+        )
+    extractor = extractor_class(**{k: v for k, v in options.items() if k in extractor_keys})
+    matcher = matcher_class(**{k: v for k, v in options.items() if k in matcher_keys})
+    full_name = f"{extractor_name}+{matcher_name}"
+    return SparseMethod(full_name, extractor, matcher)
+
+
+@lru_cache(maxsize=16)
+def _cached_method(name: str, frozen_options: tuple):
+    return build_method(name, **dict(frozen_options))
+
+
+def get_method(name: str, **options: Any):
+    """Like :func:`build_method`, but reuses the instance built for the same name and options."""
+    try:
+        return _cached_method(name, tuple(sorted(options.items())))
+    except TypeError:  # an unhashable option value: build afresh
+        return build_method(name, **options)
+
+
+def get_extractor(name: str, **options: Any):
+    """Like :func:`build_extractor`, reusing instances (learned extractors load weights once)."""
+    try:
+        return _cached_extractor(name, tuple(sorted(options.items())))
+    except TypeError:
+        return build_extractor(name, **options)
+
+
+@lru_cache(maxsize=16)
+def _cached_extractor(name: str, frozen_options: tuple):
+    return build_extractor(name, **dict(frozen_options))
+
+
+# --- built-in methods -------------------------------------------------------------------------------------
+register_extractor("sift", "tiepoint.features.opencv:SIFT", "OpenCV SIFT, RootSIFT descriptors", default_matcher="ratio")
+register_extractor("orb", "tiepoint.features.opencv:ORB", "OpenCV ORB, binary", binary=True, default_matcher="ratio")
+register_extractor("akaze", "tiepoint.features.opencv:AKAZE", "OpenCV AKAZE, binary M-LDB", binary=True, default_matcher="ratio")
+register_matcher("mnn", "tiepoint.matchers.nearest:MutualNearestNeighbour", "mutual nearest neighbours")
+register_matcher("ratio", "tiepoint.matchers.nearest:RatioTest", "mutual NN with Lowe's ratio test (0.8)")
+register_matcher("dualsoftmax", "tiepoint.matchers.nearest:DualSoftmax", "dual-softmax mutual NN")
