@@ -21,7 +21,7 @@ def test_method_names_and_options_are_routed():
     assert method.name == "sift+ratio"
     assert method.extractor.config.max_keypoints == 100 and method.matcher.config.ratio == 0.7
     default = registry.build_method("orb")
-    assert default.name == "orb+ratio"
+    assert default.name == "orb+mnn"
 
 
 @pytest.mark.parametrize("name", ["siftt", "sift+nope", "orb+dualsoftmax", "", None])

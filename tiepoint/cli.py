@@ -94,18 +94,20 @@ def cmd_methods(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from .bench import Protocol, format_table, load_dataset, run_benchmark, write_report
+    from .bench import format_table, run_benchmarks, write_report
 
-    results = []
-    for dataset_name in args.dataset:
-        dataset = load_dataset(dataset_name, root=args.root if len(args.dataset) == 1 else None)
-        protocol = Protocol.for_dataset(
-            dataset, estimator=args.estimator, threshold=args.threshold, max_keypoints=args.max_keypoints
-        )
-        for method in args.methods:
-            results.append(
-                run_benchmark(dataset, method, protocol=protocol, progress=not args.quiet, **_parse_options(args.option))
-            )
+    overrides = {} if args.max_keypoints is None else {"max_keypoints": args.max_keypoints}
+    results = run_benchmarks(
+        args.dataset,
+        args.methods,
+        root=args.root,
+        estimator=args.estimator,
+        threshold=args.threshold,
+        resize=args.resize,
+        progress=not args.quiet,
+        **overrides,
+        **_parse_options(args.option),
+    )
     print(format_table(results))
     if args.output:
         for path in write_report(results, args.output):
@@ -158,10 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", nargs="+", default=["oxford", "middlebury"],
                    help="oxford, hpatches, middlebury, pairs:FILE or synthetic:FOLDER")
     p.add_argument("--methods", nargs="+", default=[DEFAULT_METHOD])
-    p.add_argument("--root", type=Path, help="dataset folder (with a single --dataset); default: $TIEPOINT_DATA or ../shared/data")
+    p.add_argument("--root", type=Path, help="dataset folder, or a folder holding it; default: $TIEPOINT_DATA or ../shared/data")
     p.add_argument("--estimator", help="robust estimator (default: the benchmark's protocol, poselib)")
     p.add_argument("--threshold", type=float, help="inlier threshold in pixels (default: the benchmark's protocol)")
     p.add_argument("--max-keypoints", type=int, help="keypoint budget (default: the protocol's, 2048)")
+    p.add_argument("--resize", type=int, help="shrink images to this longer side first (default: native size)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a method option (repeatable)")
     p.add_argument("--output", type=Path, help="folder for results.json and mma.png")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

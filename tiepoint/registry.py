@@ -168,7 +168,7 @@ def _cached_extractor(name: str, frozen_options: tuple):
 
 # --- built-in methods -------------------------------------------------------------------------------------
 register_extractor("sift", "tiepoint.features.opencv:SIFT", "OpenCV SIFT, RootSIFT descriptors", default_matcher="ratio")
-register_extractor("orb", "tiepoint.features.opencv:ORB", "OpenCV ORB, binary", binary=True, default_matcher="ratio")
+register_extractor("orb", "tiepoint.features.opencv:ORB", "OpenCV ORB, binary", binary=True, default_matcher="mnn")
 register_extractor("akaze", "tiepoint.features.opencv:AKAZE", "OpenCV AKAZE, binary M-LDB", binary=True, default_matcher="ratio")
 register_matcher("mnn", "tiepoint.matchers.nearest:MutualNearestNeighbour", "mutual nearest neighbours")
 register_matcher("ratio", "tiepoint.matchers.nearest:RatioTest", "mutual NN with Lowe's ratio test (0.8)")
