@@ -79,8 +79,10 @@ def cmd_extract(args: argparse.Namespace) -> None:
         f"{args.output}: {len(summary.extracted)} extracted, {len(summary.skipped)} already there, "
         f"{len(summary.failed)} failed ({summary.seconds:.1f} s)"
     )
-    for name, reason in summary.failed:
+    for name, reason in summary.failed[:10]:
         print(f"  failed: {name}: {reason}")
+    if len(summary.failed) > 10:
+        print(f"  ... and {len(summary.failed) - 10} more (run with -v to see every warning)")
 
 
 def cmd_methods(args: argparse.Namespace) -> None:
@@ -178,9 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
-    except (TiepointError, FileNotFoundError, KeyError) as error:
+    except (TiepointError, ValueError, KeyError, OSError) as error:  # bad input, missing files, full disks
+        if args.verbose:
+            raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"tiepoint {args.command}: error: {message}", file=sys.stderr)
+        print(f"tiepoint {args.command}: error: {message} (run with -v for the traceback)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"tiepoint {args.command}: interrupted", file=sys.stderr)

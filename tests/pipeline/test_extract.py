@@ -172,3 +172,14 @@ def test_sequence_of_paths(folder, tmp_path):
     assert read_features(tmp_path / "f.h5", "b.png").descriptors.dtype == np.uint8
     with pytest.raises(NoImagesError):
         find_images([])
+
+
+def test_a_text_file_that_is_not_an_image_list_is_refused(tmp_path):
+    notes = tmp_path / "notes.md"
+    notes.write_text("# a title\nsome prose that names no file\nmore prose\n")
+    with pytest.raises(NoImagesError, match="none of its 2 entries"):
+        find_images(notes)
+    binary = tmp_path / "data.bin"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(NoImagesError, match="neither an image nor a readable image list"):
+        find_images(binary)

@@ -171,9 +171,23 @@ def find_images(
 
 
 def _read_list(list_file: Path, root: Path) -> list[Path]:
-    """The image paths of a list file, one per line, relative ones taken relative to ``root``."""
-    lines = (line.strip() for line in list_file.read_text().splitlines())
-    return [root / line for line in lines if line and not line.startswith("#")]
+    """The image paths of a list file, one per line, relative ones taken relative to ``root``.
+
+    Raises:
+        NoImagesError: the file is not text, or none of its lines names an existing file (not an image list).
+    """
+    try:
+        text = list_file.read_text()
+    except (UnicodeDecodeError, OSError) as error:
+        raise NoImagesError(f"{list_file} is neither an image nor a readable image list: {error}") from None
+    lines = (line.strip() for line in text.splitlines())
+    paths = [root / line for line in lines if line and not line.startswith("#")]
+    if paths and not any(path.is_file() for path in paths):
+        raise NoImagesError(
+            f"image list {list_file}: none of its {len(paths)} entries is an existing file "
+            f"(the first is {paths[0]}); is it an image list, and is the image root right?"
+        )
+    return paths
 
 
 def _relative_name(path: Path, root: Path) -> str:
