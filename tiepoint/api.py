@@ -40,7 +40,7 @@ def extract(image: ImageLike, method: str = DEFAULT_METHOD, max_keypoints: int |
         >>> features.keypoints.shape  # doctest: +SKIP
         (1024, 2)
     """
-    extractor_name = method.partition("+")[0]
+    extractor_name, _ = registry.split_method_name(method)
     if max_keypoints is not None:
         options["max_keypoints"] = max_keypoints
     return registry.get_extractor(extractor_name, **options).extract(image)

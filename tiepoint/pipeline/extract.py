@@ -101,7 +101,7 @@ def extract_features(
     """
     start = time.perf_counter()
     root, names = find_images(images, image_root)
-    extractor_name = method.partition("+")[0]
+    extractor_name, _ = registry.split_method_name(method)
     if max_keypoints is not None:
         options["max_keypoints"] = max_keypoints
     extractor = registry.get_extractor(extractor_name, **options)
