@@ -381,3 +381,16 @@ def test_dataset_subset_and_validation():
         dataset.subset(["p9"])
     with pytest.raises(ValueError, match="relative_pose"):
         Dataset("d", "relative_pose", pairs)
+
+
+def test_synthetic_skips_unreadable_and_tiny_photos(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / "good.png"), rng.integers(0, 255, (200, 300, 3), dtype=np.uint8))
+    cv2.imwrite(str(tmp_path / "tiny.png"), np.zeros((10, 15), np.uint8))
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    dataset = synthetic(tmp_path, num_pairs=4, seed=1)
+    assert {pair.info["photo"] for pair in dataset} == {str(tmp_path / "good.png")}
+    assert "tiny.png" in caplog.text and "broken.jpg" in caplog.text
+    (tmp_path / "good.png").unlink()
+    with pytest.raises(DatasetError, match="no photos .* that can be read"):
+        synthetic(tmp_path, num_pairs=1)

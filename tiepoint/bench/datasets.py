@@ -16,6 +16,7 @@ Loaders: :func:`oxford_affine`, :func:`hpatches`, :func:`middlebury`, :func:`pai
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,14 +28,13 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DatasetError
-from ..io.image import load_image
+from ..io.image import IMAGE_EXTENSIONS, load_image
 from ..types import Camera
+
+logger = logging.getLogger("tiepoint")
 
 TASKS = ("homography", "relative_pose")
 """The benchmark tasks: which ground truth the pairs of a dataset carry."""
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
-"""File name endings that :func:`synthetic` takes as photos."""
 
 DATA_ENV = "TIEPOINT_DATA"
 """Environment variable naming the folder that holds the benchmark data (``oxford_affine/`` etc.)."""
@@ -509,6 +509,9 @@ def pairs_file(
 SYNTHETIC_LONG_SIDE = 640
 """Longer side, in pixels, of the photos synthetic pairs are made from."""
 
+SYNTHETIC_MIN_SIDE = 128
+"""Photos whose shorter side is below this many pixels are skipped: they hold too little to match."""
+
 
 def _homography_matrix(
     rng: np.random.Generator,
@@ -590,23 +593,25 @@ def synthetic(
     Images are made in :meth:`Pair.load`; the same arguments always give identical pairs.
     """
     folder = _require_dir(folder, "photo")
-    photos = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    candidates = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    photo_sizes = _readable_photos(candidates)
+    photos = list(photo_sizes)
     if not photos:
-        raise DatasetError(f"synthetic dataset: no photos ({', '.join(IMAGE_EXTENSIONS)}) found in {folder}")
+        raise DatasetError(
+            f"synthetic dataset: no photos ({', '.join(sorted(IMAGE_EXTENSIONS))}) in {folder} that can be read "
+            f"and are at least {SYNTHETIC_MIN_SIDE} px on each side"
+        )
     if not isinstance(num_pairs, int) or num_pairs < 1:
         raise DatasetError(f"synthetic dataset: num_pairs must be a positive integer, got {num_pairs!r}")
     if not 0 < scale_range[0] <= scale_range[1]:
         raise DatasetError(f"synthetic dataset: scale_range must be 0 < low <= high, got {scale_range}")
-    sizes: dict[Path, tuple[int, int]] = {}
     pairs = []
     for index in range(num_pairs):
         rng = np.random.default_rng([seed, index])
         photo = photos[int(rng.integers(len(photos)))]
-        if photo not in sizes:
-            width, height = image_size_from_header(photo)
-            factor = SYNTHETIC_LONG_SIDE / max(width, height)
-            sizes[photo] = (max(1, round(width * factor)), max(1, round(height * factor)))
-        size = sizes[photo]
+        width, height = photo_sizes[photo]
+        factor = SYNTHETIC_LONG_SIDE / max(width, height)
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
         H = _homography_matrix(rng, size, max_rotation_deg, scale_range, perspective, max_shift)
         pairs.append(
             Pair(
@@ -624,6 +629,23 @@ def synthetic(
         f"{num_pairs} synthetic homography pairs from {len(photos)} photos in {folder} (seed {seed}, "
         f"rotation up to {max_rotation_deg:g} deg)",
     )
+
+
+def _readable_photos(paths: Sequence[Path]) -> dict[Path, tuple[int, int]]:
+    """``{path: (width, height)}`` of the photos that can be read and are large enough; the others are skipped
+    with a warning."""
+    sizes = {}
+    for path in paths:
+        try:
+            size = image_size_from_header(path)
+        except DatasetError as error:
+            logger.warning("synthetic dataset: skipping %s", error)
+            continue
+        if min(size) < SYNTHETIC_MIN_SIDE:
+            logger.warning("synthetic dataset: skipping %s, %dx%d is smaller than %d px", path, *size, SYNTHETIC_MIN_SIDE)
+            continue
+        sizes[path] = size
+    return sizes
 
 
 # --- by name ------------------------------------------------------------------------------------------------

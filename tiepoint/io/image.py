@@ -26,6 +26,9 @@ from ..errors import ImageError
 ImageLike = Union[str, os.PathLike, np.ndarray, Any]
 """A path to an image file, a NumPy array or a torch tensor (see :func:`as_image`)."""
 
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"})
+"""File extensions (lower case) taken as images when a folder is searched."""
+
 MIN_SIDE = 16
 """Smallest accepted width or height in pixels: no method finds tie points in a smaller image."""
 

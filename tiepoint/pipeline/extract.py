@@ -27,12 +27,11 @@ from tqdm import tqdm
 
 from .. import registry
 from ..errors import ImageError, NoImagesError, OptionError
+from ..io.image import IMAGE_EXTENSIONS
 from ..io.h5 import list_feature_names, open_for_update, write_features
 
 logger = logging.getLogger("tiepoint")
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"})
-"""File extensions (lower case) taken as images when a folder is searched."""
 
 
 @dataclass
