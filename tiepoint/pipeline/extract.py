@@ -33,7 +33,6 @@ from ..io.h5 import list_feature_names, open_for_update, write_features
 logger = logging.getLogger("tiepoint")
 
 
-
 @dataclass
 class ExtractionSummary:
     """What :func:`extract_features` did.
