@@ -5,6 +5,7 @@
     tiepoint extract IMAGES OUT.h5      extract features of many images into an HDF5 file (resumable)
     tiepoint methods                    list the registered methods
     tiepoint bench --dataset ...        benchmark methods on real data with ground truth
+    tiepoint data photos                build the training photo corpus from ../shared/data/photos.tsv
 """
 
 from __future__ import annotations
@@ -116,6 +117,23 @@ def cmd_bench(args: argparse.Namespace) -> None:
             print(f"wrote {path}")
 
 
+def cmd_data_photos(args: argparse.Namespace) -> None:
+    from .train.photos import build_photo_corpus
+
+    summary = build_photo_corpus(
+        args.tsv, args.out, cache=args.cache, max_edge=args.max_edge, quality=args.quality,
+        evaluation_root=None if args.no_content_check else args.tsv.parent, keep_debs=not args.drop_debs,
+        progress=None if args.quiet else print,
+    )
+    print(
+        f"{args.out}: {len(summary.written)} written, {len(summary.existing)} already there, "
+        f"{len(summary.skipped)} skipped; train {summary.counts['train']}, val {summary.counts['val']}, "
+        f"{summary.total_bytes / 1e6:.1f} MB"
+    )
+    for path, reason in summary.skipped:
+        print(f"  skipped: {path}: {reason}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .api import DEFAULT_METHOD
 
@@ -171,6 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="folder for results.json and mma.png")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_bench)
+
+    p = commands.add_parser("data", help="prepare training data")
+    data_commands = p.add_subparsers(dest="data_command", required=True, metavar="WHAT")
+    p = data_commands.add_parser("photos", help="build the training photo corpus from a photo list (resumable)")
+    p.add_argument("--tsv", type=Path, default=Path("../shared/data/photos.tsv"), help="the photo list")
+    p.add_argument("--out", type=Path, default=Path("data/photos"), help="corpus folder (JPEGs + manifest.json)")
+    p.add_argument("--cache", type=Path, help="folder for downloaded .deb files (default: OUT/../cache/debs)")
+    p.add_argument("--max-edge", type=int, default=960, help="longer side of the stored copies in pixels")
+    p.add_argument("--quality", type=int, default=92, help="JPEG quality of the stored copies")
+    p.add_argument("--drop-debs", action="store_true", help="delete each downloaded package once read")
+    p.add_argument("--no-content-check", action="store_true",
+                   help="do not compare photos with the evaluation images beside the list (names are still checked)")
+    p.add_argument("--quiet", action="store_true", help="no line per photo")
+    p.set_defaults(func=cmd_data_photos)
     return parser
 
 
