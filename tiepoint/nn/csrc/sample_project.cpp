@@ -5,7 +5,8 @@
 // feat is channels-last (B, H, W, C); pos holds (x, y) in pixels of this level, with the centre of
 // the top-left pixel at (0, 0); taps outside the map read zero (grid_sample with zero padding and
 // align_corners=True). The sampled C-vector of each (keypoint, sample) lives only in a small
-// per-thread buffer: the (B, N, M, C) tensor of the two-step reference path is never built.
+// per-tile buffer (TILE keypoints, small enough to stay in cache): the (B, N, M, C) tensor of the
+// two-step reference path is never built.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
@@ -44,115 +45,116 @@ Taps<scalar_t> bilinear_taps(scalar_t x, scalar_t y, int64_t H, int64_t W) {
   return t;
 }
 
+constexpr int64_t TILE = 64;  // keypoints whose samples are gathered and projected together
+
+// Gathers the bilinear samples of keypoints [first, first + count) into rows of `samples`
+// (count, M * C), sample m of a keypoint in columns [m * C, (m + 1) * C).
+template <typename scalar_t>
+void gather_tile(const scalar_t* F, const scalar_t* P, int64_t first, int64_t count, int64_t N, int64_t M,
+                 int64_t H, int64_t W, int64_t C, scalar_t* samples) {
+  std::fill(samples, samples + count * M * C, scalar_t(0));
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t bn = first + i;
+    const scalar_t* plane = F + (bn / N) * H * W * C;
+    for (int64_t m = 0; m < M; ++m) {
+      const scalar_t* p = P + (bn * M + m) * 2;
+      const Taps<scalar_t> t = bilinear_taps(p[0], p[1], H, W);
+      scalar_t* row = samples + (i * M + m) * C;
+      for (int k = 0; k < 4; ++k) {
+        if (t.index[k] < 0) continue;
+        const scalar_t* f = plane + t.index[k] * C;
+        for (int64_t c = 0; c < C; ++c) row[c] += t.w[k] * f[c];
+      }
+    }
+  }
+}
+
+// Forward: per tile of keypoints, gather the samples into a small buffer that stays in cache and
+// project them with one matrix product, out[tile] = samples (T, M*C) x weight (M*C, D).
 template <typename scalar_t>
 void forward_impl(const at::Tensor& feat, const at::Tensor& pos, const at::Tensor& weight, at::Tensor& out) {
   const int64_t B = feat.size(0), H = feat.size(1), W = feat.size(2), C = feat.size(3);
   const int64_t N = pos.size(1), M = pos.size(2), D = weight.size(2);
+  const int64_t total = B * N, tiles = (total + TILE - 1) / TILE;
   const scalar_t* F = feat.data_ptr<scalar_t>();
   const scalar_t* P = pos.data_ptr<scalar_t>();
-  const scalar_t* Wt = weight.data_ptr<scalar_t>();
-  scalar_t* O = out.data_ptr<scalar_t>();
+  const at::Tensor matrix = weight.view({M * C, D});
+  at::Tensor rows = out.view({total, D});
 
-  at::parallel_for(0, B * N, 16, [&](int64_t begin, int64_t end) {
-    std::vector<scalar_t> sample(C);
-    for (int64_t bn = begin; bn < end; ++bn) {
-      const int64_t b = bn / N;
-      const scalar_t* plane = F + b * H * W * C;
-      scalar_t* o = O + bn * D;
-      for (int64_t m = 0; m < M; ++m) {
-        const scalar_t* p = P + (bn * M + m) * 2;
-        const Taps<scalar_t> t = bilinear_taps(p[0], p[1], H, W);
-        std::fill(sample.begin(), sample.end(), scalar_t(0));
-        for (int k = 0; k < 4; ++k) {
-          if (t.index[k] < 0) continue;
-          const scalar_t* f = plane + t.index[k] * C;
-          for (int64_t c = 0; c < C; ++c) sample[c] += t.w[k] * f[c];
-        }
-        const scalar_t* wm = Wt + m * C * D;
-        for (int64_t c = 0; c < C; ++c) {
-          const scalar_t s = sample[c];
-          const scalar_t* wc = wm + c * D;
-          for (int64_t d = 0; d < D; ++d) o[d] += s * wc[d];
-        }
-      }
+  at::parallel_for(0, tiles, 1, [&](int64_t begin, int64_t end) {
+    at::Tensor samples = at::empty({TILE, M * C}, feat.options());
+    for (int64_t tile = begin; tile < end; ++tile) {
+      const int64_t first = tile * TILE, count = std::min(TILE, total - first);
+      gather_tile(F, P, first, count, N, M, H, W, C, samples.data_ptr<scalar_t>());
+      rows.narrow(0, first, count).addmm_(samples.narrow(0, 0, count), matrix);
     }
   });
 }
 
+// Backward: per tile, d samples = grad_out x weight^T and d weight += samples^T x grad_out (matrix
+// products), then the bilinear taps scatter d samples into the feature map and give d positions.
+// Scatters collide between keypoints, so each thread accumulates into its own buffers.
 template <typename scalar_t>
 void backward_impl(const at::Tensor& grad_out, const at::Tensor& feat, const at::Tensor& pos,
                    const at::Tensor& weight, at::Tensor& grad_feat, at::Tensor& grad_pos,
                    at::Tensor& grad_weight) {
   const int64_t B = feat.size(0), H = feat.size(1), W = feat.size(2), C = feat.size(3);
   const int64_t N = pos.size(1), M = pos.size(2), D = weight.size(2);
-  const scalar_t* G = grad_out.data_ptr<scalar_t>();
+  const int64_t total = B * N, tiles = (total + TILE - 1) / TILE;
   const scalar_t* F = feat.data_ptr<scalar_t>();
   const scalar_t* P = pos.data_ptr<scalar_t>();
-  const scalar_t* Wt = weight.data_ptr<scalar_t>();
   scalar_t* GP = grad_pos.data_ptr<scalar_t>();
+  const at::Tensor matrix = weight.view({M * C, D});
+  const at::Tensor grad_rows = grad_out.view({total, D});
 
-  // Scatters into the feature map and the weights collide between keypoints: each thread
-  // accumulates into its own buffer, and the buffers are summed at the end.
   const int threads = at::get_num_threads();
   std::vector<at::Tensor> feat_buffers(threads), weight_buffers(threads);
   for (int i = 0; i < threads; ++i) {
     feat_buffers[i] = at::zeros_like(grad_feat);
-    weight_buffers[i] = at::zeros_like(grad_weight);
+    weight_buffers[i] = at::zeros({M * C, D}, weight.options());
   }
 
-  at::parallel_for(0, B * N, 16, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, tiles, 1, [&](int64_t begin, int64_t end) {
     const int thread = at::get_thread_num();
     scalar_t* GF = feat_buffers[thread].data_ptr<scalar_t>();
-    scalar_t* GW = weight_buffers[thread].data_ptr<scalar_t>();
-    std::vector<scalar_t> sample(C), back(C);
-    for (int64_t bn = begin; bn < end; ++bn) {
-      const int64_t b = bn / N;
-      const scalar_t* plane = F + b * H * W * C;
-      scalar_t* grad_plane = GF + b * H * W * C;
-      const scalar_t* g = G + bn * D;
-      for (int64_t m = 0; m < M; ++m) {
-        const scalar_t* p = P + (bn * M + m) * 2;
-        const Taps<scalar_t> t = bilinear_taps(p[0], p[1], H, W);
-        const scalar_t* wm = Wt + m * C * D;
-        scalar_t* gwm = GW + m * C * D;
-        // back[c] = d loss / d sample[c] = weight[m, c, :] . g
-        std::fill(sample.begin(), sample.end(), scalar_t(0));
-        for (int k = 0; k < 4; ++k) {
-          if (t.index[k] < 0) continue;
-          const scalar_t* f = plane + t.index[k] * C;
-          for (int64_t c = 0; c < C; ++c) sample[c] += t.w[k] * f[c];
-        }
-        for (int64_t c = 0; c < C; ++c) {
-          const scalar_t* wc = wm + c * D;
-          scalar_t* gwc = gwm + c * D;
-          scalar_t acc = 0;
-          for (int64_t d = 0; d < D; ++d) {
-            acc += wc[d] * g[d];
-            gwc[d] += sample[c] * g[d];
+    at::Tensor samples = at::empty({TILE, M * C}, feat.options());
+    for (int64_t tile = begin; tile < end; ++tile) {
+      const int64_t first = tile * TILE, count = std::min(TILE, total - first);
+      gather_tile(F, P, first, count, N, M, H, W, C, samples.data_ptr<scalar_t>());
+      const at::Tensor g = grad_rows.narrow(0, first, count);
+      weight_buffers[thread].addmm_(samples.narrow(0, 0, count).t(), g);
+      const at::Tensor back = g.mm(matrix.t()).contiguous();  // (count, M * C)
+      const scalar_t* dS = back.data_ptr<scalar_t>();
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t bn = first + i;
+        const scalar_t* plane = F + (bn / N) * H * W * C;
+        scalar_t* grad_plane = GF + (bn / N) * H * W * C;
+        for (int64_t m = 0; m < M; ++m) {
+          const scalar_t* p = P + (bn * M + m) * 2;
+          const Taps<scalar_t> t = bilinear_taps(p[0], p[1], H, W);
+          const scalar_t* d = dS + (i * M + m) * C;
+          scalar_t gx = 0, gy = 0;
+          for (int k = 0; k < 4; ++k) {
+            if (t.index[k] < 0) continue;
+            const scalar_t* f = plane + t.index[k] * C;
+            scalar_t* gf = grad_plane + t.index[k] * C;
+            scalar_t dot = 0;
+            for (int64_t c = 0; c < C; ++c) {
+              gf[c] += t.w[k] * d[c];
+              dot += f[c] * d[c];
+            }
+            gx += t.dwdx[k] * dot;
+            gy += t.dwdy[k] * dot;
           }
-          back[c] = acc;
+          GP[(bn * M + m) * 2] = gx;
+          GP[(bn * M + m) * 2 + 1] = gy;
         }
-        scalar_t gx = 0, gy = 0;
-        for (int k = 0; k < 4; ++k) {
-          if (t.index[k] < 0) continue;
-          const scalar_t* f = plane + t.index[k] * C;
-          scalar_t* gf = grad_plane + t.index[k] * C;
-          scalar_t dot = 0;
-          for (int64_t c = 0; c < C; ++c) {
-            gf[c] += t.w[k] * back[c];
-            dot += f[c] * back[c];
-          }
-          gx += t.dwdx[k] * dot;
-          gy += t.dwdy[k] * dot;
-        }
-        GP[(bn * M + m) * 2] = gx;
-        GP[(bn * M + m) * 2 + 1] = gy;
       }
     }
   });
   for (int i = 0; i < threads; ++i) {
     grad_feat.add_(feat_buffers[i]);
-    grad_weight.add_(weight_buffers[i]);
+    grad_weight.view({M * C, D}).add_(weight_buffers[i]);
   }
 }
 
