@@ -6,6 +6,7 @@
     tiepoint methods                    list the registered methods
     tiepoint bench --dataset ...        benchmark methods on real data with ground truth
     tiepoint data photos                build the training photo corpus from ../shared/data/photos.tsv
+    tiepoint train clidd --size A48     train a CLIDD size (resumable), then 'tiepoint train ship RUN'
 """
 
 from __future__ import annotations
@@ -134,6 +135,26 @@ def cmd_data_photos(args: argparse.Namespace) -> None:
         print(f"  skipped: {path}: {reason}")
 
 
+def cmd_train_clidd(args: argparse.Namespace) -> None:
+    from .train.clidd import train_clidd
+
+    scores = train_clidd(
+        args.size, args.photos, args.out or Path(f"runs/clidd_{args.size.lower()}"), steps=args.steps,
+        batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr, device=args.device,
+        workers=args.workers, seed=args.seed, validate_every=args.validate_every,
+    )
+    print("final validation: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+
+
+def cmd_train_ship(args: argparse.Namespace) -> None:
+    import json
+
+    from .train.clidd import ship
+
+    benchmark = json.loads(args.benchmark.read_text()) if args.benchmark else None
+    print(f"wrote {ship(args.run, args.size, benchmark)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .api import DEFAULT_METHOD
 
@@ -203,6 +224,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not compare photos with the evaluation images beside the list (names are still checked)")
     p.add_argument("--quiet", action="store_true", help="no line per photo")
     p.set_defaults(func=cmd_data_photos)
+
+    p = commands.add_parser("train", help="train a model (resumable: rerun the same command to continue)")
+    train_commands = p.add_subparsers(dest="train_command", required=True, metavar="MODEL")
+    p = train_commands.add_parser("clidd", help="train a CLIDD size by distillation from ALIKED-N32")
+    p.add_argument("--size", default="A48", help="A48, P64, N64, T64, S96, M128, G128, E128 or U128")
+    p.add_argument("--photos", type=Path, default=Path("data/photos"), help="corpus from 'tiepoint data photos'")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/clidd_<size>)")
+    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--batch-size", type=int, default=8, help="image pairs per step")
+    p.add_argument("--crop", type=int, default=256, help="side of the training images in pixels")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (AdamW, cosine schedule)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (bfloat16 autocast on cuda)")
+    p.add_argument("--workers", type=int, default=2, help="data-loading processes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validate-every", type=int, default=500, help="steps between validations")
+    p.set_defaults(func=cmd_train_clidd)
+    p = train_commands.add_parser("ship", help="copy a run's best CLIDD weights into the package with their record")
+    p.add_argument("run", type=Path, help="the run folder")
+    p.add_argument("--size", required=True, help="the CLIDD size the run trained")
+    p.add_argument("--benchmark", type=Path, help="a JSON file of benchmark scores to record with the weights")
+    p.set_defaults(func=cmd_train_ship)
     return parser
 
 

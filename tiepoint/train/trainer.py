@@ -208,8 +208,13 @@ class Trainer:
             self._save("best.pt", full=False)
         return scores
 
-    def run(self) -> dict[str, float]:
-        """Train until ``config.steps`` (resuming from ``checkpoint.pt``); returns the last validation."""
+    def run(self, until: int | None = None) -> dict[str, float]:
+        """Train until ``config.steps`` (resuming from ``checkpoint.pt``); returns the last validation.
+
+        Args:
+            until: stop (with a checkpoint) after this step instead, as if interrupted there.
+        """
+        stop = self.config.steps if until is None else min(until, self.config.steps)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
         seed_all(self.config.seed)
@@ -217,9 +222,10 @@ class Trainer:
         self.model.train()
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
         running: dict[str, float] = {}
+        counted = 0
         started = time.perf_counter() - self.seconds
         batches = self._batches()
-        while self.step < self.config.steps:
+        while self.step < stop:
             batch = {k: v.to(self.device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in next(batches).items()}
             with autocast:
                 losses = self.loss_fn(self.model, batch)
@@ -232,15 +238,16 @@ class Trainer:
             self.seconds = time.perf_counter() - started
             for name, value in losses.items():
                 running[name] = running.get(name, 0.0) + float(value.detach())
+            counted += 1
             if self.step % self.config.log_every == 0:
                 record = {"step": self.step, "lr": self.scheduler.get_last_lr()[0], "seconds": round(self.seconds, 1)}
-                record.update({k: round(v / self.config.log_every, 5) for k, v in running.items()})
+                record.update({k: round(v / counted, 5) for k, v in running.items()})
                 self._log(record)
                 print(" ".join(f"{k}={v}" for k, v in record.items()), flush=True)
-                running = {}
+                running, counted = {}, 0
             if self.step % self.config.validate_every == 0 or self.step == self.config.steps:
                 self.validate()
-            if self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps:
+            if self.step % self.config.checkpoint_every == 0 or self.step in (stop, self.config.steps):
                 self._save("checkpoint.pt", full=True)
         return self.last_scores or self.validate()
 

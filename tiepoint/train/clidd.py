@@ -1,0 +1,256 @@
+"""Training recipe of the CLIDD family: losses, validation, and shipping the weights.
+
+Each step takes a batch of image pairs related by a known homography (:class:`HomographyPairs` on the
+photo corpus) and runs the frozen teacher (ALIKED-N32) on both images. Three losses, weighted per size
+(:data:`LOSS_WEIGHTS`; the smaller sizes lean on distillation):
+
+* ``dual_softmax``: the student's descriptors at ``points`` corresponding positions in the two images
+  (the teacher's keypoints of image 0 that land inside image 1, topped up with random points), every
+  other point of the pair a negative;
+* ``procrustes``: the student's descriptors at those points against the teacher's descriptors there;
+* ``detection``: the student's detection logits against the teacher's keypoints, one softmax per 8x8 cell.
+
+Validation runs the full extractor (detection, top-k, description) on fixed held-out pairs and matches
+with mutual nearest neighbours; ``score`` is the number of matches within 3 px per keypoint budget.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..errors import OptionError
+from ..features.clidd import SIZES, CLIDDModel, parameter_count, weights_path
+from ..io.files import atomic_path, write_json
+from ..matchers.nearest import mutual_nearest_neighbours
+from .homography import HomographyPairs, warp_points
+from .losses import dual_softmax_loss, keypoint_cell_targets, procrustes_distillation_loss, unfold_softmax_loss
+from .photos import list_photos
+from .trainer import TrainConfig, Trainer, seed_all
+
+__all__ = ["LOSS_WEIGHTS", "CLIDDLoss", "correspondences", "ship", "train_clidd", "validation_scores"]
+
+LOSS_WEIGHTS: dict[str, dict[str, float]] = {
+    "A48": {"dual_softmax": 1.0, "procrustes": 4.0, "detection": 1.0},
+    "P64": {"dual_softmax": 1.0, "procrustes": 3.0, "detection": 1.0},
+    "N64": {"dual_softmax": 1.0, "procrustes": 2.0, "detection": 1.0},
+    "T64": {"dual_softmax": 1.0, "procrustes": 1.5, "detection": 1.0},
+    "S96": {"dual_softmax": 1.0, "procrustes": 1.0, "detection": 1.0},
+    "M128": {"dual_softmax": 1.0, "procrustes": 0.5, "detection": 1.0},
+    "G128": {"dual_softmax": 1.0, "procrustes": 0.25, "detection": 1.0},
+    "E128": {"dual_softmax": 1.0, "procrustes": 0.25, "detection": 1.0},
+    "U128": {"dual_softmax": 1.0, "procrustes": 0.25, "detection": 1.0},
+}
+"""Loss weights per size: the smaller the model, the more it relies on the teacher's descriptor geometry."""
+
+BORDER = 8
+"""Correspondences keep this many pixels away from the image borders."""
+
+
+def correspondences(
+    seeds: list[Tensor], homographies: Tensor, size: tuple[int, int], points: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """Corresponding points of each pair: seed points of image 0 that land inside image 1, then random ones.
+
+    Args:
+        seeds: per pair, ``(N_i, 2)`` candidate points of image 0 (e.g. the teacher's keypoints), best first.
+        homographies: ``(B, 3, 3)`` image 0 -> image 1.
+        size: ``(H, W)`` of both images.
+        points: ``N``, points per pair.
+        generator: for the random points.
+
+    Returns:
+        ``(B, N, 2)`` points of image 0 and ``(B, N, 2)`` their positions in image 1.
+    """
+    height, width = size
+    low = torch.tensor([BORDER, BORDER], dtype=torch.float32)
+    high = torch.tensor([width - 1 - BORDER, height - 1 - BORDER], dtype=torch.float32)
+    chosen0 = []
+    for seed, homography in zip(seeds, homographies, strict=True):
+        homography = homography.float().cpu()
+        candidates = [seed.float().cpu()]
+        total = 0
+        while total < points:
+            # random fill; with substantial overlap a few rounds suffice
+            candidates.append(low + torch.rand(4 * points, 2, generator=generator) * (high - low))
+            pool = torch.cat(candidates)
+            inside = _inside(pool, low, high) & _inside(warp_points(pool, homography), low, high)
+            total = int(inside.sum())
+        chosen0.append(pool[inside][:points])
+    points0 = torch.stack(chosen0).to(homographies.device)
+    points1 = torch.stack([warp_points(p, h) for p, h in zip(points0, homographies.float(), strict=True)])
+    return points0, points1
+
+
+def _inside(points: Tensor, low: Tensor, high: Tensor) -> Tensor:
+    return ((points >= low) & (points <= high)).all(-1)
+
+
+@dataclass
+class CLIDDLoss:
+    """The training loss of one size; call it as ``loss(model, batch)`` (a trainer ``LossFunction``)."""
+
+    size: str
+    teacher: Any
+    points: int = 256
+    temperature: float = 0.1
+    teacher_keypoints: int = 1024
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.weights = LOSS_WEIGHTS[self.size]
+
+    def __call__(self, model: CLIDDModel, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        image0, image1, homography = batch["image0"], batch["image1"], batch["H_0to1"]
+        pairs = image0.shape[0]
+        images = torch.cat([image0, image1])
+        size = tuple(images.shape[-2:])
+        with torch.no_grad():
+            teacher = self.teacher(images)
+        levels, logits = model.features(images)
+
+        targets = keypoint_cell_targets(teacher["keypoints"], teacher["scores"], size)
+        detection = unfold_softmax_loss(logits, targets)
+
+        # random points depend only on the batch's items, so a resumed run draws the same ones
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + int(batch["index"].sum()))
+        points0, points1 = correspondences(teacher["keypoints"][:pairs], homography, size, self.points, generator)
+        points = torch.cat([points0, points1])  # (2B, N, 2), image i of the batch described at points[i]
+        student = model.describe(levels, points)
+        dual = dual_softmax_loss(student[:pairs], student[pairs:], temperature=self.temperature)
+
+        with torch.no_grad():
+            reference = torch.stack(self.teacher.describe(images, list(points)))
+        procrustes = procrustes_distillation_loss(student.flatten(0, 1), reference.flatten(0, 1))
+
+        w = self.weights
+        total = w["dual_softmax"] * dual + w["procrustes"] * procrustes + w["detection"] * detection
+        return {"total": total, "dual_softmax": dual, "procrustes": procrustes, "detection": detection}
+
+
+def validation_scores(model: CLIDDModel, pairs: HomographyPairs, max_keypoints: int = 1024, threshold: float = 3.0) -> dict[str, float]:
+    """Matching quality on fixed held-out pairs.
+
+    Returns:
+        ``mma@3px`` (fraction of mutual-NN matches within ``threshold`` px of the ground truth),
+        ``matches`` (mean matches per pair) and ``score`` (mean correct matches per keypoint budget).
+    """
+    correct_total, matched_total, score_total = 0.0, 0.0, 0.0
+    for index in range(len(pairs)):
+        item = pairs[index]
+        images = torch.stack([item["image0"], item["image1"]])
+        output = model(images.to(next(model.parameters()).device), max_keypoints=max_keypoints)
+        keypoints, descriptors = output["keypoints"].cpu(), output["descriptors"].cpu()
+        matches0, _ = mutual_nearest_neighbours(descriptors[:1] @ descriptors[1:].transpose(1, 2))
+        valid = matches0[0] >= 0
+        projected = warp_points(keypoints[0][valid], item["H_0to1"])
+        errors = (projected - keypoints[1][matches0[0][valid]]).norm(dim=-1)
+        correct = float((errors < threshold).sum())
+        correct_total += correct
+        matched_total += float(valid.sum())
+        score_total += correct / max_keypoints
+    count = max(1, len(pairs))
+    return {
+        "mma@3px": correct_total / max(1.0, matched_total),
+        "matches": matched_total / count,
+        "score": score_total / count,
+    }
+
+
+def train_clidd(
+    size: str,
+    photos: str | Path,
+    out: str | Path,
+    steps: int = 20000,
+    batch_size: int = 8,
+    crop: int = 256,
+    learning_rate: float = 3e-3,
+    points: int = 256,
+    validation_pairs: int = 32,
+    device: str = "cpu",
+    workers: int = 2,
+    seed: int = 0,
+    validate_every: int = 500,
+    teacher_variant: str = "n32",
+) -> dict[str, float]:
+    """Train one CLIDD size on the photo corpus (resumes a run in ``out``); returns the last validation.
+
+    Args:
+        size: a key of :data:`~tiepoint.features.clidd.SIZES`.
+        photos: the corpus built by ``tiepoint data photos``.
+        out: the run directory (see :mod:`tiepoint.train.trainer`).
+    """
+    from .teacher import AlikedTeacher  # the teacher package is needed only here
+
+    if size not in SIZES:
+        raise OptionError(f"unknown CLIDD size {size!r}; sizes: {', '.join(SIZES)}")
+    train_photos, val_photos = list_photos(photos, "train"), list_photos(photos, "val")
+    dataset = HomographyPairs(train_photos, size=(crop, crop), seed=seed)
+    held_out = HomographyPairs(val_photos, size=(crop + 64, crop + 64), seed=seed + 1)
+    held_out.set_epoch(0)
+    held_out = torch.utils.data.Subset(held_out, range(min(validation_pairs, len(held_out))))
+    teacher = AlikedTeacher(teacher_variant, device=device, max_keypoints=1024)
+    loss = CLIDDLoss(size, teacher, points=points, seed=seed)
+    config = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        workers=workers,
+        device=device,
+        validate_every=validate_every,
+    )
+    describe = {
+        "model": f"clidd-{size}",
+        "parameters": parameter_count(size),
+        "data": {"photos": str(photos), "train_photos": len(train_photos), "val_photos": len(val_photos), "crop": crop},
+        "teacher": f"aliked-{teacher_variant}",
+        "loss_weights": LOSS_WEIGHTS[size],
+        "command": " ".join(shlex.quote(arg) for arg in sys.argv),
+    }
+    seed_all(seed)  # the initial weights depend on the seed alone
+    trainer = Trainer(CLIDDModel(size), dataset, loss, lambda m: validation_scores(m, held_out), config, out, describe)
+    return trainer.run()
+
+
+def ship(run: str | Path, size: str, benchmark: dict[str, Any] | None = None, destination: Path | None = None) -> Path:
+    """Copy a run's best weights into the package with its training record.
+
+    Writes ``clidd_<size>.pt`` (model weights only) and ``clidd_<size>.json`` (data, steps, time,
+    command, validation and, when given, benchmark scores).
+    """
+    run = Path(run)
+    best = torch.load(run / "best.pt", map_location="cpu", weights_only=True)
+    checkpoint = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    record = {
+        **(__import__("json").loads((run / "config.json").read_text())),
+        "steps": checkpoint["step"],
+        "best_step": best["step"],
+        "best_validation_score": best["best_score"],
+        "train_seconds": round(checkpoint["seconds"], 1),
+        "git_commit": _git_commit(),
+        "shipped": time.strftime("%Y-%m-%d"),
+    }
+    if benchmark:
+        record["benchmark"] = benchmark
+    path = destination or weights_path(size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temporary:
+        torch.save({"model": best["model"]}, temporary)
+    write_json(path.with_suffix(".json"), record)
+    return path
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
