@@ -61,8 +61,11 @@ def detect_keypoints(
     if threshold is not None:
         candidates = candidates.masked_fill(torch.sigmoid(logits) < threshold, float("-inf"))
     flat = candidates.flatten(1)
-    available = int(torch.isfinite(flat).sum(1).min())
-    values, index = flat.topk(min(max_keypoints, available), dim=1)
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        count = max_keypoints  # a graph has a fixed K: the caller guarantees enough candidates
+    else:
+        count = min(max_keypoints, int(torch.isfinite(flat).sum(1).min()))
+    values, index = flat.topk(count, dim=1)
     x, y = index % width, torch.div(index, width, rounding_mode="floor")
 
     padded = F.pad(logits, (1, 1, 1, 1), mode="replicate").flatten(1)
