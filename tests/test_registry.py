@@ -38,3 +38,16 @@ def test_unknown_option_lists_valid_ones():
 def test_get_method_reuses_instances():
     assert registry.get_method("sift", max_keypoints=64) is registry.get_method("sift", max_keypoints=64)
     assert registry.get_method("sift", max_keypoints=64) is not registry.get_method("sift", max_keypoints=65)
+
+
+def test_preset_options_are_fixed_by_the_name():
+    registry.register_extractor("sift-plain-test", "tiepoint.features.opencv:SIFT", "SIFT without RootSIFT", preset={"root": False})
+    try:
+        assert registry.build_extractor("sift-plain-test").config.root is False
+        assert registry.build_method("sift-plain-test+mnn", max_keypoints=10).extractor.config.root is False
+        with pytest.raises(OptionError, match="fixes option"):
+            registry.build_extractor("sift-plain-test", root=True)
+        with pytest.raises(OptionError, match="unknown option"):
+            registry.build_method("sift-plain-test+mnn", root=True)
+    finally:
+        del registry._EXTRACTORS["sift-plain-test"]

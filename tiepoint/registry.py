@@ -39,6 +39,7 @@ class _Entry:
     summary: str
     binary: bool = False  # extractors: binary descriptors
     default_matcher: str = "mnn"  # extractors: the matcher used when only the extractor is named
+    preset: tuple[tuple[str, Any], ...] = ()  # options fixed by the name (e.g. a model size)
 
     def load(self) -> type:
         module, _, attribute = self.target.partition(":")
@@ -51,9 +52,28 @@ _PAIR_MATCHERS: dict[str, _Entry] = {}
 _FLOAT_ONLY_MATCHERS = {"dualsoftmax"}
 
 
-def register_extractor(name: str, target: str, summary: str, binary: bool = False, default_matcher: str = "mnn"):
-    """Register a keypoint extractor class (``"package.module:Class"``) under ``name``."""
-    _EXTRACTORS[name] = _Entry(target, summary, binary, default_matcher)
+def register_extractor(
+    name: str,
+    target: str,
+    summary: str,
+    binary: bool = False,
+    default_matcher: str = "mnn",
+    preset: dict[str, Any] | None = None,
+) -> None:
+    """Register a keypoint extractor class (``"package.module:Class"``) under ``name``.
+
+    ``preset`` options are fixed by the name (``clidd-a48`` is the CLIDD class with ``size="A48"``); a user
+    passing one of them gets an error.
+    """
+    _EXTRACTORS[name] = _Entry(target, summary, binary, default_matcher, tuple(sorted((preset or {}).items())))
+
+
+def _construct(name: str, entry: _Entry, cls: type, options: dict[str, Any]):
+    fixed = dict(entry.preset)
+    clash = sorted(set(fixed) & set(options))
+    if clash:
+        raise OptionError(f"extractor {name!r} fixes option(s) {clash}; choose another registered name instead")
+    return cls(**fixed, **options)
 
 
 def register_matcher(name: str, target: str, summary: str) -> None:
@@ -92,7 +112,8 @@ def _lookup(table: dict[str, _Entry], name: str, what: str) -> _Entry:
 
 def build_extractor(name: str, **options: Any):
     """An extractor instance, e.g. ``build_extractor("sift", max_keypoints=1024)``."""
-    return _lookup(_EXTRACTORS, name, "extractor").load()(**options)
+    entry = _lookup(_EXTRACTORS, name, "extractor")
+    return _construct(name, entry, entry.load(), options)
 
 
 def build_matcher(name: str, **options: Any):
@@ -126,15 +147,17 @@ def build_method(name: str, **options: Any):
     extractor_name, matcher_name = split_method_name(name)
     if matcher_name is None:
         return _PAIR_MATCHERS[name].load()(**options)
-    extractor_class = _EXTRACTORS[extractor_name].load()
+    entry = _EXTRACTORS[extractor_name]
+    extractor_class = entry.load()
     matcher_class = _MATCHERS[matcher_name].load()
-    extractor_keys, matcher_keys = option_names(extractor_class.Config), option_names(matcher_class.Config)
+    extractor_keys = option_names(extractor_class.Config) - {key for key, _ in entry.preset}
+    matcher_keys = option_names(matcher_class.Config)
     unknown = set(options) - extractor_keys - matcher_keys
     if unknown:
         raise OptionError(
             f"method {name!r}: unknown option(s) {sorted(unknown)}; valid options are {sorted(extractor_keys | matcher_keys)}"
         )
-    extractor = extractor_class(**{k: v for k, v in options.items() if k in extractor_keys})
+    extractor = _construct(extractor_name, entry, extractor_class, {k: v for k, v in options.items() if k in extractor_keys})
     matcher = matcher_class(**{k: v for k, v in options.items() if k in matcher_keys})
     full_name = f"{extractor_name}+{matcher_name}"
     return SparseMethod(full_name, extractor, matcher)
