@@ -43,3 +43,7 @@ class CorruptFileError(TiepointError, OSError):
 
 class NoImagesError(TiepointError, ValueError):
     """A folder, list file or list of images names no image."""
+
+
+class MissingDependencyError(TiepointError, ImportError):
+    """An optional dependency is not installed; the message names the pip extra that brings it."""

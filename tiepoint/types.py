@@ -189,22 +189,57 @@ class Camera:
         }
 
 
+@dataclass(frozen=True)
+class Certificate:
+    """Evidence of global optimality that a global solver returns with its model.
+
+    The solver's objective has an optimal value somewhere in ``[lower_bound, upper_bound]``, and the model
+    it returned attains one of the two ends: for a cost that is minimised (the convex relaxation) the
+    model's cost is ``upper_bound`` and the relaxation gives ``lower_bound``; for a count that is maximised
+    (branch-and-bound consensus) the model's inlier count is ``lower_bound`` and the search proves that no
+    model has more than ``upper_bound``.
+
+    Attributes:
+        method: how the bounds were obtained: ``"relaxation"`` or ``"branch_and_bound"``.
+        objective: what is bounded, e.g. ``"algebraic epipolar cost"`` or ``"inlier count"``.
+        lower_bound, upper_bound: the bounds on the optimal value.
+        certified: True when the gap is within the solver's tolerance, i.e. the model is globally optimal.
+        details: further numbers (rank of the relaxation, nodes expanded, tolerances, ...).
+    """
+
+    method: str
+    objective: str
+    lower_bound: float
+    upper_bound: float
+    certified: bool
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        """``upper_bound - lower_bound`` (0 for a closed gap)."""
+        return self.upper_bound - self.lower_bound
+
+
 @dataclass
 class Geometry:
     """The result of :func:`tiepoint.estimate`: a two-view model and its inliers.
 
     Attributes:
-        model: ``"homography"``, ``"fundamental"``, ``"essential"`` or ``"relative_pose"``.
+        model: ``"homography"``, ``"fundamental"``, ``"essential"``, ``"relative_pose"`` or ``"rotation"``.
         matrix: ``(3, 3)`` H, F or E (see the module conventions); for ``relative_pose`` the essential
-            matrix of the pose.
+            matrix of the pose; for ``rotation`` (a purely rotating camera) the homography
+            ``K1 R K0^-1`` that stitches image 0 onto image 1.
         inliers: ``(M,)`` bool, one per input match.
         estimator: the robust estimator that produced it (e.g. ``"poselib"``, ``"opencv"``).
         threshold: the inlier threshold used, in pixels.
-        R: ``(3, 3)`` rotation for ``essential`` and ``relative_pose``, else ``None``.
+        R: ``(3, 3)`` rotation for ``essential``, ``relative_pose`` and ``rotation``, else ``None``.
         t: ``(3,)`` unit translation direction for ``essential`` and ``relative_pose``, else ``None``.
         iterations: number of robust-estimation iterations, where the estimator reports it.
         score: the estimator's own cost or score of the model, where it reports one.
-        info: further estimator-specific details (e.g. a certificate for global solvers).
+        info: further estimator-specific details.
+        cost: the value of the objective the estimator minimised, where it states one (e.g. the truncated
+            least-squares cost of GNC in px², the algebraic cost of the convex relaxation).
+        certificate: for the global solvers, the bounds that prove (or fail to prove) global optimality.
     """
 
     model: str
@@ -217,6 +252,8 @@ class Geometry:
     iterations: int | None = None
     score: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    cost: float | None = None
+    certificate: Certificate | None = None
 
     @property
     def num_inliers(self) -> int:

@@ -15,6 +15,7 @@ from .accuracy import (
     translation_error,
 )
 from .estimate import ESTIMATORS, MODELS, estimate, register_estimator
+from . import bnb, gnc, relaxation  # noqa: F401  (register the estimators "gnc", "bnb" and "sdp")
 
 __all__ = [
     "ESTIMATORS",

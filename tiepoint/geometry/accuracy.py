@@ -172,6 +172,34 @@ def fundamental_from_pose(R: np.ndarray, t: np.ndarray, K0: np.ndarray, K1: np.n
     return np.linalg.inv(K1).T @ essential_from_pose(R, t) @ np.linalg.inv(K0)
 
 
+def nearest_rotation(M: np.ndarray) -> np.ndarray:
+    """The rotation closest to a ``(3, 3)`` matrix in the Frobenius norm (``U diag(1, 1, det) V^T``)."""
+    U, _, Vt = np.linalg.svd(_as_array(M, (3, 3), "M"))
+    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt)) or 1.0])
+    return U @ D @ Vt
+
+
+def homography_from_rotation(R: np.ndarray, K0: np.ndarray, K1: np.ndarray) -> np.ndarray:
+    """The homography ``K1 R K0^-1`` of a purely rotating camera (``H[2, 2]`` scaled to 1 where possible).
+
+    Args:
+        R: ``(3, 3)`` rotation, ``X1 = R X0``.
+        K0, K1: ``(3, 3)`` calibration matrices of images 0 and 1.
+    """
+    K0, K1 = _as_array(K0, (3, 3), "K0"), _as_array(K1, (3, 3), "K1")
+    H = K1 @ _as_array(R, (3, 3), "R") @ np.linalg.inv(K0)
+    return H / H[2, 2] if abs(H[2, 2]) > 1e-12 else H
+
+
+def rotation_from_homography(H: np.ndarray, K0: np.ndarray, K1: np.ndarray) -> np.ndarray:
+    """The rotation nearest to ``K1^-1 H K0`` (the inverse of :func:`homography_from_rotation`), scaled to
+    determinant 1 first; for a homography of a camera that did not purely rotate it is an approximation."""
+    K0, K1 = _as_array(K0, (3, 3), "K0"), _as_array(K1, (3, 3), "K1")
+    M = np.linalg.inv(K1) @ _as_array(H, (3, 3), "H") @ K0
+    det = np.linalg.det(M)
+    return nearest_rotation(M / np.cbrt(det) if det != 0 else M)
+
+
 def symmetric_epipolar_distance(F: np.ndarray, points0: np.ndarray, points1: np.ndarray) -> np.ndarray:
     """The symmetric point-to-epipolar-line distance of each match.
 

@@ -10,6 +10,10 @@ Shipped estimators:
 * ``"poselib"`` (default): PoseLib's LO-RANSAC with non-linear refinement; seeded, so deterministic.
 * ``"opencv"``: OpenCV's USAC framework (MAGSAC++ by default). OpenCV seeds its robust estimators with a
   fixed internal state, so results are deterministic and independent of ``cv2.setRNGSeed``.
+
+The global solvers register themselves from their own modules: ``"gnc"`` (graduated non-convexity,
+:mod:`~tiepoint.geometry.gnc`), ``"sdp"`` (certifiable convex relaxation, :mod:`~tiepoint.geometry.relaxation`)
+and ``"bnb"`` (branch-and-bound over rotations, :mod:`~tiepoint.geometry.bnb`).
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ import numpy as np
 import poselib
 
 from ..config import check_positive, make_config
-from ..errors import EstimationError, NotEnoughMatchesError, UnknownMethodError
-from ..types import Camera, Geometry, Matches, Size
-from .accuracy import essential_from_pose
+from ..errors import EstimationError, NotEnoughMatchesError, TiepointError, UnknownMethodError
+from ..types import Camera, Certificate, Geometry, Matches, Size
+from .accuracy import essential_from_pose, homography_from_rotation, rotation_from_homography
 
 __all__ = [
     "ESTIMATORS",
@@ -39,6 +43,7 @@ __all__ = [
     "Solution",
     "estimate",
     "register_estimator",
+    "rotation_threshold",
 ]
 
 
@@ -50,8 +55,9 @@ class ModelSpec:
     """What a two-view model needs.
 
     Attributes:
-        kind: the solver an estimator provides for it: ``"homography"``, ``"fundamental"`` or
-            ``"relative_pose"`` (``"essential"`` and ``"relative_pose"`` share one solver).
+        kind: the solver an estimator provides for it: ``"homography"``, ``"fundamental"``,
+            ``"relative_pose"`` (``"essential"`` and ``"relative_pose"`` share one solver) or ``"rotation"``
+            (a purely rotating camera with known intrinsics).
         min_matches: the fewest matches :func:`estimate` accepts.
         default_threshold: the inlier threshold in pixels when none is given.
         needs_cameras: whether ``camera0`` and ``camera1`` are required.
@@ -68,6 +74,7 @@ MODELS: dict[str, ModelSpec] = {
     "fundamental": ModelSpec("fundamental", min_matches=8, default_threshold=1.0),
     "essential": ModelSpec("relative_pose", min_matches=5, default_threshold=1.0, needs_cameras=True),
     "relative_pose": ModelSpec("relative_pose", min_matches=5, default_threshold=1.0, needs_cameras=True),
+    "rotation": ModelSpec("rotation", min_matches=2, default_threshold=3.0, needs_cameras=True),
 }
 """The models :func:`estimate` knows, by name."""
 
@@ -83,7 +90,8 @@ class Problem:
         points0: ``(M, 2)`` float64 pixel coordinates in image 0, finite, C-contiguous.
         points1: ``(M, 2)`` float64 matching pixel coordinates in image 1.
         threshold: inlier threshold in pixels (reprojection error for homographies, epipolar error
-            otherwise, as each backend defines it).
+            otherwise, as each backend defines it; for rotations the angle it subtends at camera 1's
+            focal length, see :func:`rotation_threshold`).
         camera0, camera1: the cameras for ``relative_pose`` solvers, else ``None``.
     """
 
@@ -101,12 +109,14 @@ class Solution:
     Attributes:
         inliers: ``(M,)`` bool, aligned with the problem's points.
         matrix: ``(3, 3)`` H or F from homography and fundamental solvers; ``None`` when no model was found
-            and for relative-pose solvers (whose essential matrix is built from ``R`` and ``t``).
-        R: ``(3, 3)`` rotation from relative-pose solvers (``X1 = R X0 + t``).
+            and for relative-pose and rotation solvers (whose matrix is built from ``R`` and ``t``).
+        R: ``(3, 3)`` rotation from relative-pose and rotation solvers (``X1 = R X0 + t``).
         t: ``(3,)`` translation direction from relative-pose solvers (any non-zero length).
         iterations: robust-estimation iterations, where reported.
         score: the estimator's own model score or cost, where reported.
         info: further estimator-specific details.
+        cost: the value of the objective the solver minimised, where it states one.
+        certificate: bounds on the optimum from global solvers.
     """
 
     inliers: np.ndarray
@@ -116,6 +126,8 @@ class Solution:
     iterations: int | None = None
     score: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    cost: float | None = None
+    certificate: Certificate | None = None
 
 
 Solver = Callable[[Problem, Any], Solution]
@@ -146,7 +158,7 @@ def register_estimator(name: str, config: type, solvers: Mapping[str, Solver]) -
         name: the estimator's name.
         config: dataclass of its options; ``__post_init__`` should raise ``ValueError`` for a bad value.
         solvers: a solver for each model kind it supports (``"homography"``, ``"fundamental"``,
-            ``"relative_pose"``).
+            ``"relative_pose"``, ``"rotation"``).
     """
     unknown = set(solvers) - {spec.kind for spec in MODELS.values()}
     if unknown:
@@ -172,20 +184,23 @@ def estimate(
         matches: :class:`Matches`, or a tuple ``(points0, points1)`` of ``(M, 2)`` pixel coordinates.
         model: ``"homography"`` (``x1 ~ H x0``), ``"fundamental"`` (``x1^T F x0 = 0``), ``"essential"`` or
             ``"relative_pose"`` (both give ``R``, unit ``t`` with ``X1 = R X0 + t`` and ``E = [t]x R``;
-            they differ only in :attr:`Geometry.model`).
-        camera0, camera1: the cameras of the two images, needed for ``"essential"`` and
-            ``"relative_pose"`` (ignored otherwise): a :class:`Camera`, or a ``(3, 3)`` calibration matrix
+            they differ only in :attr:`Geometry.model`), or ``"rotation"`` (a purely rotating camera:
+            ``R`` with ``X1 = R X0`` and the stitching homography ``K1 R K0^-1``).
+        camera0, camera1: the cameras of the two images, needed for ``"essential"``, ``"relative_pose"``
+            and ``"rotation"`` (ignored otherwise): a :class:`Camera`, or a ``(3, 3)`` calibration matrix
             whose image size is taken from ``matches.image_size0/1`` (or, for a tuple, from the extent of
             the points).
         threshold: inlier threshold in pixels; by default 3.0 for homographies and 1.0 otherwise.
-        estimator: a name in :data:`ESTIMATORS`: ``"poselib"`` (default) or ``"opencv"``.
-        **options: options of the estimator's ``Config`` (:class:`PoselibConfig`, :class:`OpenCVConfig`),
-            e.g. ``max_iterations=10000``, ``confidence=0.999``.
+        estimator: a name in :data:`ESTIMATORS`: ``"poselib"`` (default), ``"opencv"``, ``"gnc"``,
+            ``"sdp"`` (relative pose) or ``"bnb"`` (rotation).
+        **options: options of the estimator's ``Config`` (:class:`PoselibConfig`, :class:`OpenCVConfig`,
+            ``GNCConfig``, ``RelaxationConfig``, ``BnBConfig``), e.g. ``max_iterations=10000``.
 
     Returns:
         :class:`Geometry` with the ``(3, 3)`` matrix (H scaled so that ``H[2, 2] = 1`` where possible, F of
         unit Frobenius norm, E from the unit ``t``), ``(M,)`` bool inliers aligned with the input matches,
-        the estimator and threshold used, and ``iterations`` and ``score`` where the estimator reports them.
+        the estimator and threshold used, ``iterations``, ``score`` and ``cost`` where the estimator reports
+        them, and the ``certificate`` of a global solver.
 
     Raises:
         UnknownMethodError: unknown ``model`` or ``estimator``, or an estimator without that model.
@@ -193,6 +208,7 @@ def estimate(
         ValueError: malformed or non-finite points, a bad threshold, or missing / bad cameras.
         NotEnoughMatchesError: fewer matches than the model needs.
         EstimationError: no model found (degenerate points, all outliers, backend failure).
+        MissingDependencyError: the estimator needs an optional package that is not installed.
     """
     spec = _lookup(MODELS, model, "model")
     backend = _lookup(ESTIMATORS, estimator, "estimator")
@@ -218,11 +234,11 @@ def estimate(
     problem = Problem(points0, points1, threshold, camera0, camera1)
     try:
         solution = solver(problem, config)
-    except EstimationError:
+    except TiepointError:  # already a clear error (no model, a missing optional package)
         raise
     except Exception as error:  # a backend failure is an estimation failure, whatever the backend raises
         raise EstimationError(f"estimator {estimator!r} failed on model {model!r}: {error}") from error
-    return _geometry(solution, model, spec, estimator, threshold, len(points0))
+    return _geometry(solution, model, spec, estimator, threshold, len(points0), camera0, camera1)
 
 
 def _lookup(table: Mapping[str, Any], name: str, what: str) -> Any:
@@ -293,7 +309,8 @@ def _check_spread(points: np.ndarray, image: str, model: str) -> None:
 
 
 def _geometry(
-    solution: Solution, model: str, spec: ModelSpec, estimator: str, threshold: float, num_matches: int
+    solution: Solution, model: str, spec: ModelSpec, estimator: str, threshold: float, num_matches: int,
+    camera0: Camera | None = None, camera1: Camera | None = None,
 ) -> Geometry:
     """Check a solver's solution and turn it into a :class:`Geometry`."""
     failure = f"estimator {estimator!r} found no {model!r} model"
@@ -308,6 +325,9 @@ def _geometry(
     if spec.kind == "relative_pose":
         R, t = _pose(solution, failure)
         matrix = essential_from_pose(R, t)
+    elif spec.kind == "rotation":
+        R = _rotation(solution.R, failure)
+        matrix = homography_from_rotation(R, camera0.K, camera1.K)
     else:
         matrix = _matrix(solution.matrix, spec.kind, failure)
     return Geometry(
@@ -321,6 +341,8 @@ def _geometry(
         iterations=None if solution.iterations is None else int(solution.iterations),
         score=None if solution.score is None else float(solution.score),
         info=solution.info,
+        cost=None if solution.cost is None else float(solution.cost),
+        certificate=solution.certificate,
     )
 
 
@@ -347,15 +369,32 @@ def _pose(solution: Solution, failure: str) -> tuple[np.ndarray, np.ndarray]:
     """A finite rotation and unit translation from a relative-pose solution."""
     if solution.R is None or solution.t is None:
         raise EstimationError(failure)
-    R, t = np.asarray(solution.R, dtype=np.float64), np.asarray(solution.t, dtype=np.float64).reshape(-1)
-    if R.shape != (3, 3) or t.shape != (3,):
-        raise EstimationError(f"{failure}: it returned R of shape {R.shape} and t of shape {t.shape}")
+    R, t = _rotation(solution.R, failure), np.asarray(solution.t, dtype=np.float64).reshape(-1)
+    if t.shape != (3,):
+        raise EstimationError(f"{failure}: it returned t of shape {t.shape}")
     norm = np.linalg.norm(t)
-    if not (np.isfinite(R).all() and np.isfinite(t).all()) or norm < 1e-12:
-        raise EstimationError(f"{failure}: it returned a non-finite pose or a zero translation")
+    if not np.isfinite(t).all() or norm < 1e-12:
+        raise EstimationError(f"{failure}: it returned a non-finite or zero translation")
+    return R, t / norm
+
+
+def _rotation(R: np.ndarray | None, failure: str) -> np.ndarray:
+    """A finite ``(3, 3)`` rotation matrix from a solution, else ``EstimationError``."""
+    if R is None:
+        raise EstimationError(failure)
+    R = np.asarray(R, dtype=np.float64)
+    if R.shape != (3, 3) or not np.isfinite(R).all():
+        raise EstimationError(f"{failure}: it returned a non-finite R or one of shape {R.shape}")
     if not np.allclose(R.T @ R, np.eye(3), atol=1e-6) or np.linalg.det(R) < 0:
         raise EstimationError(f"{failure}: it returned a matrix that is not a rotation")
-    return R, t / norm
+    return R
+
+
+def rotation_threshold(threshold: float, camera1: Camera) -> float:
+    """The angle in radians that an inlier threshold of ``threshold`` pixels subtends at the centre of
+    image 1, ``atan(threshold / f1)`` with ``f1`` the mean focal length of ``camera1``: the angular
+    threshold of rotation solvers."""
+    return math.atan(threshold / ((camera1.fx + camera1.fy) / 2))
 
 
 # -------------------------------------------------------------------------------------------- options
@@ -471,6 +510,20 @@ def _poselib_relative_pose(problem: Problem, config: PoselibConfig) -> Solution:
     return _poselib_solution(info, R=pose.R, t=pose.t)
 
 
+def _via_homography(homography: Solver) -> Solver:
+    """A rotation solver from a homography solver: fit ``H`` in pixels with the same threshold, then take
+    the rotation nearest to ``K1^-1 H K0`` (what a stitching pipeline without a rotation model does)."""
+
+    def solve(problem: Problem, config: Any) -> Solution:
+        solution = homography(problem, config)
+        if solution.matrix is not None:
+            solution.R = rotation_from_homography(solution.matrix, problem.camera0.K, problem.camera1.K)
+            solution.matrix = None
+        return solution
+
+    return solve
+
+
 # --------------------------------------------------------------------------------------------- opencv
 
 
@@ -542,6 +595,7 @@ register_estimator(
         "homography": _poselib_homography,
         "fundamental": _poselib_fundamental,
         "relative_pose": _poselib_relative_pose,
+        "rotation": _via_homography(_poselib_homography),
     },
 )
 register_estimator(
@@ -551,5 +605,6 @@ register_estimator(
         "homography": _opencv_homography,
         "fundamental": _opencv_fundamental,
         "relative_pose": _opencv_relative_pose,
+        "rotation": _via_homography(_opencv_homography),
     },
 )
