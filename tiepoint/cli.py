@@ -5,6 +5,7 @@
     tiepoint extract IMAGES OUT.h5      extract features of many images into an HDF5 file (resumable)
     tiepoint methods                    list the registered methods
     tiepoint bench --dataset ...        benchmark methods on real data with ground truth
+    tiepoint bench-solvers --output D   compare the robust estimators (GNC, SDP, BnB vs RANSAC)
     tiepoint data photos                build the training photo corpus from ../shared/data/photos.tsv
     tiepoint train clidd --size A48     train a CLIDD size (resumable), then 'tiepoint train ship RUN'
 """
@@ -155,6 +156,18 @@ def cmd_train_ship(args: argparse.Namespace) -> None:
     print(f"wrote {ship(args.run, args.size, benchmark)}")
 
 
+def cmd_bench_solvers(args: argparse.Namespace) -> None:
+    from .bench.solvers import SweepConfig, run_solver_benchmark
+
+    sweep = SweepConfig(trials=args.trials, models=tuple(args.models))
+    for path in run_solver_benchmark(
+        args.output, datasets=tuple(args.dataset), method=args.method, root=args.root, sweep=sweep,
+        synthetic=not args.no_synthetic, progress=not args.quiet,
+    ):  # fmt: skip
+        print(f"wrote {path}")
+    print((args.output / "table.txt").read_text())
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .api import DEFAULT_METHOD
 
@@ -210,6 +223,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="folder for results.json and mma.png")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_bench)
+
+    p = commands.add_parser("bench-solvers", help="compare robust estimators on synthetic sweeps and real pairs")
+    p.add_argument("--output", type=Path, required=True, help="folder for solvers.json, table.txt, synthetic.png")
+    p.add_argument("--dataset", nargs="*", default=["oxford", "middlebury"], help="real datasets (none: skip)")
+    p.add_argument("--method", default="sift", help="the matching method whose matches the solvers fit")
+    p.add_argument("--root", type=Path, help="dataset folder; default: $TIEPOINT_DATA or ../shared/data")
+    p.add_argument("--models", nargs="+", default=["homography", "fundamental", "relative_pose", "rotation"],
+                   help="synthetic models to sweep")
+    p.add_argument("--trials", type=int, default=3, help="synthetic problems per sweep cell")
+    p.add_argument("--no-synthetic", action="store_true", help="only the real datasets")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_bench_solvers)
 
     p = commands.add_parser("data", help="prepare training data")
     data_commands = p.add_subparsers(dest="data_command", required=True, metavar="WHAT")

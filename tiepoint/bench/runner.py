@@ -313,6 +313,20 @@ def _stat(values: Sequence[float | None], how: str) -> float | None:
 
 
 def _evaluate_pair(pair: Pair, matcher: Any, protocol: Protocol) -> PairRecord:
+    matches, extract_ms, match_ms, precision = match_and_check(pair, matcher, protocol)
+    return estimate_and_score(pair, matches, protocol, precision, extract_ms, match_ms)
+
+
+def match_and_check(
+    pair: Pair, matcher: Any, protocol: Protocol
+) -> tuple[Any, float | None, float | None, list[float]]:
+    """Match one pair (after seeding) and score every match against the ground truth.
+
+    Returns:
+        ``(matches, extract_ms, match_ms, precision)``: the :class:`~tiepoint.types.Matches`, the mean
+        extraction time per image and the matching time (``None`` where the method does not report them),
+        and the per-threshold match precision of the protocol.
+    """
     seed_everything(protocol.seed)
     image0, image1 = pair.load()
     matches = matcher.match(image0, image1)
@@ -327,8 +341,21 @@ def _evaluate_pair(pair: Pair, matcher: Any, protocol: Protocol) -> PairRecord:
         match_errors = epipolar_match_errors(
             pair.R, pair.t, pair.camera0, pair.camera1, matches.keypoints0, matches.keypoints1
         )
-    precision = match_precision(match_errors, protocol.mma_thresholds)
+    return matches, extract_ms, match_ms, match_precision(match_errors, protocol.mma_thresholds)
 
+
+def estimate_and_score(
+    pair: Pair,
+    matches: Any,
+    protocol: Protocol,
+    precision: list[float],
+    extract_ms: float | None = None,
+    match_ms: float | None = None,
+    geometry_out: list | None = None,
+) -> PairRecord:
+    """Estimate the geometry of a matched pair with the protocol's estimator and score it (a
+    :class:`PairRecord`); the :class:`~tiepoint.types.Geometry` (or ``None``) is appended to
+    ``geometry_out`` when given."""
     start = time.perf_counter()
     message = ""
     try:
@@ -344,6 +371,8 @@ def _evaluate_pair(pair: Pair, matcher: Any, protocol: Protocol) -> PairRecord:
     except EstimationError as error:
         geometry, message = None, str(error) or type(error).__name__
     estimate_ms = (time.perf_counter() - start) * 1000.0
+    if geometry_out is not None:
+        geometry_out.append(geometry)
 
     if geometry is None:
         error, inliers = math.inf, 0
@@ -480,4 +509,13 @@ def run_benchmarks(
     return results
 
 
-__all__ = ["BenchmarkResult", "Protocol", "environment", "run_benchmark", "run_benchmarks", "seed_everything"]
+__all__ = [
+    "BenchmarkResult",
+    "Protocol",
+    "environment",
+    "estimate_and_score",
+    "match_and_check",
+    "run_benchmark",
+    "run_benchmarks",
+    "seed_everything",
+]
