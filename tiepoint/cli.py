@@ -140,7 +140,8 @@ def cmd_train_clidd(args: argparse.Namespace) -> None:
     from .train.clidd import train_clidd
 
     scores = train_clidd(
-        args.size, args.photos, args.out or Path(f"runs/clidd_{args.size.lower()}"), steps=args.steps,
+        args.size, args.photos, args.out or Path(f"runs/clidd_{args.size.lower()}"), targets=args.targets,
+        pairs=args.pairs, steps=args.steps,
         batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr, device=args.device,
         workers=args.workers, seed=args.seed, validate_every=args.validate_every,
     )
@@ -256,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default="A48", help="A48, P64, N64, T64, S96, M128, G128, E128 or U128")
     p.add_argument("--photos", type=Path, default=Path("data/photos"), help="corpus from 'tiepoint data photos'")
     p.add_argument("--out", type=Path, help="run folder (default: runs/clidd_<size>)")
+    p.add_argument("--targets", type=Path, help="teacher-targets folder (default: runs/targets/aliked-n32-CROP)")
+    p.add_argument("--pairs", type=int, default=1200, help="training pairs whose teacher targets are stored")
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--batch-size", type=int, default=8, help="image pairs per step")
     p.add_argument("--crop", type=int, default=256, help="side of the training images in pixels")

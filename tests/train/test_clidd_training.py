@@ -10,36 +10,45 @@ from PIL import Image
 
 from tiepoint.features.clidd import CLIDDModel
 from tiepoint.nn.sampler import grid_sample_points
-from tiepoint.train.clidd import CLIDDLoss, correspondences, ship, validation_scores
+from tiepoint.train.clidd import CLIDDLoss, ship, validation_scores
 from tiepoint.train.homography import HomographyPairs, warp_points
+from tiepoint.train.targets import TeacherTargetPairs, build_teacher_targets, correspondences
 from tiepoint.train.trainer import TrainConfig, Trainer
 
 
-class GradientTeacher:
-    """A fixed, hand-made teacher for tests: corners of the image gradient and a random projection of a
-    local patch as the descriptor (the real teacher, ALIKED-N32, needs its wheel)."""
+class GradientNet:
+    """A fixed, hand-made stand-in for the teacher network in tests (the real teacher, ALIKED-N32, needs its
+    wheel and is slow): corners of the image gradient as keypoints, a random projection of the local
+    patch as the dense descriptor."""
 
     def __init__(self, dim: int = 64) -> None:
         self.filters = torch.randn(dim, 1, 5, 5, generator=torch.Generator().manual_seed(0))
 
-    def _dense(self, images):
-        gray = images.mean(1, keepdim=True)
-        return F.normalize(F.conv2d(gray, self.filters, padding=2), dim=1)
-
-    def __call__(self, images):
+    def dense(self, images):
         gray = images.mean(1, keepdim=True)
         gy, gx = torch.gradient(gray, dim=(2, 3))
         response = F.avg_pool2d(gx * gx, 5, 1, 2) * F.avg_pool2d(gy * gy, 5, 1, 2) - F.avg_pool2d(gx * gy, 5, 1, 2) ** 2
-        keypoints, scores = [], []
-        for r in response[:, 0]:
-            values, index = r.flatten().topk(64)
-            keypoints.append(torch.stack([index % r.shape[1], index // r.shape[1]], -1).float())
-            scores.append(values / values.max().clamp(min=1e-12))
-        return {"keypoints": keypoints, "scores": scores}
+        return F.normalize(F.conv2d(gray, self.filters, padding=2), dim=1), response / response.amax((2, 3), keepdim=True)
 
-    def describe(self, images, keypoints):
-        dense = self._dense(images)
-        return [grid_sample_points(dense[i : i + 1], k[None, :, None])[0, :, :, 0].T for i, k in enumerate(keypoints)]
+    @staticmethod
+    def detect(scores, max_keypoints, threshold, radius):
+        keypoints, values = [], []
+        for r in scores[:, 0]:
+            top, index = r.flatten().topk(min(64, max_keypoints))
+            keypoints.append(torch.stack([index % r.shape[1], index // r.shape[1]], -1).float())
+            values.append(top)
+        return keypoints, values
+
+    @staticmethod
+    def describe(features, keypoints):
+        return [grid_sample_points(f[None], k[None, :, None])[0, :, :, 0].T for f, k in zip(features, keypoints)]
+
+
+class GradientTeacher:
+    net = GradientNet()
+    device = torch.device("cpu")
+    detection_threshold = 0.0
+    nms_radius = 2
 
 
 @pytest.fixture
@@ -65,12 +74,16 @@ def test_correspondences_lie_inside_both_images():
         assert bool(((points >= 8) & (points <= 55)).all())
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_and_resumes_exactly(photos, tmp_path):
+    targets = build_teacher_targets(photos, tmp_path / "targets", GradientTeacher(), pairs=10, size=(64, 64), points=32, shard_size=4, batch_size=3, progress=None)
+    dataset = TeacherTargetPairs(targets)
+    item = dataset[9]
+    assert item["points"].shape == (2, 32, 2) and item["teacher_descriptors"].shape == (2, 32, 64)
+    torch.testing.assert_close(warp_points(item["points"][0], item["H_0to1"]), item["points"][1])
+    loss = CLIDDLoss("A48")
     torch.manual_seed(0)
-    dataset = HomographyPairs(photos, size=(64, 64), rotation_deg=30, seed=0, length=16)
-    loss = CLIDDLoss("A48", GradientTeacher(), points=32)
-    torch.manual_seed(0)
-    config = TrainConfig(steps=6, batch_size=2, learning_rate=1e-2, workers=0, log_every=2, validate_every=3, checkpoint_every=3, warmup_steps=1)
+    config = TrainConfig(steps=6, batch_size=3, learning_rate=1e-2, workers=0, log_every=2, validate_every=3, checkpoint_every=3, warmup_steps=1)
     held_out = HomographyPairs(photos[:2], size=(64, 64), rotation_deg=30, seed=1, photometric=False)
     scores = Trainer(CLIDDModel("A48"), dataset, loss, lambda m: validation_scores(m, held_out, max_keypoints=50), config, tmp_path / "run", {"model": "clidd-A48"}).run()
     assert set(scores) == {"mma@3px", "matches", "score"}
@@ -79,7 +92,6 @@ def test_training_lowers_the_loss_and_resumes_exactly(photos, tmp_path):
     assert len(totals) == 3 and all(np.isfinite(totals))
 
     # interrupt after 3 steps, resume to 6: the same weights as the uninterrupted run
-    loss = CLIDDLoss("A48", GradientTeacher(), points=32)
     torch.manual_seed(0)
     Trainer(CLIDDModel("A48"), dataset, loss, None, config, tmp_path / "split", {"model": "clidd-A48"}).run(until=3)
     torch.manual_seed(123)  # the resumed run must not depend on the global state

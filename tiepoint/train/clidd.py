@@ -16,6 +16,7 @@ with mutual nearest neighbours; ``score`` is the number of matches within 3 px p
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
@@ -32,11 +33,12 @@ from ..features.clidd import SIZES, CLIDDModel, parameter_count, weights_path
 from ..io.files import atomic_path, write_json
 from ..matchers.nearest import mutual_nearest_neighbours
 from .homography import HomographyPairs, warp_points
+from .targets import TeacherTargetPairs, build_teacher_targets
 from .losses import dual_softmax_loss, keypoint_cell_targets, procrustes_distillation_loss, unfold_softmax_loss
 from .photos import list_photos
 from .trainer import TrainConfig, Trainer, seed_all
 
-__all__ = ["LOSS_WEIGHTS", "CLIDDLoss", "correspondences", "ship", "train_clidd", "validation_scores"]
+__all__ = ["LOSS_WEIGHTS", "CLIDDLoss", "ship", "train_clidd", "validation_scores"]
 
 LOSS_WEIGHTS: dict[str, dict[str, float]] = {
     "A48": {"dual_softmax": 1.0, "procrustes": 4.0, "detection": 1.0},
@@ -51,85 +53,36 @@ LOSS_WEIGHTS: dict[str, dict[str, float]] = {
 }
 """Loss weights per size: the smaller the model, the more it relies on the teacher's descriptor geometry."""
 
-BORDER = 8
-"""Correspondences keep this many pixels away from the image borders."""
-
-
-def correspondences(
-    seeds: list[Tensor], homographies: Tensor, size: tuple[int, int], points: int, generator: torch.Generator
-) -> tuple[Tensor, Tensor]:
-    """Corresponding points of each pair: seed points of image 0 that land inside image 1, then random ones.
-
-    Args:
-        seeds: per pair, ``(N_i, 2)`` candidate points of image 0 (e.g. the teacher's keypoints), best first.
-        homographies: ``(B, 3, 3)`` image 0 -> image 1.
-        size: ``(H, W)`` of both images.
-        points: ``N``, points per pair.
-        generator: for the random points.
-
-    Returns:
-        ``(B, N, 2)`` points of image 0 and ``(B, N, 2)`` their positions in image 1.
-    """
-    height, width = size
-    low = torch.tensor([BORDER, BORDER], dtype=torch.float32)
-    high = torch.tensor([width - 1 - BORDER, height - 1 - BORDER], dtype=torch.float32)
-    chosen0 = []
-    for seed, homography in zip(seeds, homographies, strict=True):
-        homography = homography.float().cpu()
-        candidates = [seed.float().cpu()]
-        total = 0
-        while total < points:
-            # random fill; with substantial overlap a few rounds suffice
-            candidates.append(low + torch.rand(4 * points, 2, generator=generator) * (high - low))
-            pool = torch.cat(candidates)
-            inside = _inside(pool, low, high) & _inside(warp_points(pool, homography), low, high)
-            total = int(inside.sum())
-        chosen0.append(pool[inside][:points])
-    points0 = torch.stack(chosen0).to(homographies.device)
-    points1 = torch.stack([warp_points(p, h) for p, h in zip(points0, homographies.float(), strict=True)])
-    return points0, points1
-
-
-def _inside(points: Tensor, low: Tensor, high: Tensor) -> Tensor:
-    return ((points >= low) & (points <= high)).all(-1)
-
-
 @dataclass
 class CLIDDLoss:
-    """The training loss of one size; call it as ``loss(model, batch)`` (a trainer ``LossFunction``)."""
+    """The training loss of one size; call it as ``loss(model, batch)`` (a trainer ``LossFunction``).
+
+    ``batch`` holds :class:`TeacherTargetPairs` items: the two images, and the teacher's keypoints,
+    corresponding points and descriptors there.
+    """
 
     size: str
-    teacher: Any
-    points: int = 256
     temperature: float = 0.1
-    teacher_keypoints: int = 1024
-    seed: int = 0
 
     def __post_init__(self) -> None:
         self.weights = LOSS_WEIGHTS[self.size]
 
     def __call__(self, model: CLIDDModel, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        image0, image1, homography = batch["image0"], batch["image1"], batch["H_0to1"]
-        pairs = image0.shape[0]
-        images = torch.cat([image0, image1])
-        size = tuple(images.shape[-2:])
-        with torch.no_grad():
-            teacher = self.teacher(images)
+        images = torch.cat([batch["image0"], batch["image1"]])
+        pairs = batch["image0"].shape[0]
         levels, logits = model.features(images)
 
-        targets = keypoint_cell_targets(teacher["keypoints"], teacher["scores"], size)
+        keypoints = torch.cat([batch["teacher_keypoints"][:, 0], batch["teacher_keypoints"][:, 1]])
+        scores = torch.cat([batch["teacher_scores"][:, 0], batch["teacher_scores"][:, 1]])
+        real = scores > 0
+        targets = keypoint_cell_targets([k[r] for k, r in zip(keypoints, real)], [s[r] for s, r in zip(scores, real)], tuple(images.shape[-2:]))
         detection = unfold_softmax_loss(logits, targets)
 
-        # random points depend only on the batch's items, so a resumed run draws the same ones
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + int(batch["index"].sum()))
-        points0, points1 = correspondences(teacher["keypoints"][:pairs], homography, size, self.points, generator)
-        points = torch.cat([points0, points1])  # (2B, N, 2), image i of the batch described at points[i]
+        points = torch.cat([batch["points"][:, 0], batch["points"][:, 1]])  # image i of the batch at points[i]
         student = model.describe(levels, points)
         dual = dual_softmax_loss(student[:pairs], student[pairs:], temperature=self.temperature)
-
-        with torch.no_grad():
-            reference = torch.stack(self.teacher.describe(images, list(points)))
-        procrustes = procrustes_distillation_loss(student.flatten(0, 1), reference.flatten(0, 1))
+        teacher = torch.cat([batch["teacher_descriptors"][:, 0], batch["teacher_descriptors"][:, 1]])
+        procrustes = procrustes_distillation_loss(student.flatten(0, 1), teacher.flatten(0, 1))
 
         w = self.weights
         total = w["dual_softmax"] * dual + w["procrustes"] * procrustes + w["detection"] * detection
@@ -169,6 +122,8 @@ def train_clidd(
     size: str,
     photos: str | Path,
     out: str | Path,
+    targets: str | Path | None = None,
+    pairs: int = 1200,
     steps: int = 20000,
     batch_size: int = 8,
     crop: int = 256,
@@ -183,22 +138,28 @@ def train_clidd(
 ) -> dict[str, float]:
     """Train one CLIDD size on the photo corpus (resumes a run in ``out``); returns the last validation.
 
+    The teacher's targets for ``pairs`` training pairs are built first when ``targets`` does not hold them
+    yet (resumable; every size can share one targets folder).
+
     Args:
         size: a key of :data:`~tiepoint.features.clidd.SIZES`.
         photos: the corpus built by ``tiepoint data photos``.
         out: the run directory (see :mod:`tiepoint.train.trainer`).
+        targets: the teacher-targets folder (default: ``runs/targets/aliked-<variant>-<crop>``).
     """
-    from .teacher import AlikedTeacher  # the teacher package is needed only here
-
     if size not in SIZES:
         raise OptionError(f"unknown CLIDD size {size!r}; sizes: {', '.join(SIZES)}")
     train_photos, val_photos = list_photos(photos, "train"), list_photos(photos, "val")
-    dataset = HomographyPairs(train_photos, size=(crop, crop), seed=seed)
+    targets = Path(targets) if targets else Path("runs") / "targets" / f"aliked-{teacher_variant}-{crop}"
+    if not _targets_complete(targets, pairs):
+        from .teacher import AlikedTeacher  # the teacher package is needed only here
+
+        teacher = AlikedTeacher(teacher_variant, device=device)
+        build_teacher_targets(train_photos, targets, teacher, pairs, size=(crop, crop), seed=seed, points=points)
+    dataset = TeacherTargetPairs(targets)
     held_out = HomographyPairs(val_photos, size=(crop + 64, crop + 64), seed=seed + 1)
     held_out.set_epoch(0)
     held_out = torch.utils.data.Subset(held_out, range(min(validation_pairs, len(held_out))))
-    teacher = AlikedTeacher(teacher_variant, device=device, max_keypoints=1024)
-    loss = CLIDDLoss(size, teacher, points=points, seed=seed)
     config = TrainConfig(
         steps=steps,
         batch_size=batch_size,
@@ -211,14 +172,29 @@ def train_clidd(
     describe = {
         "model": f"clidd-{size}",
         "parameters": parameter_count(size),
-        "data": {"photos": str(photos), "train_photos": len(train_photos), "val_photos": len(val_photos), "crop": crop},
+        "data": {
+            "photos": str(photos),
+            "train_photos": len(train_photos),
+            "val_photos": len(val_photos),
+            "pairs": len(dataset),
+            "crop": crop,
+            "targets": str(targets),
+        },
         "teacher": f"aliked-{teacher_variant}",
         "loss_weights": LOSS_WEIGHTS[size],
         "command": " ".join(shlex.quote(arg) for arg in sys.argv),
     }
     seed_all(seed)  # the initial weights depend on the seed alone
-    trainer = Trainer(CLIDDModel(size), dataset, loss, lambda m: validation_scores(m, held_out), config, out, describe)
+    trainer = Trainer(CLIDDModel(size), dataset, CLIDDLoss(size), lambda m: validation_scores(m, held_out), config, out, describe)
     return trainer.run()
+
+
+def _targets_complete(folder: Path, pairs: int) -> bool:
+    meta = folder / "meta.json"
+    if not meta.is_file():
+        return False
+    shard_size = json.loads(meta.read_text())["shard_size"]
+    return len(list(folder.glob("shard_*.pt"))) >= -(-pairs // shard_size)
 
 
 def ship(run: str | Path, size: str, benchmark: dict[str, Any] | None = None, destination: Path | None = None) -> Path:
@@ -231,7 +207,7 @@ def ship(run: str | Path, size: str, benchmark: dict[str, Any] | None = None, de
     best = torch.load(run / "best.pt", map_location="cpu", weights_only=True)
     checkpoint = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
     record = {
-        **(__import__("json").loads((run / "config.json").read_text())),
+        **(json.loads((run / "config.json").read_text())),
         "steps": checkpoint["step"],
         "best_step": best["step"],
         "best_validation_score": best["best_score"],
