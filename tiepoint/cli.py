@@ -136,6 +136,23 @@ def cmd_data_photos(args: argparse.Namespace) -> None:
         print(f"  skipped: {path}: {reason}")
 
 
+def cmd_bench_clidd(args: argparse.Namespace) -> None:
+    from .bench.cost import clidd_costs, format_cost_table
+    from .bench.sampler import benchmark_sampler, format_sampler_table
+    from .features.clidd import SIZES
+    from .io.files import write_json
+
+    if args.what == "sampler":
+        result = benchmark_sampler(sizes=tuple(args.sizes or ("A48", "S96", "U128")), repeats=args.repeats)
+        print(format_sampler_table(result))
+    else:
+        result = clidd_costs(sizes=tuple(args.sizes or SIZES), repeats=args.repeats)
+        print(format_cost_table(result))
+    if args.output:
+        write_json(args.output, result)
+        print(f"wrote {args.output}")
+
+
 def cmd_train_clidd(args: argparse.Namespace) -> None:
     from .train.clidd import train_clidd
 
@@ -236,6 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-synthetic", action="store_true", help="only the real datasets")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_bench_solvers)
+
+    p = commands.add_parser("bench-clidd", help="CLIDD costs: the fused sampler against the reference, or each size's cost")
+    p.add_argument("what", choices=["sampler", "sizes"], help="sampler: fused vs reference at 1k/4k/8k keypoints; "
+                   "sizes: parameters, GFLOPs and CPU time of each size at 640x480")
+    p.add_argument("--sizes", nargs="+", help="CLIDD sizes (default: all, or A48 S96 U128 for the sampler)")
+    p.add_argument("--repeats", type=int, default=7, help="timed runs per measurement (the median is reported)")
+    p.add_argument("--output", type=Path, help="write the result as JSON")
+    p.set_defaults(func=cmd_bench_clidd)
 
     p = commands.add_parser("data", help="prepare training data")
     data_commands = p.add_subparsers(dest="data_command", required=True, metavar="WHAT")
