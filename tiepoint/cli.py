@@ -115,7 +115,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     )
     print(format_table(results))
     if args.output:
-        for path in write_report(results, args.output):
+        for path in write_report(results, args.output, append=args.append):
             print(f"wrote {path}")
 
 
@@ -239,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resize", type=int, help="shrink images to this longer side first (default: native size)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a method option (repeatable)")
     p.add_argument("--output", type=Path, help="folder for results.json and mma.png")
+    p.add_argument("--append", action="store_true",
+                   help="keep the results already in OUTPUT/results.json (same dataset and method are replaced)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_bench)
 

@@ -231,6 +231,21 @@ def test_table_and_report(fake_method, tmp_path):
     assert [p.name for p in only_pose] == ["results.json", "table.txt"]
 
 
+def test_report_append_keeps_other_results_and_replaces_same_method(fake_method, tmp_path):
+    fake_method["matcher"] = FakeMatcher(homography_points)
+    homography = run_benchmark(homography_dataset(), "fake", progress=False)
+    fake_method["matcher"] = FakeMatcher(pose_points)
+    pose = run_benchmark(pose_dataset(), "fake", progress=False)
+    write_report([homography], tmp_path)
+    write_report([pose], tmp_path, append=True)
+    assert [r.dataset for r in read_results(tmp_path / "results.json")] == ["fake-h", "fake-pose"]
+    write_report([homography], tmp_path, append=True)  # same dataset and method: replaced, not repeated
+    assert [r.dataset for r in read_results(tmp_path / "results.json")] == ["fake-pose", "fake-h"]
+    assert "fake-pose" in (tmp_path / "table.txt").read_text() and "fake-h" in (tmp_path / "table.txt").read_text()
+    write_report([pose], tmp_path)  # without append: only the new results
+    assert [r.dataset for r in read_results(tmp_path / "results.json")] == ["fake-pose"]
+
+
 needs_oxford = pytest.mark.skipif(not OXFORD.is_dir(), reason=f"Oxford affine data not found at {OXFORD}")
 
 
