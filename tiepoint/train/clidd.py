@@ -156,7 +156,7 @@ def train_clidd(
 
         teacher = AlikedTeacher(teacher_variant, device=device)
         build_teacher_targets(train_photos, targets, teacher, pairs, size=(crop, crop), seed=seed, points=points)
-    dataset = TeacherTargetPairs(targets)
+    dataset = TeacherTargetPairs(targets, pairs)
     held_out = HomographyPairs(val_photos, size=(crop + 64, crop + 64), seed=seed + 1)
     held_out.set_epoch(0)
     held_out = torch.utils.data.Subset(held_out, range(min(validation_pairs, len(held_out))))

@@ -165,24 +165,25 @@ class TeacherTargetPairs(torch.utils.data.Dataset):
 
     Items are the :class:`HomographyPairs` items (``image0``, ``image1``, ``H_0to1``, ...) plus
     ``teacher_keypoints (2, K, 2)``, ``teacher_scores (2, K)`` (0 = padding), ``points (2, N, 2)`` and
-    ``teacher_descriptors (2, N, D)`` float32.
+    ``teacher_descriptors (2, N, D)`` float32. ``pairs`` uses only the first pairs (default: all).
     """
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, pairs: int | None = None) -> None:
         self.folder = Path(folder)
         meta_path = self.folder / "meta.json"
         if not meta_path.is_file():
             raise DatasetError(f"{self.folder} holds no teacher targets (no meta.json); build them first")
         self.meta = json.loads(meta_path.read_text())
+        self.length = int(self.meta["pairs"] if pairs is None else pairs)
         self.shards = sorted(self.folder.glob("shard_*.pt"))
-        complete = -(-self.meta["pairs"] // self.meta["shard_size"])
-        if len(self.shards) < complete:
-            raise DatasetError(f"{self.folder}: {len(self.shards)} of {complete} shards; finish building the targets")
+        needed = -(-self.length // self.meta["shard_size"])
+        if len(self.shards) < needed:
+            raise DatasetError(f"{self.folder}: {len(self.shards)} of the {needed} shards {self.length} pairs need; build the targets")
         self.pairs = HomographyPairs(self.meta["photos"], size=tuple(self.meta["size"]), seed=self.meta["seed"])
         self._cache: dict[int, dict[str, Tensor]] = {}
 
     def __len__(self) -> int:
-        return int(self.meta["pairs"])
+        return self.length
 
     def _shard(self, number: int) -> dict[str, Tensor]:
         if number not in self._cache:
