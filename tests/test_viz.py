@@ -9,7 +9,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from PIL import Image
 
-from tiepoint.viz import plot_keypoints, plot_matches, plot_mma_curves
+from tiepoint.viz import plot_keypoints, plot_matches, plot_mma_curves, plot_reconstruction
 
 
 def random_image(height: int, width: int, seed: int) -> np.ndarray:
@@ -111,3 +111,20 @@ def test_plot_mma_curves(tmp_path):
     assert_png(path)
     with pytest.raises(ValueError, match="sift"):
         plot_mma_curves({"sift": ([1, 2], [0.5])}, None)
+
+
+def test_plot_reconstruction(tmp_path):
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(500, 3))
+    points[0] = 1e6  # a far outlier does not set the axis limits
+    centres = np.array([[5.0, 0, 0], [0, 5, 0], [-5, 0, 0]])
+    rotations = np.stack([np.eye(3)] * 3)
+    figure = plot_reconstruction(points, centres, rotations, (rng.random((500, 3)) * 255).astype(np.uint8),
+                                 path=tmp_path / "r.png", title="test", reference_centres=centres + 0.1)
+    axes = figure.axes[0]
+    assert axes.get_xlim()[1] < 100 and "3 cameras, 500 points" in axes.get_title()
+    assert Image.open(tmp_path / "r.png").size[0] > 100
+    empty = plot_reconstruction(np.zeros((0, 3)), centres, rotations)
+    assert "0 points" in empty.axes[0].get_title()
+    with pytest.raises(ValueError, match="rotations"):
+        plot_reconstruction(points, centres, rotations[:2])

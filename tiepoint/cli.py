@@ -4,6 +4,8 @@
     tiepoint match A B [--model ...]    match two images, estimate geometry, write a figure and HDF5 files
     tiepoint extract IMAGES OUT.h5      extract features of many images into an HDF5 file (resumable)
     tiepoint methods                    list the registered methods
+    tiepoint reconstruct IMAGES OUT     features, pairs, matches, verification, COLMAP mapping (resumable;
+                                        stages: extract, pairs, match-pairs, verify, colmap-import, map)
     tiepoint bench --dataset ...        benchmark methods on real data with ground truth
     tiepoint bench-solvers --output D   compare the robust estimators (GNC, SDP, BnB vs RANSAC)
     tiepoint data photos                build the training photo corpus from ../shared/data/photos.tsv
@@ -69,15 +71,17 @@ def cmd_match(args: argparse.Namespace) -> None:
 def cmd_extract(args: argparse.Namespace) -> None:
     from .pipeline.extract import extract_features
 
-    summary = extract_features(
-        args.images,
-        args.output,
-        method=args.method,
-        image_root=args.image_root,
-        overwrite=args.overwrite,
-        as_half=args.half,
-        **_method_options(args),
-    )
+    with _backend(args) as backend:
+        summary = extract_features(
+            args.images,
+            args.output,
+            method=args.method,
+            image_root=args.image_root,
+            overwrite=args.overwrite,
+            as_half=args.half,
+            backend=backend,
+            **_method_options(args),
+        )
     print(
         f"{args.output}: {len(summary.extracted)} extracted, {len(summary.skipped)} already there, "
         f"{len(summary.failed)} failed ({summary.seconds:.1f} s)"
@@ -185,6 +189,198 @@ def cmd_bench_solvers(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
     print((args.output / "table.txt").read_text())
 
+# --- collections of images: pairs, matching, verification, COLMAP, reconstruction ---------------------------
+
+
+def _backend(args: argparse.Namespace) -> Any:
+    from .pipeline.backends import get_backend
+
+    return get_backend(args.backend, args.address, args.workers)
+
+
+def _camera_options(args: argparse.Namespace) -> Any:
+    from .io.colmap import CameraOptions
+
+    params = None
+    if args.camera_params:
+        try:
+            params = tuple(float(v) for v in args.camera_params.split(","))
+        except ValueError:
+            raise TiepointError(f"--camera-params expects comma-separated numbers, got {args.camera_params!r}") from None
+    return CameraOptions(args.camera_model, params, single=args.single_camera, refine=not args.fix_intrinsics)
+
+
+def _print_pair_summary(summary: Any) -> None:
+    print(summary)
+    for (name0, name1), reason in summary.failed[:5]:
+        print(f"  failed: {name0} {name1}: {reason}")
+    if summary.failed:
+        print("  run the same command again to compute the failed pairs")
+
+
+def cmd_pairs(args: argparse.Namespace) -> None:
+    from .pipeline.pairs import make_pairs
+
+    pairs = make_pairs(args.features, args.output, args.pairs, overwrite=args.overwrite)
+    print(f"{args.output}: {len(pairs)} pairs")
+
+
+def cmd_match_pairs(args: argparse.Namespace) -> None:
+    from .pipeline.matching import match_pairs
+    from .pipeline.pairs import read_pairs
+
+    with _backend(args) as backend:
+        summary = match_pairs(read_pairs(args.pairs), args.features, args.output, method=args.method,
+                              backend=backend, overwrite=args.overwrite, **_parse_options(args.option))
+    _print_pair_summary(summary)
+
+
+def cmd_verify(args: argparse.Namespace) -> None:
+    from .pipeline.pairs import read_pairs
+    from .pipeline.verify import VerificationOptions, verify_pairs
+
+    with _backend(args) as backend:
+        summary = verify_pairs(read_pairs(args.pairs), args.features, args.matches, args.output,
+                               camera=_camera_options(args), options=VerificationOptions(max_error=args.max_error),
+                               backend=backend, overwrite=args.overwrite)
+    _print_pair_summary(summary)
+
+
+def cmd_colmap_import(args: argparse.Namespace) -> None:
+    from .io.colmap import write_database
+    from .pipeline.pairs import read_pairs
+
+    summary = write_database(args.output, args.features, args.matches, read_pairs(args.pairs),
+                             geometries=args.geometries, camera=_camera_options(args))
+    print(f"{args.output}: {len(summary.image_ids)} images, {summary.num_cameras} cameras, "
+          f"{summary.num_matched_pairs} matched pairs, {summary.num_verified_pairs} verified")
+
+
+def cmd_map(args: argparse.Namespace) -> None:
+    from .pipeline.reconstruct import map_database
+
+    summary = map_database(args.database, args.images, args.output, _camera_options(args))
+    print(f"registered {summary['registered_images']} of {summary['num_images']} images -> {args.output}")
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> None:
+    from .pipeline.reconstruct import reconstruct
+    from .pipeline.verify import VerificationOptions
+
+    result = reconstruct(
+        args.images, args.output, method=args.method, pairs=args.pairs, backend=args.backend, address=args.address,
+        num_workers=args.workers, camera=_camera_options(args), verification=VerificationOptions(max_error=args.max_error),
+        max_keypoints=args.max_keypoints, progress=not args.quiet, **_parse_options(args.option),
+    )
+    print(result.report())
+
+
+def cmd_bench_reconstruction(args: argparse.Namespace) -> None:
+    from .bench.datasets import data_roots
+    from .bench.reconstruction import scaling_benchmark, temple_benchmark
+
+    root = args.root or next((r / "middlebury" / "templeSparseRing" for r in data_roots()
+                              if (r / "middlebury" / "templeSparseRing").is_dir()), None)
+    if root is None:
+        raise TiepointError("templeSparseRing not found: pass --root (the templeSparseRing folder)")
+    if "temple" in args.run:
+        results = temple_benchmark(root, args.output, args.work / "temple", method=args.method)
+        for name, entry in results["variants"].items():
+            errors = entry.get("errors", {})
+            print(f"{name}: registered {entry['registered_images']}/{entry['num_images']}, rotation error "
+                  f"median {errors.get('rotation_error_deg', {}).get('median', float('nan')):.3f} deg, centre error median "
+                  f"{errors.get('centre_error_percent', {}).get('median', float('nan')):.3f}% of the ring radius; "
+                  f"times {entry['timings_s']}")
+        print(f"retrieval precision: {results['retrieval']}")
+    if "scaling" in args.run:
+        results = scaling_benchmark(root, args.output, args.work / "scaling", method=args.method)
+        for name, run in results["runs"].items():
+            print(f"{name}: {run['images_per_s']} images/s, {run['pairs_per_s']} pairs/s")
+
+
+def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", default="local", choices=["local", "ray"], help="where the work runs (default local)")
+    p.add_argument("--address", help="Ray cluster address (e.g. auto, ray://head:10001); default: start a local Ray")
+    p.add_argument("--workers", type=int, help="CPUs of a local Ray instance (default: all)")
+
+
+def _add_camera_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--camera-model", default="SIMPLE_RADIAL",
+                   help="COLMAP camera model: SIMPLE_PINHOLE, PINHOLE, SIMPLE_RADIAL (default), RADIAL, OPENCV")
+    p.add_argument("--camera-params", help="known intrinsics in the model's order, comma-separated, principal point "
+                   "with the top-left pixel centre at (0,0), e.g. PINHOLE 1520.4,1525.9,302.32,246.87")
+    p.add_argument("--single-camera", action="store_true", help="one camera shared by all images")
+    p.add_argument("--fix-intrinsics", action="store_true", help="keep the given intrinsics fixed in bundle adjustment")
+
+
+def _add_pair_files(p: argparse.ArgumentParser, output_help: str) -> None:
+    p.add_argument("features", type=Path, help="the HDF5 feature file")
+    p.add_argument("pairs", type=Path, help="a pairs file (tiepoint pairs, or hloc's)")
+    p.add_argument("matches", type=Path, help="the HDF5 match file")
+    p.add_argument("output", type=Path, help=output_help)
+
+
+def _add_pipeline_commands(commands: Any, add_method_arguments: Any) -> None:
+    from .api import DEFAULT_METHOD
+
+    p = commands.add_parser("reconstruct", help="images -> features, pairs, matches, verification, COLMAP model")
+    p.add_argument("images", type=Path, help="a folder of images or a text file listing image paths")
+    p.add_argument("output", type=Path, help="folder for features.h5, pairs.txt, matches.h5, geometries.h5, "
+                   "database.db, sparse/, summary.json, reconstruction.png (resumed if it exists)")
+    add_method_arguments(p)
+    p.add_argument("--pairs", default="exhaustive", help="exhaustive (default), sequential:K, retrieval:K or a pairs file")
+    p.add_argument("--max-error", type=float, default=4.0, help="RANSAC threshold of the verification in pixels")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_backend_arguments(p)
+    _add_camera_arguments(p)
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = commands.add_parser("pairs", help="choose image pairs to match from a feature file")
+    p.add_argument("features", type=Path)
+    p.add_argument("output", type=Path, help="the pairs file (reused if it exists)")
+    p.add_argument("--pairs", default="exhaustive", help="exhaustive (default), sequential:K, retrieval:K or a pairs file")
+    p.add_argument("--overwrite", action="store_true", help="choose again even if OUTPUT exists")
+    p.set_defaults(func=cmd_pairs)
+
+    p = commands.add_parser("match-pairs", help="match the pairs of a pairs file into an HDF5 match file (resumable)")
+    p.add_argument("features", type=Path)
+    p.add_argument("pairs", type=Path, help="a pairs file (tiepoint pairs, or hloc's)")
+    p.add_argument("output", type=Path, help="the HDF5 match file (resumed if it exists)")
+    p.add_argument("--method", default=DEFAULT_METHOD, help="a sparse method whose extractor made FEATURES")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a matcher option, e.g. ratio=0.9")
+    p.add_argument("--overwrite", action="store_true", help="match again pairs already in the file")
+    _add_backend_arguments(p)
+    p.set_defaults(func=cmd_match_pairs)
+
+    p = commands.add_parser("verify", help="verify matches geometrically into a two-view geometry file (resumable)")
+    _add_pair_files(p, "the HDF5 geometry file (resumed if it exists)")
+    p.add_argument("--max-error", type=float, default=4.0, help="RANSAC threshold in pixels")
+    p.add_argument("--overwrite", action="store_true", help="verify again pairs already in the file")
+    _add_backend_arguments(p)
+    _add_camera_arguments(p)
+    p.set_defaults(func=cmd_verify)
+
+    p = commands.add_parser("colmap-import", help="write a COLMAP database from feature, match and geometry files")
+    _add_pair_files(p, "the COLMAP database (.db), replaced")
+    p.add_argument("--geometries", type=Path, help="the geometry file of `tiepoint verify` (else raw matches only)")
+    _add_camera_arguments(p)
+    p.set_defaults(func=cmd_colmap_import)
+
+    p = commands.add_parser("map", help="COLMAP incremental mapping of a database into OUTPUT/sparse")
+    p.add_argument("database", type=Path)
+    p.add_argument("images", type=Path, help="the image folder the database's image names are relative to")
+    p.add_argument("output", type=Path, help="folder for sparse/, summary.json and reconstruction.png")
+    _add_camera_arguments(p)
+    p.set_defaults(func=cmd_map)
+
+    p = commands.add_parser("bench-reconstruction", help="temple ring vs ground truth, and Ray scaling")
+    p.add_argument("--root", type=Path, help="the templeSparseRing folder (default: found under ../shared/data)")
+    p.add_argument("--output", type=Path, default=Path("benchmarks/reconstruction"), help="folder for the results")
+    p.add_argument("--work", type=Path, default=Path("outputs/bench-reconstruction"), help="folder for the runs")
+    p.add_argument("--method", default=DEFAULT_METHOD)
+    p.add_argument("--run", nargs="+", default=["temple", "scaling"], choices=["temple", "scaling"])
+    p.set_defaults(func=cmd_bench_reconstruction)
+
 
 def build_parser() -> argparse.ArgumentParser:
     from .api import DEFAULT_METHOD
@@ -223,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-root", type=Path, help="image names are stored relative to this folder")
     p.add_argument("--overwrite", action="store_true", help="re-extract images already in the file")
     p.add_argument("--half", action="store_true", help="store float descriptors as float16")
+    _add_backend_arguments(p)
     p.set_defaults(func=cmd_extract)
 
     p = commands.add_parser("methods", help="list the registered methods")
@@ -300,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", required=True, help="the CLIDD size the run trained")
     p.add_argument("--benchmark", type=Path, help="a JSON file of benchmark scores to record with the weights")
     p.set_defaults(func=cmd_train_ship)
+    _add_pipeline_commands(commands, add_method_arguments)
     return parser
 
 

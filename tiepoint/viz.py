@@ -181,6 +181,75 @@ def plot_mma_curves(
     return figure
 
 
+def plot_reconstruction(
+    points: np.ndarray,
+    centres: np.ndarray,
+    rotations: np.ndarray,
+    colours: np.ndarray | None = None,
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+    max_points: int = 20_000,
+    reference_centres: np.ndarray | None = None,
+) -> Figure:
+    """Draw a sparse 3D reconstruction: its points and its cameras (centre and viewing direction), in 3D.
+
+    Args:
+        points: ``(P, 3)`` 3D points in world coordinates (``P`` may be 0).
+        centres: ``(M, 3)`` camera centres in world coordinates.
+        rotations: ``(M, 3, 3)`` world-to-camera rotations (``x_cam = R @ (X - C)``); the third row is the
+            viewing direction.
+        colours: ``(P, 3)`` uint8 RGB point colours, or ``None`` for grey.
+        path: where to write the figure as PNG, or ``None``.
+        title: a first title line; a second counts cameras and points.
+        max_points: draw at most this many points (an evenly spaced, deterministic subsample).
+        reference_centres: optional ``(M', 3)`` ground-truth camera centres (already aligned), drawn as
+            hollow markers.
+
+    Returns:
+        The figure. Axis limits span the cameras and the central 98% of the points, so a few far outliers
+        do not shrink the scene.
+    """
+    points = np.asarray(points, np.float64).reshape(-1, 3)
+    centres = np.asarray(centres, np.float64).reshape(-1, 3)
+    rotations = np.asarray(rotations, np.float64).reshape(-1, 3, 3)
+    if len(rotations) != len(centres):
+        raise ValueError(f"got {len(rotations)} rotations for {len(centres)} camera centres")
+    keep = _subsample(len(points), max_points)
+    figure = Figure(figsize=(8.0, 7.0), dpi=DPI, layout="constrained")
+    axes = figure.add_subplot(projection="3d")
+    if len(keep):
+        shown = points[keep]
+        colour = "0.5" if colours is None else np.asarray(colours)[keep].reshape(-1, 3) / 255.0
+        axes.scatter(shown[:, 0], shown[:, 1], shown[:, 2], s=1.0, c=colour, depthshade=False, linewidths=0)
+    extent = np.concatenate([centres, np.percentile(points, [1, 99], axis=0)]) if len(points) else centres
+    span = float(np.ptp(extent, axis=0).max()) if len(extent) else 1.0
+    length = 0.08 * (span or 1.0)
+    for centre, rotation in zip(centres, rotations):
+        tip = centre + length * rotation[2]
+        axes.plot(*np.stack([centre, tip]).T, color="#dc2626", linewidth=1.2)
+    if len(centres):
+        axes.scatter(*centres.T, s=14, c="#dc2626", depthshade=False, label="cameras")
+    if reference_centres is not None and len(reference_centres):
+        reference = np.asarray(reference_centres, np.float64).reshape(-1, 3)
+        axes.scatter(*reference.T, s=40, facecolors="none", edgecolors="#2563eb", depthshade=False,
+                     label="ground-truth cameras")
+        extent = np.concatenate([extent, reference])
+    if len(extent):
+        middle = (extent.max(0) + extent.min(0)) / 2
+        half = max(float(np.ptp(extent, axis=0).max()), 1e-9) / 2
+        for setter, centre in zip((axes.set_xlim, axes.set_ylim, axes.set_zlim), middle):
+            setter(centre - half, centre + half)
+    axes.set_box_aspect((1, 1, 1))
+    axes.set_xlabel("x")
+    axes.set_ylabel("y")
+    axes.set_zlabel("z")
+    axes.legend(loc="upper right")
+    summary = f"{len(centres)} cameras, {len(points)} points"
+    axes.set_title(f"{title}\n{summary}" if title else summary)
+    _save(figure, path)
+    return figure
+
+
 def _points(points: np.ndarray, name: str) -> np.ndarray:
     """``(N, 2)`` float64 coordinates, accepting an empty array of any shape as ``N = 0``."""
     points = np.asarray(points, dtype=np.float64)

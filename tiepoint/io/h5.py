@@ -146,6 +146,24 @@ def write_matches(
     _finish_group(group, attrs)
 
 
+def write_group(
+    file: h5py.Group, key: str, datasets: dict[str, np.ndarray], attrs: dict[str, Any] | None = None
+) -> None:
+    """Write a group of other data (e.g. two-view geometries) under ``key``, replacing any stored there,
+    with the same completeness marking as features and matches.
+
+    Args:
+        file: an ``h5py.File`` open for writing.
+        key: the group's key (``/`` makes nested groups), e.g. a :func:`pair_key`.
+        datasets: name -> array.
+        attrs: group attributes; dicts and lists are stored as JSON.
+    """
+    group = _create_group(file, key)
+    for name, data in datasets.items():
+        group.create_dataset(name, data=data)
+    _finish_group(group, attrs)
+
+
 def _create_group(file: h5py.Group, key: str) -> h5py.Group:
     """A fresh group at ``key`` (nested for '/'), marked incomplete until :func:`_finish_group`."""
     if not key.strip("/"):

@@ -29,6 +29,8 @@ from .. import registry
 from ..errors import ImageError, NoImagesError, OptionError
 from ..io.image import IMAGE_EXTENSIONS
 from ..io.h5 import list_feature_names, open_for_update, write_features
+from ..types import Features
+from .backends import Backend, chunked, get_backend
 
 logger = logging.getLogger("tiepoint")
 
@@ -69,6 +71,8 @@ def extract_features(
     overwrite: bool = False,
     as_half: bool = False,
     progress: bool = True,
+    backend: str | Backend | None = None,
+    chunk_size: int | None = None,
     **options: Any,
 ) -> ExtractionSummary:
     """Detect and describe keypoints in many images and store them in an HDF5 feature file.
@@ -85,10 +89,14 @@ def extract_features(
         overwrite: extract again images already in ``output`` (other images in it are kept).
         as_half: store float descriptors as float16.
         progress: show a progress bar (tqdm, on stderr).
+        backend: where extraction runs: ``"local"`` (default), ``"ray"`` or a
+            :class:`~tiepoint.pipeline.backends.Backend`. Workers return the features and this process writes
+            them, so results are the same whichever runs them (see :mod:`tiepoint.pipeline.backends`).
+        chunk_size: images per task (default 1 locally, 4 on Ray); the file is flushed after each chunk.
         **options: further options of the extractor's ``Config`` (e.g. ``resize=1600``).
 
     Returns:
-        An :class:`ExtractionSummary`.
+        An :class:`ExtractionSummary`. Images of a chunk whose worker died are listed in ``failed`` too.
 
     Raises:
         NoImagesError: ``images`` names no image.
@@ -108,23 +116,57 @@ def extract_features(
 
     with open_for_update(output) as file:
         present = set() if overwrite else set(list_feature_names(file)) & set(names)
-        _check_same_method(file, sorted(present), method_json, Path(output))
+        check_same_method(file, sorted(present), method_json, Path(output))
         summary.skipped = [name for name in names if name in present]
         todo = [name for name in names if name not in present]
-        for name in tqdm(todo, desc=f"extract {extractor_name}", unit="image", disable=not progress):
-            try:
-                features = extractor.extract(root / name)
-            except ImageError as error:
-                logger.warning("skipping image %s: %s", name, error)
-                summary.failed.append((name, str(error)))
-                continue
-            write_features(file, name, features, as_half=as_half, attrs={"method": method_json})
-            file.flush()  # a killed run keeps this image
-            summary.extracted.append(name)
+        runner = get_backend(backend)
+        chunks = chunked(todo, chunk_size or (1 if runner.name == "local" else 4))
+        # in this process, the extractor itself; on Ray, how to build it (models are not shipped pickled)
+        spec = extractor if runner.name == "local" else (extractor_name, options)
+        tasks = ((str(root), chunk, spec) for chunk in chunks)
+        with tqdm(total=len(todo), desc=f"extract {extractor_name}", unit="image", disable=not progress) as bar:
+            for result in runner.run(extract_chunk, tasks):
+                if result.error is not None:
+                    summary.failed += [(name, f"worker failed: {result.error}") for name in chunks[result.index]]
+                    bar.update(len(chunks[result.index]))
+                    continue
+                for name, features, error in result.value:
+                    if features is None:
+                        logger.warning("skipping image %s: %s", name, error)
+                        summary.failed.append((name, error))
+                        continue
+                    write_features(file, name, features, as_half=as_half, attrs={"method": method_json})
+                    summary.extracted.append(name)
+                file.flush()  # a killed run keeps this chunk
+                bar.update(len(result.value))
 
     summary.seconds = time.perf_counter() - start
     logger.info("%s", summary)
     return summary
+
+
+def extract_chunk(
+    root: str, names: list[str], extractor: Any
+) -> list[tuple[str, Features | None, str | None]]:
+    """Worker function: extract the features of some images (run by a :mod:`~tiepoint.pipeline.backends` backend).
+
+    Args:
+        root: the image root; ``names`` are relative to it.
+        names: the images of this chunk.
+        extractor: an extractor, or ``(extractor name, options)`` to build one with (cached per process).
+
+    Returns:
+        ``(name, features, None)`` for each image read, ``(name, None, reason)`` for each that could not be.
+    """
+    if isinstance(extractor, tuple):
+        extractor = registry.get_extractor(extractor[0], **extractor[1])
+    results: list[tuple[str, Features | None, str | None]] = []
+    for name in names:
+        try:
+            results.append((name, extractor.extract(Path(root) / name), None))
+        except ImageError as error:
+            results.append((name, None, str(error)))
+    return results
 
 
 def find_images(
@@ -209,14 +251,20 @@ def _describe_method(name: str, extractor: Any, options: dict[str, Any]) -> str:
     return json.dumps({"name": name, "config": config}, sort_keys=True, default=str)
 
 
-def _check_same_method(file: h5py.File, names: list[str], method_json: str, output: Path) -> None:
-    """Refuse to resume into features made with another method or configuration."""
+def check_same_method(
+    file: h5py.File, names: list[str], method_json: str, output: Path, what: str = "features"
+) -> None:
+    """Refuse to resume into an output whose groups ``names`` were made with another method or configuration.
+
+    Raises:
+        OptionError: a group's ``method`` attribute differs from ``method_json``.
+    """
     for name in names:
         stored = file[name].attrs.get("method")
         if isinstance(stored, bytes):
             stored = stored.decode()
         if stored is not None and stored != method_json:
             raise OptionError(
-                f"{output} already holds features of {name!r} made with {stored}, not {method_json}; "
-                "pass overwrite=True to extract them again, or choose another output file"
+                f"{output} already holds {what} of {name!r} made with {stored}, not {method_json}; "
+                "pass overwrite=True to compute them again, or choose another output file"
             )

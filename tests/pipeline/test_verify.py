@@ -1,0 +1,81 @@
+"""verify_pairs: two-view geometries of matched pairs, stored resumably and repeatably."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from tiepoint.errors import OptionError
+from tiepoint.geometry.accuracy import rotation_error
+from tiepoint.io.colmap import CameraOptions, read_two_view_geometry
+from tiepoint.io.h5 import read_features
+from tiepoint.pipeline.verify import VerificationOptions, verify_pairs
+
+
+def test_verified_geometry_is_right_and_repeatable(corner_scene, corner_features, corner_matches, tmp_path):
+    pairs, matches = corner_matches
+    K = corner_scene.K
+    camera = CameraOptions("PINHOLE", (K[0, 0], K[1, 1], K[0, 2], K[1, 2]))
+    summary = verify_pairs(pairs, corner_features, matches, tmp_path / "g.h5", camera=camera, progress=False)
+    assert sorted(summary.done) == sorted(pairs) and not summary.failed
+    with h5py.File(tmp_path / "g.h5", "r") as file:
+        for name0, name1 in pairs:
+            record = read_two_view_geometry(file, name0, name1)
+            # CALIBRATED, or PLANAR_OR_PANORAMIC where most matches lie on the floor; never DEGENERATE
+            assert record["config"] in (2, 6)
+            inliers = record["inlier_matches"]
+            assert len(inliers) > 40
+            # the verified inliers satisfy the true epipolar geometry
+            (R0, t0), (R1, t1) = corner_scene.poses[name0], corner_scene.poses[name1]
+            R, t = R1 @ R0.T, t1 - R1 @ R0.T @ t0
+            E = np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]]) @ R
+            F = np.linalg.inv(K).T @ E @ np.linalg.inv(K)
+            x0 = read_features(corner_features, name0).keypoints[inliers[:, 0]]
+            x1 = read_features(corner_features, name1).keypoints[inliers[:, 1]]
+            h0, h1 = np.c_[x0, np.ones(len(x0))], np.c_[x1, np.ones(len(x1))]
+            lines = h0 @ F.T
+            distance = np.abs(np.sum(h1 * lines, 1)) / np.linalg.norm(lines[:, :2], axis=1)
+            assert np.median(distance) < 0.5
+            if record["cam2_from_cam1"] is not None:
+                assert rotation_error(record["cam2_from_cam1"][:, :3], R) < 2
+    again = verify_pairs(pairs, corner_features, matches, tmp_path / "h.h5", camera=camera, progress=False)
+    with h5py.File(tmp_path / "g.h5", "r") as first, h5py.File(tmp_path / "h.h5", "r") as second:
+        for pair in pairs:
+            np.testing.assert_array_equal(read_two_view_geometry(first, *pair)["inlier_matches"],
+                                          read_two_view_geometry(second, *pair)["inlier_matches"])
+    assert not again.failed
+    rerun = verify_pairs(pairs, corner_features, matches, tmp_path / "g.h5", camera=camera, progress=False)
+    assert rerun.done == [] and len(rerun.skipped) == len(pairs)
+    with pytest.raises(OptionError, match="already holds two-view geometries"):
+        verify_pairs(pairs, corner_features, matches, tmp_path / "g.h5", progress=False)
+
+
+def test_options_are_checked(corner_features, corner_matches, tmp_path):
+    with pytest.raises(OptionError, match="max_error"):
+        VerificationOptions(max_error=0)
+    with pytest.raises(OptionError, match="min_num_inliers"):
+        VerificationOptions(min_num_inliers=2)
+    pairs, matches = corner_matches
+    with pytest.raises(FileNotFoundError):
+        verify_pairs(pairs, corner_features, tmp_path / "missing.h5", tmp_path / "g.h5", progress=False)
+
+
+def test_unrelated_images_are_stored_without_inliers(corner_features, tmp_path):
+    import shutil
+
+    from tiepoint.io.h5 import open_for_update, write_matches
+
+    features = tmp_path / "features.h5"
+    shutil.copy(corner_features, features)
+    count = len(read_features(features, "view0.png"))
+    rng = np.random.default_rng(0)
+    indices = np.stack([np.arange(60), rng.permutation(60)], 1)  # 60 random matches: no geometry
+    with open_for_update(tmp_path / "m.h5") as file:
+        write_matches(file, "view0.png", "view5.png", indices, np.ones(60, np.float32), count)
+    summary = verify_pairs([("view0.png", "view5.png")], features, tmp_path / "m.h5", tmp_path / "g.h5",
+                           progress=False)
+    assert summary.done == [("view0.png", "view5.png")]
+    with h5py.File(tmp_path / "g.h5", "r") as file:
+        record = read_two_view_geometry(file, "view0.png", "view5.png")
+    assert len(record["inlier_matches"]) < 15

@@ -1,0 +1,404 @@
+"""From a folder of photos to a sparse 3D reconstruction: features, pairs, matches, verification, COLMAP.
+
+This is what ``tiepoint reconstruct IMAGES OUTPUT`` runs::
+
+    result = reconstruct("photos/", "outputs/scene", method="sift", pairs="retrieval:10")
+    print(result.summary["registered_images"], result.summary["mean_reprojection_error_px"])
+
+The stages, each a function of its own (and a command of its own), each writing one output under
+``OUTPUT``:
+
+============================  ===========================================  =============================
+stage                         function                                     output
+============================  ===========================================  =============================
+extract features              :func:`~tiepoint.pipeline.extract.extract_features`   ``features.h5``
+choose pairs                  :func:`~tiepoint.pipeline.pairs.make_pairs`           ``pairs.txt``
+match pairs                   :func:`~tiepoint.pipeline.matching.match_pairs`       ``matches.h5``
+verify geometrically          :func:`~tiepoint.pipeline.verify.verify_pairs`        ``geometries.h5``
+import into COLMAP            :func:`~tiepoint.io.colmap.write_database`            ``database.db``
+incremental mapping           :func:`run_mapper`                                    ``sparse/0, 1, ...``
+summary and figure            :func:`summarize`, :func:`plot_model`                 ``summary.json``, ``reconstruction.png``
+============================  ===========================================  =============================
+
+**Resuming.** Every output is written atomically or through a ``.partial`` file, so a run that is
+interrupted (Ctrl-C, a crash, a dead worker) leaves only complete files. Running the same command again
+skips the images and pairs the HDF5 files already hold and the pairs file if present; the database and the
+mapping are redone only when an earlier stage did new work or their output is missing.
+
+Extraction, matching and verification run on the ``local`` backend or on Ray (``backend="ray"``): see
+:mod:`tiepoint.pipeline.backends`. The mapper always runs here (pycolmap, multi-threaded).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import registry
+from ..config import option_names
+from ..errors import OptionError, TiepointError
+from ..io.colmap import CameraOptions, import_pycolmap, write_database
+from ..io.files import write_json
+from ..viz import plot_reconstruction
+from .backends import Backend, get_backend
+from .extract import extract_features, find_images
+from .matching import match_pairs
+from .pairs import make_pairs, parse_strategy
+from .verify import VerificationOptions, verify_pairs
+
+logger = logging.getLogger("tiepoint")
+
+FILES = {
+    "features": "features.h5",
+    "pairs": "pairs.txt",
+    "matches": "matches.h5",
+    "geometries": "geometries.h5",
+    "database": "database.db",
+    "model": "sparse",
+    "summary": "summary.json",
+    "figure": "reconstruction.png",
+}
+"""The outputs of :func:`reconstruct`, relative to its output folder."""
+
+
+class IncompleteStageError(TiepointError):
+    """A stage finished with chunks that failed (e.g. dead workers); its finished work is saved: run again."""
+
+
+@dataclass(frozen=True)
+class MapperOptions:
+    """Options of COLMAP's incremental mapper that tiepoint exposes.
+
+    Attributes:
+        min_model_size: smallest number of registered images for a model to be kept.
+        min_num_matches: fewest verified matches for a pair to be used.
+        num_threads: mapper threads (-1: all cores).
+        seed: random seed of the mapper.
+        multiple_models: keep reconstructing the images left over after the first model.
+    """
+
+    min_model_size: int = 3
+    min_num_matches: int = 15
+    num_threads: int = -1
+    seed: int = 0
+    multiple_models: bool = True
+
+
+def run_mapper(
+    database: str | Path,
+    image_root: str | Path,
+    output: str | Path,
+    camera: CameraOptions = CameraOptions(),
+    options: MapperOptions = MapperOptions(),
+) -> list[Any]:
+    """Run pycolmap's incremental mapping on a database; write the models to ``output/0``, ``output/1``, ...
+
+    The models are sorted by the number of registered images, largest first (``output/0``). ``output`` is
+    replaced as a whole once mapping has finished, so it never holds a half-written model.
+
+    Args:
+        database: a COLMAP database with verified matches (:func:`~tiepoint.io.colmap.write_database`).
+        image_root: the folder the image names are relative to (used to colour the points).
+        output: the model folder.
+        camera: with ``refine=False`` the intrinsics stay as given.
+        options: mapper options.
+
+    Returns:
+        The ``pycolmap.Reconstruction`` objects, largest first (empty if none could be started).
+    """
+    pycolmap = import_pycolmap()
+    if not Path(database).is_file():
+        raise FileNotFoundError(f"COLMAP database not found: {database}")
+    pipeline = pycolmap.IncrementalPipelineOptions()
+    pipeline.min_model_size = options.min_model_size
+    pipeline.min_num_matches = options.min_num_matches
+    pipeline.num_threads = options.num_threads
+    pipeline.random_seed = options.seed
+    pipeline.multiple_models = options.multiple_models
+    if not camera.refine:
+        pipeline.ba_refine_focal_length = False
+        pipeline.ba_refine_principal_point = False
+        pipeline.ba_refine_extra_params = False
+    output = Path(output)
+    scratch = output.with_name(output.name + ".partial")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    models = pycolmap.incremental_mapping(str(database), str(image_root), str(scratch / "raw"), pipeline)
+    ordered = sorted(models.values(), key=lambda r: r.num_reg_images(), reverse=True)
+    for index, model in enumerate(ordered):
+        (scratch / str(index)).mkdir()
+        model.write(str(scratch / str(index)))
+    shutil.rmtree(scratch / "raw", ignore_errors=True)
+    if output.exists():
+        shutil.rmtree(output)
+    os.replace(scratch, output)
+    return ordered
+
+
+def read_models(folder: str | Path) -> list[Any]:
+    """The models that :func:`run_mapper` wrote to ``folder/0``, ``folder/1``, ... as ``pycolmap.Reconstruction``."""
+    pycolmap = import_pycolmap()
+    folder = Path(folder)
+    numbered = sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    return [pycolmap.Reconstruction(str(path)) for path in numbered]
+
+
+def summarize(models: list[Any], image_names: list[str]) -> dict[str, Any]:
+    """Numbers of a reconstruction: registered images, 3D points, mean track length, reprojection error.
+
+    Args:
+        models: ``pycolmap.Reconstruction`` objects, largest first; the numbers are of the first.
+        image_names: all images that were to be reconstructed.
+    """
+    if not models:
+        return {"num_images": len(image_names), "registered_images": 0, "num_models": 0,
+                "unregistered": sorted(image_names)}
+    model = models[0]
+    registered = sorted(model.image(i).name for i in model.reg_image_ids())
+    cameras = {
+        str(camera_id): {"model": camera.model.name, "width": camera.width, "height": camera.height,
+                         "params": [round(float(p), 6) for p in camera.params]}
+        for camera_id, camera in list(model.cameras.items())[:20]
+    }
+    return {
+        "num_images": len(image_names),
+        "registered_images": len(registered),
+        "num_points3D": int(model.num_points3D()),
+        "num_observations": int(model.compute_num_observations()),
+        "mean_track_length": float(model.compute_mean_track_length()),
+        "mean_observations_per_image": float(model.compute_mean_observations_per_reg_image()),
+        "mean_reprojection_error_px": float(model.compute_mean_reprojection_error()),
+        "num_models": len(models),
+        "registered_per_model": [int(m.num_reg_images()) for m in models],
+        "unregistered": sorted(set(image_names) - set(registered)),
+        "cameras": cameras,
+    }
+
+
+def model_arrays(model: Any) -> dict[str, Any]:
+    """Points ``(P, 3)``, colours ``(P, 3)`` uint8, and per registered image its name, centre ``(3,)`` and
+    world-to-camera rotation ``(3, 3)``, from a ``pycolmap.Reconstruction``."""
+    points = model.points3D
+    xyz = np.array([p.xyz for p in points.values()], np.float64).reshape(-1, 3)
+    colours = np.array([p.color for p in points.values()], np.uint8).reshape(-1, 3)
+    names, centres, rotations = [], [], []
+    for image_id in sorted(model.reg_image_ids(), key=lambda i: model.image(i).name):
+        image = model.image(image_id)
+        names.append(image.name)
+        centres.append(np.asarray(image.projection_center(), np.float64))
+        rotations.append(np.asarray(image.cam_from_world().rotation.matrix(), np.float64))
+    return {"points": xyz, "colours": colours, "names": names,
+            "centres": np.array(centres).reshape(-1, 3), "rotations": np.array(rotations).reshape(-1, 3, 3)}
+
+
+def plot_model(model: Any, path: str | Path, title: str | None = None) -> None:
+    """Write a figure of a reconstruction's cameras and points (:func:`tiepoint.viz.plot_reconstruction`)."""
+    arrays = model_arrays(model)
+    plot_reconstruction(arrays["points"], arrays["centres"], arrays["rotations"], arrays["colours"],
+                        path=path, title=title)
+
+
+def map_database(
+    database: str | Path,
+    image_root: str | Path,
+    output: str | Path,
+    camera: CameraOptions = CameraOptions(),
+    options: MapperOptions = MapperOptions(),
+) -> dict[str, Any]:
+    """Map a COLMAP database made elsewhere: ``output/sparse``, ``output/summary.json`` and, if a model
+    was made, ``output/reconstruction.png``.
+
+    Returns:
+        The summary (:func:`summarize`).
+    """
+    pycolmap = import_pycolmap()
+    output = Path(output)
+    models = run_mapper(database, image_root, output / FILES["model"], camera, options)
+    database_handle = pycolmap.Database.open(str(database))
+    try:
+        names = [image.name for image in database_handle.read_all_images()]
+    finally:
+        database_handle.close()
+    summary = summarize(models, names)
+    if models:
+        plot_model(models[0], output / FILES["figure"])
+    write_json(output / FILES["summary"], summary)
+    return summary
+
+
+@dataclass
+class ReconstructionResult:
+    """What :func:`reconstruct` did.
+
+    Attributes:
+        output: the output folder.
+        files: the files written, by kind (see :data:`FILES`).
+        summary: the contents of ``summary.json``.
+        models: the ``pycolmap.Reconstruction`` objects, largest first.
+    """
+
+    output: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    models: list[Any] = field(default_factory=list)
+
+    def report(self) -> str:
+        """A few lines for the terminal."""
+        s = self.summary
+        lines = [
+            f"registered {s.get('registered_images', 0)} of {s.get('num_images', 0)} images, "
+            f"{s.get('num_points3D', 0)} points, mean track length {s.get('mean_track_length', 0):.2f}, "
+            f"mean reprojection error {s.get('mean_reprojection_error_px', 0):.3f} px",
+            "stage times: " + ", ".join(f"{k} {v:.1f} s" for k, v in s.get("timings_s", {}).items()),
+        ]
+        if s.get("unregistered"):
+            lines.append(f"not registered: {', '.join(s['unregistered'][:10])}")
+        lines += [f"{kind}: {path}" for kind, path in self.files.items()]
+        return "\n".join(lines)
+
+
+def reconstruct(
+    images: str | Path,
+    output: str | Path,
+    method: str = "sift",
+    pairs: str = "exhaustive",
+    backend: str | Backend | None = "local",
+    address: str | None = None,
+    num_workers: int | None = None,
+    camera: CameraOptions = CameraOptions(),
+    verification: VerificationOptions = VerificationOptions(),
+    mapper: MapperOptions = MapperOptions(),
+    max_keypoints: int | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> ReconstructionResult:
+    """Reconstruct a folder (or list) of images: run every stage, resuming from what ``output`` holds.
+
+    Args:
+        images: a folder of images, a text file listing them, or a sequence of paths (as for
+            :func:`~tiepoint.pipeline.extract.extract_features`).
+        output: the output folder (see :data:`FILES`).
+        method: a sparse method (``"sift"``, ``"sift+mnn"``, ...); see ``tiepoint methods``.
+        pairs: ``"exhaustive"``, ``"sequential:K"``, ``"retrieval:K"`` or a pairs file.
+        backend: ``"local"`` or ``"ray"`` (extraction, matching and verification), or a backend object.
+        address: the Ray cluster to connect to (``None`` starts a local Ray instance).
+        num_workers: CPUs of a local Ray instance.
+        camera: camera model and intrinsics.
+        verification: RANSAC options of the geometric verification.
+        mapper: options of the incremental mapper.
+        max_keypoints: keypoints per image (the extractor's default when ``None``).
+        progress: show progress bars.
+        **options: options of the extractor and matcher (e.g. ``ratio=0.9``), each going to whichever
+            declares it.
+
+    Returns:
+        A :class:`ReconstructionResult`; ``summary.json`` holds its ``summary``.
+
+    Raises:
+        IncompleteStageError: chunks of a stage failed (their work is missing; run again to resume).
+        NoImagesError, FileNotFoundError, OptionError: bad input.
+    """
+    output = Path(output)
+    strategy = parse_strategy(pairs)
+    extractor_name, matcher_name = registry.split_method_name(method)
+    if matcher_name is None:
+        raise OptionError(f"method {method!r} matches images directly; reconstruct needs a sparse method")
+    matcher_keys = option_names(type(registry.build_matcher(matcher_name)).Config)
+    extractor_options = {k: v for k, v in options.items() if k not in matcher_keys}  # checked by the extractor
+    matcher_options = {k: v for k, v in options.items() if k in matcher_keys}
+    root, names = find_images(images)
+    files = {kind: output / name for kind, name in FILES.items()}
+    timings: dict[str, float] = {}
+    runner = get_backend(backend, address, num_workers)
+    try:
+        start = time.perf_counter()
+        extracted = extract_features(images, files["features"], method=extractor_name, max_keypoints=max_keypoints,
+                                     progress=progress, backend=runner, **extractor_options)
+        timings["extract"] = time.perf_counter() - start
+        if extracted.failed:
+            logger.warning("%d image(s) could not be used: %s", len(extracted.failed),
+                           "; ".join(f"{n}: {r}" for n, r in extracted.failed[:5]))
+        names = [name for name in names if name not in dict(extracted.failed)]
+        if len(names) < 2:
+            raise OptionError(f"{images}: fewer than two readable images, nothing to reconstruct")
+
+        start = time.perf_counter()
+        pair_list = make_pairs(files["features"], files["pairs"], strategy)
+        timings["pairs"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        matched = match_pairs(pair_list, files["features"], files["matches"], method=f"{extractor_name}+{matcher_name}",
+                              backend=runner, progress=progress, **matcher_options)
+        timings["match"] = time.perf_counter() - start
+        _require_complete("matching", matched.failed, files["matches"])
+
+        start = time.perf_counter()
+        verified = verify_pairs(pair_list, files["features"], files["matches"], files["geometries"], camera=camera,
+                                options=verification, backend=runner, progress=progress)
+        timings["verify"] = time.perf_counter() - start
+        _require_complete("verification", verified.failed, files["geometries"])
+    finally:
+        if not isinstance(backend, Backend):
+            runner.close()
+
+    rebuild = bool(extracted.extracted or matched.done or verified.done) or not files["database"].is_file()
+    start = time.perf_counter()
+    if rebuild:
+        database = write_database(files["database"], files["features"], files["matches"], pair_list,
+                                  geometries=files["geometries"], camera=camera, names=names)
+        verified_pairs = database.num_verified_pairs
+    else:
+        verified_pairs = load_summary(output).get("num_verified_pairs") if files["summary"].is_file() else None
+    timings["database"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    if rebuild or not (files["model"] / "0").is_dir():
+        models = run_mapper(files["database"], root, files["model"], camera, mapper)
+    else:
+        logger.info("reusing the models in %s (nothing changed)", files["model"])
+        models = read_models(files["model"])
+    timings["map"] = time.perf_counter() - start
+
+    summary = summarize(models, names)
+    summary.update({
+        "images": str(images),
+        "method": f"{extractor_name}+{matcher_name}",
+        "options": options,
+        "max_keypoints": max_keypoints,
+        "pairs": str(strategy),
+        "num_pairs": len(pair_list),
+        "num_verified_pairs": verified_pairs,
+        "backend": runner.name,
+        "camera": asdict(camera),
+        "verification": asdict(verification),
+        "mapper": asdict(mapper),
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+    })
+    if models:
+        plot_model(models[0], files["figure"], title=f"{summary['method']}, pairs {strategy}")
+    else:
+        files.pop("figure")
+    write_json(files["summary"], summary)
+    return ReconstructionResult(output, files, summary, models)
+
+
+def _require_complete(stage: str, failed: list, path: Path) -> None:
+    if failed:
+        first = failed[0][1]
+        raise IncompleteStageError(
+            f"{stage}: {len(failed)} pair(s) failed (first: {first}); the finished ones are saved in {path}: "
+            "run the same command again to resume"
+        )
+
+
+def load_summary(output: str | Path) -> dict[str, Any]:
+    """The ``summary.json`` of a reconstruction folder."""
+    return json.loads((Path(output) / FILES["summary"]).read_text())

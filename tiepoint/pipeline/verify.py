@@ -1,0 +1,189 @@
+"""Geometric verification of matched pairs: COLMAP two-view geometries, stored in a resumable HDF5 file.
+
+This is what ``tiepoint verify`` runs::
+
+    summary = verify_pairs(pairs, "features.h5", "matches.h5", "geometries.h5", camera=CameraOptions())
+
+Each pair's matches go through pycolmap's ``estimate_two_view_geometry`` (RANSAC on the fundamental,
+essential and homography matrices; with known focal lengths the calibrated case), which also decides the
+pair's configuration (calibrated, uncalibrated, planar, panoramic, watermark, degenerate) that COLMAP's
+mapper relies on. The RANSAC is seeded, so results are the same on every run and on every backend.
+
+**Geometry file** — one group per pair, keyed like the match file (:func:`tiepoint.io.h5.pair_key`)::
+
+    <name0 with '-'>/<name1 with '-'>/
+        inlier_matches  (K, 2) int32    indices into the keypoints of image 0 and image 1
+        F, E, H         (3, 3) float64  those estimated (absent otherwise)
+        cam2_from_cam1  (3, 4) float64  relative pose [R | t], when estimated
+        attributes:     config (int, ``pycolmap.TwoViewGeometryConfiguration``), config_name, method, complete
+
+A pair that fails verification is stored too, with ``K = 0``, so a rerun does not try it again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from ..errors import OptionError
+from ..io.colmap import CameraOptions, camera_descriptions, colmap_camera, image_sizes, import_pycolmap
+from ..io.h5 import pair_key, read_matches, write_group
+from ..types import Features
+from .backends import Backend
+from .matching import Pair, PairStageSummary, process_pairs, unique_pairs
+
+
+@dataclass(frozen=True)
+class VerificationOptions:
+    """Options of the two-view geometry estimation (COLMAP's defaults, seeded).
+
+    Attributes:
+        max_error: RANSAC inlier threshold in pixels.
+        min_num_inliers: fewer inliers than this make the pair degenerate (no verified matches).
+        max_num_trials: most RANSAC iterations.
+        confidence: RANSAC confidence.
+        seed: RANSAC random seed (a fixed seed makes runs repeatable).
+    """
+
+    max_error: float = 4.0
+    min_num_inliers: int = 15
+    max_num_trials: int = 10_000
+    confidence: float = 0.999
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.max_error > 0:
+            raise OptionError(f"max_error must be positive, got {self.max_error}")
+        if self.min_num_inliers < 5 or self.max_num_trials < 1 or not 0 < self.confidence < 1:
+            raise OptionError(
+                "min_num_inliers must be at least 5, max_num_trials at least 1 and confidence in (0, 1); got "
+                f"{self.min_num_inliers}, {self.max_num_trials}, {self.confidence}"
+            )
+
+    def to_colmap(self) -> Any:
+        """The ``pycolmap.TwoViewGeometryOptions``."""
+        pycolmap = import_pycolmap()
+        options = pycolmap.TwoViewGeometryOptions()
+        options.min_num_inliers = self.min_num_inliers
+        options.ransac.max_error = self.max_error
+        options.ransac.max_num_trials = self.max_num_trials
+        options.ransac.confidence = self.confidence
+        options.ransac.random_seed = self.seed
+        return options
+
+
+def verify_chunk(
+    pairs: list[Pair],
+    payloads: list[tuple[np.ndarray, dict, dict]],
+    settings: dict[str, Any],
+    names: list[str],
+    *features: Features,
+) -> list[dict[str, Any]]:
+    """Worker function: estimate the two-view geometry of some matched pairs.
+
+    Args:
+        pairs: the pairs of this chunk.
+        payloads: per pair, the matches ``(K, 2)`` and the camera descriptions of its two images
+            (:meth:`~tiepoint.io.colmap.CameraOptions.describe`).
+        settings: :class:`VerificationOptions` as a dict.
+        names: the images whose ``features`` follow.
+
+    Returns:
+        Per pair, a record for :func:`tiepoint.io.colmap.two_view_geometry`.
+    """
+    pycolmap = import_pycolmap()
+    options = VerificationOptions(**settings).to_colmap()
+    by_name = dict(zip(names, features))
+    records = []
+    for (name0, name1), (indices, camera0, camera1) in zip(pairs, payloads):
+        points0 = by_name[name0].keypoints.astype(np.float64) + 0.5  # COLMAP's pixel convention
+        points1 = by_name[name1].keypoints.astype(np.float64) + 0.5
+        geometry = pycolmap.estimate_two_view_geometry(
+            colmap_camera(camera0), points0, colmap_camera(camera1), points1,
+            np.asarray(indices, np.uint32).reshape(-1, 2), options,
+        )
+        record: dict[str, Any] = {
+            "config": int(geometry.config),
+            "config_name": pycolmap.TwoViewGeometryConfiguration(int(geometry.config)).name,
+            "inlier_matches": np.asarray(geometry.inlier_matches, np.int32).reshape(-1, 2),
+        }
+        for key in ("F", "E", "H"):
+            matrix = getattr(geometry, key)
+            record[key] = None if matrix is None or not np.any(matrix) else np.asarray(matrix, np.float64)
+        pose = geometry.cam2_from_cam1
+        record["cam2_from_cam1"] = None if pose is None else np.asarray(pose.matrix(), np.float64)
+        records.append(record)
+    return records
+
+
+def _write_record(file: h5py.File, pair: Pair, record: dict[str, Any], method_json: str) -> None:
+    """Store one pair's record as a group (marked complete once written)."""
+    datasets = {"inlier_matches": record["inlier_matches"]}
+    datasets.update({k: record[k] for k in ("F", "E", "H", "cam2_from_cam1") if record.get(k) is not None})
+    attrs = {"config": record["config"], "config_name": record["config_name"], "method": method_json}
+    write_group(file, pair_key(*pair), datasets, attrs)
+
+
+def verify_pairs(
+    pairs: Sequence[Pair],
+    features: str | Path,
+    matches: str | Path,
+    output: str | Path,
+    camera: CameraOptions = CameraOptions(),
+    options: VerificationOptions = VerificationOptions(),
+    backend: str | Backend | None = None,
+    chunk_size: int = 16,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> PairStageSummary:
+    """Verify the matches of image pairs geometrically and store the two-view geometries.
+
+    Args:
+        pairs: ``(name0, name1)`` pairs, all present in ``matches``.
+        features: the feature file.
+        matches: the match file.
+        output: the geometry file (``.h5``), created or extended (layout in the module docstring).
+        camera: the camera model and intrinsics (must be those given to the COLMAP database).
+        options: RANSAC options.
+        backend: ``"local"`` (default), ``"ray"`` or a :class:`~tiepoint.pipeline.backends.Backend`.
+        chunk_size: pairs per task.
+        overwrite: verify again the pairs already in ``output``.
+        progress: show a progress bar.
+
+    Returns:
+        A :class:`~tiepoint.pipeline.matching.PairStageSummary`.
+
+    Raises:
+        FileNotFoundError: ``features`` or ``matches`` does not exist.
+        KeyError: a pair has no matches, or an image no features.
+        OptionError: ``output`` holds geometries made with other cameras or options.
+    """
+    for source in (features, matches):
+        if not Path(source).is_file():
+            raise FileNotFoundError(f"file not found: {source}")
+    pairs = unique_pairs(pairs)
+    names = sorted({name for pair in pairs for name in pair})
+    descriptions, camera_of = camera_descriptions(image_sizes(features, names), camera)
+    method_json = json.dumps({"camera": asdict(camera), "options": asdict(options)}, sort_keys=True)
+    match_file = h5py.File(matches, "r")
+
+    def payload(pair: Pair) -> tuple[np.ndarray, dict, dict]:
+        indices, _ = read_matches(match_file, *pair)
+        return indices, descriptions[camera_of[pair[0]]], descriptions[camera_of[pair[1]]]
+
+    def write(file: h5py.File, pair: Pair, record: dict[str, Any]) -> None:
+        _write_record(file, pair, record, method_json)
+
+    try:
+        return process_pairs(
+            pairs, features, output, verify_chunk, asdict(options), write, method_json, "two-view geometries",
+            payload=payload, backend=backend, chunk_size=chunk_size, overwrite=overwrite, progress=progress,
+        )
+    finally:
+        match_file.close()
