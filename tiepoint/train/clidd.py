@@ -7,7 +7,8 @@ photo corpus) and runs the frozen teacher (ALIKED-N32) on both images. Three los
 * ``dual_softmax``: the student's descriptors at ``points`` corresponding positions in the two images
   (the teacher's keypoints of image 0 that land inside image 1, topped up with random points), every
   other point of the pair a negative;
-* ``procrustes``: the student's descriptors at those points against the teacher's descriptors there;
+* ``procrustes``: the student's descriptors at those points against the teacher's descriptors of the
+  upright view (image 0) at the same scene points, in both views (the teacher is not rotation invariant);
 * ``detection``: the student's detection logits against the teacher's keypoints, one softmax per 8x8 cell.
 
 Validation runs the full extractor (detection, top-k, description) on fixed held-out pairs and matches
@@ -81,8 +82,10 @@ class CLIDDLoss:
         points = torch.cat([batch["points"][:, 0], batch["points"][:, 1]])  # image i of the batch at points[i]
         student = model.describe(levels, points)
         dual = dual_softmax_loss(student[:pairs], student[pairs:], temperature=self.temperature)
-        teacher = torch.cat([batch["teacher_descriptors"][:, 0], batch["teacher_descriptors"][:, 1]])
-        procrustes = procrustes_distillation_loss(student.flatten(0, 1), teacher.flatten(0, 1))
+        # Image 0 is an upright crop of the photo, image 1 may be rotated by up to 180 degrees, and the teacher
+        # is not rotation invariant: its descriptors of image 0 are the targets of both views.
+        teacher = batch["teacher_descriptors"][:, 0]
+        procrustes = procrustes_distillation_loss(student.flatten(0, 1), torch.cat([teacher, teacher]).flatten(0, 1))
 
         w = self.weights
         total = w["dual_softmax"] * dual + w["procrustes"] * procrustes + w["detection"] * detection
