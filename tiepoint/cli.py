@@ -279,11 +279,14 @@ def cmd_bench_reconstruction(args: argparse.Namespace) -> None:
     from .bench.datasets import data_roots
     from .bench.reconstruction import scaling_benchmark, temple_benchmark
 
-    root = args.root or next((r / "middlebury" / "templeSparseRing" for r in data_roots()
-                              if (r / "middlebury" / "templeSparseRing").is_dir()), None)
-    if root is None:
-        raise TiepointError("templeSparseRing not found: pass --root (the templeSparseRing folder)")
+    def located(given: Path | None, relative: str, option: str) -> Path:
+        found = given or next((r / relative for r in data_roots() if (r / relative).is_dir()), None)
+        if found is None:
+            raise TiepointError(f"{relative} not found under {', '.join(map(str, data_roots()))}: pass {option}")
+        return found
+
     if "temple" in args.run:
+        root = located(args.root, "middlebury/templeSparseRing", "--root")
         results = temple_benchmark(root, args.output, args.work / "temple", method=args.method)
         for name, entry in results["variants"].items():
             errors = entry.get("errors", {})
@@ -293,7 +296,8 @@ def cmd_bench_reconstruction(args: argparse.Namespace) -> None:
                   f"times {entry['timings_s']}")
         print(f"retrieval precision: {results['retrieval']}")
     if "scaling" in args.run:
-        results = scaling_benchmark(root, args.output, args.work / "scaling", method=args.method)
+        images = located(args.scaling_images, "oxford_affine", "--scaling-images")
+        results = scaling_benchmark(images, args.output, args.work / "scaling", method=args.method)
         for name, run in results["runs"].items():
             print(f"{name}: {run['images_per_s']} images/s, {run['pairs_per_s']} pairs/s")
 
@@ -378,6 +382,7 @@ def _add_pipeline_commands(commands: Any, add_method_arguments: Any) -> None:
     p.add_argument("--output", type=Path, default=Path("benchmarks/reconstruction"), help="folder for the results")
     p.add_argument("--work", type=Path, default=Path("outputs/bench-reconstruction"), help="folder for the runs")
     p.add_argument("--method", default=DEFAULT_METHOD)
+    p.add_argument("--scaling-images", type=Path, help="images for the scaling run (default: the Oxford affine set)")
     p.add_argument("--run", nargs="+", default=["temple", "scaling"], choices=["temple", "scaling"])
     p.set_defaults(func=cmd_bench_reconstruction)
 

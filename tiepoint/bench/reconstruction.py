@@ -40,6 +40,15 @@ Poses = Mapping[str, tuple[np.ndarray, np.ndarray]]
 """``{image name: (R, t)}``, world-to-camera: ``x_cam = R X + t``."""
 
 
+def _environment() -> dict[str, Any]:
+    """:func:`~tiepoint.bench.runner.environment`, plus pycolmap's version and the machine's load (other
+    processes sharing the CPU slow every stage down)."""
+    import os
+
+    pycolmap = import_pycolmap()
+    return {**environment(), "pycolmap": pycolmap.__version__, "load_average_1min": round(os.getloadavg()[0], 2)}
+
+
 def camera_centres(poses: Poses, names: Sequence[str]) -> np.ndarray:
     """``(M, 3)`` camera centres ``C = -R^T t`` of ``names``."""
     return np.array([-poses[n][0].T @ poses[n][1] for n in names], np.float64).reshape(-1, 3)
@@ -187,7 +196,7 @@ def temple_benchmark(
 
     truth, K = temple_ground_truth(root)
     output, work = Path(output), Path(work)
-    results: dict[str, Any] = {"dataset": str(root), "method": method, "environment": environment(),
+    results: dict[str, Any] = {"dataset": str(root), "method": method, "environment": _environment(),
                                "protocol": __doc__.split("**Protocol.**")[1].strip(), "variants": {}}
     figure_done = False
     for name in variants:
@@ -241,7 +250,7 @@ def scaling_benchmark(
     local Ray instance with each number of ``workers``; writes ``scaling.json`` under ``output``.
 
     Each configuration starts from empty files; the Ray timings include shipping features to the workers
-    but not Ray's start-up, which is timed separately (``ray_start_s``).
+    but not Ray's start-up and the workers' first imports, which are timed separately (``ray_start_s``).
     """
     import shutil
 
@@ -251,13 +260,14 @@ def scaling_benchmark(
     from ..pipeline.pairs import select_pairs
 
     work = Path(work)
-    results: dict[str, Any] = {"images": str(images), "method": method, "environment": environment(), "runs": {}}
+    results: dict[str, Any] = {"images": str(images), "method": method, "environment": _environment(), "runs": {}}
     configurations: list[tuple[str, int]] = [("local", 1)] + [("ray", n) for n in workers]
     for kind, count in configurations:
         folder = work / f"{kind}-{count}"
         shutil.rmtree(folder, ignore_errors=True)
         start = time.perf_counter()
         backend = LocalBackend() if kind == "local" else RayBackend(num_workers=count)
+        list(backend.run(_warm_up, [(method,)] * count))  # start the workers and import the models
         started = time.perf_counter() - start
         try:
             extraction = extract_features(images, folder / "features.h5", method=method, backend=backend,
@@ -277,3 +287,13 @@ def scaling_benchmark(
         logger.info("scaling %s-%d: %s", kind, count, results["runs"][f"{kind}-{count}"])
     write_json(Path(output) / "scaling.json", results)
     return results
+
+
+def _warm_up(method: str) -> None:
+    """Worker function: import and build the method's extractor and matcher (so timings exclude this)."""
+    from .. import registry
+
+    extractor_name, matcher_name = registry.split_method_name(method)
+    registry.get_extractor(extractor_name)
+    registry.build_matcher(matcher_name)
+    time.sleep(0.5)  # holds this worker, so that the next warm-up task goes to another one
