@@ -1,0 +1,47 @@
+"""Extraction time per image of several extractors, measured interleaved so that they share the same load.
+
+    python benchmarks/extract_speed.py [--image PATH] [--repeats N] [--max-keypoints K] EXTRACTOR ...
+
+Default image: Middlebury templeSR0001.png (640x480) from ../shared/data. Each round runs every extractor once
+(after one warm-up call each); the median over the rounds is reported with the ratio to the first extractor.
+"""
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from tiepoint.bench.runner import environment
+from tiepoint.io.image import load_image
+from tiepoint.registry import build_extractor
+
+DEFAULT_IMAGE = Path("../shared/data/middlebury/templeSparseRing/templeSR0001.png")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("extractors", nargs="+")
+    parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--max-keypoints", type=int, default=2048)
+    args = parser.parse_args()
+    image = load_image(args.image)
+    extractors = {name: build_extractor(name, max_keypoints=args.max_keypoints) for name in args.extractors}
+    counts = {name: len(extractor.extract(image)) for name, extractor in extractors.items()}  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in extractors}
+    for _ in range(args.repeats):
+        for name, extractor in extractors.items():
+            start = time.perf_counter()
+            extractor.extract(image)
+            times[name].append(time.perf_counter() - start)
+    env = environment()
+    print(f"{args.image} {image.shape[1]}x{image.shape[0]}, {args.repeats} rounds, median; {env.get('cpu')}, "
+          f"torch {env.get('torch')} ({env.get('torch_threads')} threads)")
+    first = statistics.median(times[args.extractors[0]])
+    for name in extractors:
+        median = statistics.median(times[name])
+        print(f"{name:>12}: {1000 * median:8.1f} ms  ({counts[name]} keypoints)  x{median / first:.2f} of {args.extractors[0]}")
+
+
+if __name__ == "__main__":
+    main()
