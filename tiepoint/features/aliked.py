@@ -186,7 +186,7 @@ class _DescriptorHead(nn.Module):
         offsets = offsets.view(-1, 2, self.positions).transpose(1, 2)  # (N, M, 2) as (x, y)
         samples = grid_sample_points(features[None], (keypoints[:, None] + offsets)[None])[0]  # (C, N, M)
         samples = F.selu(torch.einsum("dc,cnm->nmd", self.sf_conv.weight[:, :, 0, 0], samples))  # (N, M, C)
-        descriptors = torch.einsum("nmc,mcd->nd", samples, self.agg_weights)
+        descriptors = samples.flatten(1) @ self.agg_weights.flatten(0, 1)  # sum over m of samples[:, m] @ W[m]
         return F.normalize(descriptors, p=2.0, dim=1)
 
 
