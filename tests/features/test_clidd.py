@@ -84,3 +84,20 @@ def test_from_pretrained_roundtrip(tmp_path):
     image = torch.rand(1, 1, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(loaded(image, 20)["descriptors"], model(image, 20)["descriptors"])
+
+
+def test_shipped_sizes_are_registered_and_extract(stereo_pair):
+    import tiepoint
+    from tiepoint.features.clidd import training_record, weights_path
+
+    shipped = [name for name in SIZES if weights_path(name).is_file()]
+    assert "A48" in shipped, "the A48 weights must ship with the package"
+    for size in shipped:
+        record = training_record(size)
+        assert record["model"] == f"clidd-{size}" and record["steps"] > 0 and "command" in record
+        features = tiepoint.extract(stereo_pair.image0, f"clidd-{size.lower()}", max_keypoints=500)
+        width, height = features.image_size
+        assert len(features.keypoints) == 500 and features.descriptors.shape == (500, SIZES[size].descriptor_dim)
+        assert (features.keypoints >= 0).all() and (features.keypoints[:, 0] <= width - 1).all()
+        assert abs(float((features.descriptors**2).sum(1).mean()) - 1.0) < 1e-4
+        assert (features.scores[:-1] >= features.scores[1:]).all()

@@ -185,7 +185,7 @@ def train_clidd(
         },
         "teacher": f"aliked-{teacher_variant}",
         "loss_weights": LOSS_WEIGHTS[size],
-        "command": " ".join(shlex.quote(arg) for arg in sys.argv),
+        "command": " ".join([Path(sys.argv[0]).name, *(shlex.quote(arg) for arg in sys.argv[1:])]),
     }
     seed_all(seed)  # the initial weights depend on the seed alone
     trainer = Trainer(CLIDDModel(size), dataset, CLIDDLoss(size), lambda m: validation_scores(m, held_out), config, out, describe)
