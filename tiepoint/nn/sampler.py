@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 _SOURCE = Path(__file__).with_name("csrc") / "sample_project.cpp"
+FUSED_MIN_WIDTH = 64
+"""Values read per keypoint (sum over levels of channels x samples) from which the fused kernel is used."""
 
 
 def grid_sample_points(level: Tensor, points: Tensor) -> Tensor:
@@ -117,11 +119,15 @@ def sample_aggregate(
 ) -> Tensor:
     """Sample and aggregate with the fused kernel where it applies, else with the reference path.
 
-    The fused kernel is used for float32/float64 CPU tensors outside ``torch.jit``/ONNX tracing;
-    see :func:`sample_aggregate_reference` for shapes.
+    The fused kernel is used for float32/float64 CPU tensors outside ``torch.jit``/ONNX tracing when each
+    keypoint reads at least :data:`FUSED_MIN_WIDTH` values (channels x samples over the levels): below that
+    (CLIDD A48 reads 36) its set-up costs more than the intermediate tensor it saves, as measured by
+    ``tiepoint bench-clidd sampler``. See :func:`sample_aggregate_reference` for shapes.
     """
+    width = sum(level.shape[1] * points.shape[2] for level, points in zip(levels, positions, strict=True))
     usable = (
-        levels[0].device.type == "cpu"
+        width >= FUSED_MIN_WIDTH
+        and levels[0].device.type == "cpu"
         and levels[0].dtype in (torch.float32, torch.float64)
         and not torch.jit.is_tracing()
         and not torch.onnx.is_in_onnx_export()
