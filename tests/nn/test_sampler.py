@@ -59,7 +59,7 @@ def test_fused_gradcheck():
 
 def test_float32_dispatch_agrees():
     levels, positions, weights, bias = _problem(dtype=torch.float32, points=300, samples=8, dim=16)  # 13 x 8 >= 64: fused
-    torch.testing.assert_close(sample_aggregate(levels, positions, weights, bias), sample_aggregate_reference(levels, positions, weights, bias), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(sample_aggregate(levels, positions, weights, bias), sample_aggregate_reference(levels, positions, weights, bias), rtol=1e-4, atol=1e-4)
 
 
 def test_pixel_convention_and_zero_padding():
