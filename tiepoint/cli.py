@@ -10,6 +10,7 @@
     tiepoint bench-solvers --output D   compare the robust estimators (GNC, SDP, BnB vs RANSAC)
     tiepoint data photos                build the training photo corpus from ../shared/data/photos.tsv
     tiepoint train clidd --size A48     train a CLIDD size (resumable), then 'tiepoint train ship RUN'
+    tiepoint export out.onnx --size T64 export a CLIDD extractor to ONNX (--check IMAGE: compare with onnxruntime)
 """
 
 from __future__ import annotations
@@ -155,6 +156,22 @@ def cmd_bench_clidd(args: argparse.Namespace) -> None:
     if args.output:
         write_json(args.output, result)
         print(f"wrote {args.output}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from .export import check_onnx, export_clidd
+    from .features.clidd import CLIDDModel
+
+    model = CLIDDModel.from_pretrained(args.size, args.weights)
+    path = export_clidd(args.output, model=model, image_size=(args.height, args.width), max_keypoints=args.max_keypoints)
+    print(f"wrote {path}")
+    if args.check:
+        check = check_onnx(path, model, args.check)
+        print(
+            f"onnxruntime vs PyTorch on {args.check}: {check.keypoints} keypoints, {100 * check.shared:.2f}% at the same "
+            f"positions (the rest tie in score: max sorted-score difference {check.max_score_error:.1e}), "
+            f"max keypoint difference {check.max_keypoint_error:.2e} px, max descriptor difference {check.max_descriptor_error:.2e}"
+        )
 
 
 def cmd_train_clidd(args: argparse.Namespace) -> None:
@@ -465,6 +482,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=7, help="timed runs per measurement (the median is reported)")
     p.add_argument("--output", type=Path, help="write the result as JSON")
     p.set_defaults(func=cmd_bench_clidd)
+
+    p = commands.add_parser("export", help="export a CLIDD extractor to ONNX (and check it with onnxruntime)")
+    p.add_argument("output", type=Path, help="the .onnx file to write")
+    p.add_argument("--size", default="A48", help="the CLIDD size (shipped weights)")
+    p.add_argument("--weights", type=Path, help="a weights file instead of the shipped one")
+    p.add_argument("--height", type=int, default=480, help="input height of the graph")
+    p.add_argument("--width", type=int, default=640, help="input width of the graph")
+    p.add_argument("--max-keypoints", type=int, default=2048, help="keypoints the graph returns")
+    p.add_argument("--check", type=Path, metavar="IMAGE", help="compare onnxruntime with PyTorch on this image")
+    p.set_defaults(func=cmd_export)
 
     p = commands.add_parser("data", help="prepare training data")
     data_commands = p.add_subparsers(dest="data_command", required=True, metavar="WHAT")
