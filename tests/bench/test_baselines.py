@@ -1,4 +1,4 @@
-"""Regression guard for the classical baselines on the full real benchmarks.
+"""Regression guard for the baselines and the shipped learned features on the full real benchmarks.
 
 The thresholds sit just below the numbers measured with ``tiepoint bench --dataset oxford middlebury
 --methods sift orb akaze`` on 2026-11-21 (README, "Benchmarks"): a change that makes a baseline worse fails here.
@@ -19,6 +19,11 @@ RECORDED = [
     ("oxford", "sift", 0, {"mha@3px": 0.70, "auc@3px": 0.47}),
     ("oxford", "orb", 2, {"mha@3px": 0.62, "auc@3px": 0.43}),
     ("middlebury", "sift", 0, {"auc@10deg": 0.57}),
+    # shipped CLIDD weights (README, "CLIDD features"): a48 oxford MHA@3 0.325, AUC@3 0.254, 3 failures;
+    # t64 (mnn) oxford MHA@3 0.575, AUC@3 0.399, 0 failures; middlebury AUC@10 0.521
+    ("oxford", "clidd-a48+mnn", 3, {"mha@3px": 0.30, "auc@3px": 0.23}),
+    ("oxford", "clidd-t64+mnn", 0, {"mha@3px": 0.55, "auc@3px": 0.37}),
+    ("middlebury", "clidd-t64+mnn", 0, {"auc@10deg": 0.48}),
 ]
 
 
