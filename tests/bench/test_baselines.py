@@ -24,6 +24,8 @@ RECORDED = [
     ("oxford", "clidd-a48+mnn", 3, {"mha@3px": 0.30, "auc@3px": 0.23}),
     ("oxford", "clidd-t64+mnn", 0, {"mha@3px": 0.55, "auc@3px": 0.37}),
     ("middlebury", "clidd-t64+mnn", 0, {"auc@10deg": 0.48}),
+    # s96 (mnn) oxford MHA@3 0.550, AUC@3 0.393, 0 failures
+    ("oxford", "clidd-s96+mnn", 0, {"mha@3px": 0.52, "auc@3px": 0.36}),
 ]
 
 
