@@ -137,12 +137,16 @@ def sample_aggregate(
     return implementation(levels, positions, weights, bias)
 
 
+@functools.cache
 def fused_available() -> bool:
-    """Whether the fused CPU kernel is compiled (or can be); warns once when it cannot."""
+    """Whether the fused CPU kernel is compiled (or can be); warns once when it cannot.
+
+    The answer is cached: a failed build is tried once per process, not on every call.
+    """
     try:
         _extension()
     except Exception as error:  # any build failure means: use the reference path
-        _warn_once(f"tiepoint: fused sampler unavailable, using the PyTorch reference path ({error})")
+        warnings.warn(f"tiepoint: fused sampler unavailable, using the PyTorch reference path ({error})", RuntimeWarning, stacklevel=3)
         return False
     return True
 
@@ -152,11 +156,6 @@ def _extension():
     from torch.utils.cpp_extension import load
 
     return load(name="tiepoint_sample_project", sources=[str(_SOURCE)], extra_cflags=["-O3"], verbose=False)
-
-
-@functools.cache
-def _warn_once(message: str) -> None:
-    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def _check(levels: list[Tensor], positions: list[Tensor], weights: list[Tensor]) -> None:
