@@ -22,7 +22,7 @@ Shipped weights are in ``tiepoint/weights/clidd_<size>.pt`` with a JSON training
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from ..nn.sampler import grid_sample_points, sample_aggregate, sample_aggregate_
 from ..types import Features
 from .base import Extractor
 
-__all__ = ["SIZES", "CLIDD", "CLIDDConfig", "CLIDDModel", "describe_sizes", "parameter_count", "weights_path"]
+__all__ = ["SIZES", "CLIDD", "CLIDDConfig", "CLIDDModel", "parameter_count", "weights_path"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 STRIDES = (2, 4, 8, 16)
@@ -198,19 +198,22 @@ class CLIDDModel(nn.Module):
         descriptors = sample(levels, positions, list(self.aggregation), self.aggregation_bias)
         return F.normalize(descriptors, dim=-1)
 
-    def forward(self, image: Tensor, max_keypoints: int = 2048) -> dict[str, Tensor]:
+    def forward(
+        self, image: Tensor, max_keypoints: int = 2048, nms_radius: int = 2, threshold: float | None = None
+    ) -> dict[str, Tensor]:
         """Detect and describe.
 
         Args:
             image: ``(B, 1 or 3, H, W)`` in [0, 1].
             max_keypoints: ``K``, keypoints per image.
+            nms_radius, threshold: as in :func:`~tiepoint.nn.detection.detect_keypoints`.
 
         Returns:
             keypoints: ``(B, K', 2)`` in pixels of ``image``; scores: ``(B, K')``;
             descriptors: ``(B, K', descriptor_dim)`` L2-normalised.
         """
         levels, logits = self.features(image)
-        keypoints, scores = detect_keypoints(logits, max_keypoints)
+        keypoints, scores = detect_keypoints(logits, max_keypoints, nms_radius, threshold=threshold)
         return {"keypoints": keypoints, "scores": scores, "descriptors": self.describe(levels, keypoints)}
 
     # ------------------------------------------------------------------------------------ weights
@@ -285,14 +288,12 @@ class CLIDD(Extractor):
     def _extract(self, image: np.ndarray) -> Features:
         c = self.config
         gray = torch.from_numpy(to_gray(image)).to(c.device, torch.float32)[None, None] / 255.0
-        levels, logits = self.model.features(gray)
-        keypoints, scores = detect_keypoints(logits, c.max_keypoints, c.nms_radius, threshold=c.threshold)
-        descriptors = self.model.describe(levels, keypoints)
+        output = self.model(gray, c.max_keypoints, c.nms_radius, c.threshold)
         height, width = image.shape[:2]
         return Features(
-            keypoints=keypoints[0].cpu().numpy().astype(np.float32),
-            scores=scores[0].cpu().numpy().astype(np.float32),
-            descriptors=descriptors[0].cpu().numpy().astype(np.float32),
+            keypoints=output["keypoints"][0].cpu().numpy().astype(np.float32),
+            scores=output["scores"][0].cpu().numpy().astype(np.float32),
+            descriptors=output["descriptors"][0].cpu().numpy().astype(np.float32),
             image_size=(width, height),
         )
 
@@ -300,9 +301,3 @@ class CLIDD(Extractor):
 def parameter_count(size: str | CLIDDConfig) -> int:
     """Trainable parameters of a size (BatchNorm statistics excluded)."""
     return sum(p.numel() for p in CLIDDModel(size).parameters())
-
-
-def describe_sizes() -> list[dict[str, Any]]:
-    """Each size's configuration and parameter count (for the README table)."""
-    return [{"size": name, "parameters": parameter_count(name), **asdict(config)} for name, config in SIZES.items()]
-
