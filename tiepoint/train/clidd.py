@@ -34,7 +34,7 @@ from ..features.clidd import SIZES, CLIDDModel, parameter_count, weights_path
 from ..io.files import atomic_path, write_json
 from ..matchers.nearest import mutual_nearest_neighbours
 from .homography import HomographyPairs, warp_points
-from .targets import TeacherTargetPairs, build_teacher_targets
+from .targets import TeacherTargetPairs, build_teacher_targets, targets_ready
 from .losses import dual_softmax_loss, keypoint_cell_targets, procrustes_distillation_loss, unfold_softmax_loss
 from .photos import list_photos
 from .trainer import TrainConfig, Trainer, seed_all
@@ -154,7 +154,7 @@ def train_clidd(
         raise OptionError(f"unknown CLIDD size {size!r}; sizes: {', '.join(SIZES)}")
     train_photos, val_photos = list_photos(photos, "train"), list_photos(photos, "val")
     targets = Path(targets) if targets else Path("runs") / "targets" / f"aliked-{teacher_variant}-{crop}"
-    if not _targets_complete(targets, pairs):
+    if not targets_ready(targets, pairs):
         from .teacher import AlikedTeacher  # the teacher package is needed only here
 
         teacher = AlikedTeacher(teacher_variant, device=device)
@@ -190,14 +190,6 @@ def train_clidd(
     seed_all(seed)  # the initial weights depend on the seed alone
     trainer = Trainer(CLIDDModel(size), dataset, CLIDDLoss(size), lambda m: validation_scores(m, held_out), config, out, describe)
     return trainer.run()
-
-
-def _targets_complete(folder: Path, pairs: int) -> bool:
-    meta = folder / "meta.json"
-    if not meta.is_file():
-        return False
-    shard_size = json.loads(meta.read_text())["shard_size"]
-    return len(list(folder.glob("shard_*.pt"))) >= -(-pairs // shard_size)
 
 
 def ship(run: str | Path, size: str, benchmark: dict[str, Any] | None = None, destination: Path | None = None) -> Path:

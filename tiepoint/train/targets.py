@@ -30,7 +30,7 @@ from ..errors import DatasetError
 from ..io.files import atomic_path, write_json
 from .homography import HomographyPairs, warp_points
 
-__all__ = ["TeacherTargetPairs", "build_teacher_targets", "correspondences"]
+__all__ = ["TeacherTargetPairs", "build_teacher_targets", "correspondences", "targets_ready"]
 
 BORDER = 8
 """Corresponding points keep this many pixels away from the image borders."""
@@ -154,6 +154,21 @@ def build_teacher_targets(
     return out
 
 
+def _shards_needed(folder: Path, pairs: int) -> tuple[int, int]:
+    """(shards present, shards the first ``pairs`` pairs need) of a targets folder with a ``meta.json``."""
+    shard_size = json.loads((folder / "meta.json").read_text())["shard_size"]
+    return len(list(folder.glob("shard_*.pt"))), -(-pairs // shard_size)
+
+
+def targets_ready(folder: str | Path, pairs: int) -> bool:
+    """Whether ``folder`` holds the teacher targets of the first ``pairs`` pairs."""
+    folder = Path(folder)
+    if not (folder / "meta.json").is_file():
+        return False
+    present, needed = _shards_needed(folder, pairs)
+    return present >= needed
+
+
 def _item(dataset: HomographyPairs, pair: int) -> dict[str, Any]:
     epoch, index = divmod(pair, len(dataset))
     dataset.set_epoch(epoch)
@@ -175,10 +190,10 @@ class TeacherTargetPairs(torch.utils.data.Dataset):
             raise DatasetError(f"{self.folder} holds no teacher targets (no meta.json); build them first")
         self.meta = json.loads(meta_path.read_text())
         self.length = int(self.meta["pairs"] if pairs is None else pairs)
+        present, needed = _shards_needed(self.folder, self.length)
+        if present < needed:
+            raise DatasetError(f"{self.folder}: {present} of the {needed} shards {self.length} pairs need; build the targets")
         self.shards = sorted(self.folder.glob("shard_*.pt"))
-        needed = -(-self.length // self.meta["shard_size"])
-        if len(self.shards) < needed:
-            raise DatasetError(f"{self.folder}: {len(self.shards)} of the {needed} shards {self.length} pairs need; build the targets")
         self.pairs = HomographyPairs(self.meta["photos"], size=tuple(self.meta["size"]), seed=self.meta["seed"])
         self._cache: dict[int, dict[str, Tensor]] = {}
 
