@@ -95,6 +95,7 @@ def test_shipped_sizes_are_registered_and_extract(stereo_pair):
     for size in shipped:
         record = training_record(size)
         assert record["model"] == f"clidd-{size}" and record["steps"] > 0 and "command" in record
+        assert record["benchmark"][f"oxford clidd-{size.lower()}+mnn"]["mha@3px"] > 0
         features = tiepoint.extract(stereo_pair.image0, f"clidd-{size.lower()}", max_keypoints=500)
         width, height = features.image_size
         assert len(features.keypoints) == 500 and features.descriptors.shape == (500, SIZES[size].descriptor_dim)
