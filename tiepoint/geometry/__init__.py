@@ -16,6 +16,7 @@ from .accuracy import (
 )
 from .estimate import ESTIMATORS, MODELS, estimate, register_estimator
 from . import bnb, gnc, relaxation  # noqa: F401  (register the estimators "gnc", "bnb" and "sdp")
+from . import weighted  # noqa: F401  (registers the covariance-weighted estimator "weighted")
 
 __all__ = [
     "ESTIMATORS",

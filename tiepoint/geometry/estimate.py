@@ -8,6 +8,8 @@ relaxation, branch-and-bound, ...) is added with :func:`register_estimator` with
 Shipped estimators:
 
 * ``"poselib"`` (default): PoseLib's LO-RANSAC with non-linear refinement; seeded, so deterministic.
+* ``"weighted"`` (:mod:`~tiepoint.geometry.weighted`): PoseLib's LO-RANSAC, then a non-linear refinement
+  on the inliers weighted by the keypoints' position covariances (Mahalanobis / weighted Sampson residuals).
 * ``"opencv"``: OpenCV's USAC framework (MAGSAC++ by default). OpenCV seeds its robust estimators with a
   fixed internal state, so results are deterministic and independent of ``cv2.setRNGSeed``.
 
@@ -93,6 +95,8 @@ class Problem:
             otherwise, as each backend defines it; for rotations the angle it subtends at camera 1's
             focal length, see :func:`rotation_threshold`).
         camera0, camera1: the cameras for ``relative_pose`` solvers, else ``None``.
+        covariances0, covariances1: optional ``(M, 2, 2)`` float64 symmetric positive-definite position
+            covariances of the points in pixels² (used by covariance-weighted solvers, ignored by others).
     """
 
     points0: np.ndarray
@@ -100,6 +104,8 @@ class Problem:
     threshold: float
     camera0: Camera | None = None
     camera1: Camera | None = None
+    covariances0: np.ndarray | None = None
+    covariances1: np.ndarray | None = None
 
 
 @dataclass
@@ -176,6 +182,8 @@ def estimate(
     camera1: Camera | np.ndarray | None = None,
     threshold: float | None = None,
     estimator: str = "poselib",
+    covariances0: np.ndarray | None = None,
+    covariances1: np.ndarray | None = None,
     **options: Any,
 ) -> Geometry:
     """Robustly fit a two-view model to matches and classify them into inliers and outliers.
@@ -193,6 +201,9 @@ def estimate(
         threshold: inlier threshold in pixels; by default 3.0 for homographies and 1.0 otherwise.
         estimator: a name in :data:`ESTIMATORS`: ``"poselib"`` (default), ``"opencv"``, ``"gnc"``,
             ``"sdp"`` (relative pose) or ``"bnb"`` (rotation).
+        covariances0, covariances1: optional ``(M, 2, 2)`` keypoint position covariances (pixels²) of the
+            matched points, used by the ``"weighted"`` estimator; by default taken from the matches'
+            features (``Features.covariances`` at ``Matches.indices``) when they have them.
         **options: options of the estimator's ``Config`` (:class:`PoselibConfig`, :class:`OpenCVConfig`,
             ``GNCConfig``, ``RelaxationConfig``, ``BnBConfig``), e.g. ``max_iterations=10000``.
 
@@ -231,7 +242,8 @@ def estimate(
     for points, name in ((points0, "image 0"), (points1, "image 1")):
         _check_spread(points, name, model)
 
-    problem = Problem(points0, points1, threshold, camera0, camera1)
+    covariances0, covariances1 = _match_covariances(matches, covariances0, covariances1, len(points0))
+    problem = Problem(points0, points1, threshold, camera0, camera1, covariances0, covariances1)
     try:
         solution = solver(problem, config)
     except TiepointError:  # already a clear error (no model, a missing optional package)
@@ -276,6 +288,31 @@ def _points(
     if len(points0) != len(points1):
         raise ValueError(f"matches: points0 and points1 differ in length, {len(points0)} and {len(points1)}")
     return points0, points1, sizes[0], sizes[1]
+
+
+def _match_covariances(
+    matches: Matches | tuple[np.ndarray, np.ndarray], covariances0: Any, covariances1: Any, count: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The ``(M, 2, 2)`` covariances of the matched points: given, or from the matches' features, or None."""
+    result = []
+    for index, given in enumerate((covariances0, covariances1)):
+        name = f"covariances{index}"
+        if given is None and isinstance(matches, Matches) and matches.indices is not None:
+            features = (matches.features0, matches.features1)[index]
+            if features is not None and features.covariances is not None:
+                given = features.covariances[matches.indices[:, index]]
+        if given is None:
+            result.append(None)
+            continue
+        array = np.asarray(given, dtype=np.float64)
+        if array.shape != (count, 2, 2):
+            raise ValueError(f"{name} must have shape ({count}, 2, 2), got {array.shape}")
+        if not np.isfinite(array).all() or not np.allclose(array, array.transpose(0, 2, 1), rtol=1e-5, atol=1e-9):
+            raise ValueError(f"{name} must be finite and symmetric")
+        if count and np.linalg.eigvalsh(array).min() <= 0:
+            raise ValueError(f"{name} must be positive definite")
+        result.append(np.ascontiguousarray(array))
+    return result[0], result[1]
 
 
 def _threshold(value: float) -> float:
