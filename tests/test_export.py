@@ -40,3 +40,21 @@ def test_shipped_weights_export(tmp_path, stereo_pair):
 def test_export_rejects_impossible_budgets(tmp_path):
     with pytest.raises(OptionError, match="max_keypoints"):
         export_clidd(tmp_path / "x.onnx", model=_model(), image_size=(64, 64), max_keypoints=1000)
+
+
+@pytest.mark.slow
+def test_eloftr_onnx_export_agrees_with_pytorch(tmp_path, stereo_pair):
+    from tiepoint.export import check_onnx_pair, export_eloftr
+    from tiepoint.matchers.eloftr import EfficientLoFTR, ELoFTRConfig
+
+    torch.manual_seed(0)
+    config = ELoFTRConfig(widths=(8, 8, 16, 32), blocks=(1, 1, 1, 1), heads=2, layers=1, fine_widths=(16, 8, 8))
+    model = EfficientLoFTR(config).eval()
+    path = export_eloftr(tmp_path / "eloftr.onnx", model=model, image_size=(96, 128), threshold=0.0)
+    assert path.is_file() and not model.training
+    # the graph is traced on random images: another pair has another number of matches
+    check = check_onnx_pair(path, model, stereo_pair.image0, stereo_pair.image1, threshold=0.0)
+    assert check.matches == check.reference_matches > 0 and check.shared == 1.0
+    assert check.max_keypoint_error < 1e-3 and check.max_confidence_error < 1e-4
+    with pytest.raises(OptionError, match="multiples of 32"):
+        export_eloftr(tmp_path / "x.onnx", model=model, image_size=(100, 128))

@@ -10,6 +10,7 @@
     tiepoint bench-solvers --output D   compare the robust estimators (GNC, SDP, BnB vs RANSAC)
     tiepoint data photos                build the training photo corpus from ../shared/data/photos.tsv
     tiepoint train clidd --size A48     train a CLIDD size (resumable), then 'tiepoint train ship RUN'
+    tiepoint train eloftr               train Efficient LoFTR (resumable), then 'tiepoint train ship-eloftr RUN'
     tiepoint export out.onnx --size T64 export a CLIDD extractor to ONNX (--check IMAGE: compare with onnxruntime)
 """
 
@@ -159,6 +160,8 @@ def cmd_bench_clidd(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
+    if args.model == "eloftr":
+        return _export_eloftr(args)
     from .export import check_onnx, export_clidd
     from .features.clidd import CLIDDModel
 
@@ -184,6 +187,43 @@ def cmd_train_clidd(args: argparse.Namespace) -> None:
         workers=args.workers, seed=args.seed, validate_every=args.validate_every,
     )
     print("final validation: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+
+
+def _export_eloftr(args: argparse.Namespace) -> None:
+    from .export import check_onnx_pair, export_eloftr
+    from .matchers.eloftr import EfficientLoFTR
+
+    model = EfficientLoFTR.from_pretrained(args.config, args.weights)
+    path = export_eloftr(args.output, model=model, image_size=(args.height, args.width), optimized=args.optimized)
+    print(f"wrote {path}")
+    if args.check_pair:
+        check = check_onnx_pair(path, model, *args.check_pair, optimized=args.optimized)
+        print(
+            f"onnxruntime vs PyTorch on {args.check_pair[0]} / {args.check_pair[1]}: {check.matches} vs "
+            f"{check.reference_matches} matches, {100 * check.shared:.2f}% with the same image-0 pixel, max image-1 "
+            f"difference {check.max_keypoint_error:.2e} px, max confidence difference {check.max_confidence_error:.1e}"
+        )
+
+
+def cmd_train_eloftr(args: argparse.Namespace) -> None:
+    from .train.eloftr import train_eloftr
+
+    scores = train_eloftr(
+        args.photos, args.out or Path(f"runs/eloftr_{args.config}"), config=args.config, steps=args.steps,
+        batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr, rotation=args.rotation,
+        perspective=args.perspective, validation_pairs=args.validation_pairs, device=args.device,
+        workers=args.workers, seed=args.seed, validate_every=args.validate_every,
+    )
+    print("final validation: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+
+
+def cmd_train_ship_eloftr(args: argparse.Namespace) -> None:
+    import json
+
+    from .train.eloftr import ship
+
+    benchmark = json.loads(args.benchmark.read_text()) if args.benchmark else None
+    print(f"wrote {ship(args.run, args.config, benchmark)}")
 
 
 def cmd_train_ship(args: argparse.Namespace) -> None:
@@ -491,6 +531,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=640, help="input width of the graph")
     p.add_argument("--max-keypoints", type=int, default=2048, help="keypoints the graph returns")
     p.add_argument("--check", type=Path, metavar="IMAGE", help="compare onnxruntime with PyTorch on this image")
+    p.add_argument("--model", choices=("clidd", "eloftr"), default="clidd", help="what to export (default: clidd)")
+    p.add_argument("--config", default="small", help="eloftr: the config (shipped weights)")
+    p.add_argument("--optimized", action="store_true", help="eloftr: the optimized mode (no dual-softmax), as eloftr-opt")
+    p.add_argument("--check-pair", type=Path, nargs=2, metavar=("IMAGE0", "IMAGE1"),
+                   help="eloftr: compare onnxruntime with PyTorch on this pair")
     p.set_defaults(func=cmd_export)
 
     p = commands.add_parser("data", help="prepare training data")
@@ -524,6 +569,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--validate-every", type=int, default=500, help="steps between validations")
     p.set_defaults(func=cmd_train_clidd)
+    p = train_commands.add_parser("eloftr", help="train Efficient LoFTR from scratch on homography pairs")
+    p.add_argument("--config", default="small", help="small (trains on a CPU) or full (the paper's size)")
+    p.add_argument("--photos", type=Path, default=Path("data/photos"), help="corpus from 'tiepoint data photos'")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/eloftr_<config>)")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=2, help="image pairs per step")
+    p.add_argument("--crop", type=int, default=256, help="side of the training images (a multiple of 32)")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW, cosine schedule)")
+    p.add_argument("--rotation", type=float, default=45.0, help="largest in-plane rotation of the pairs, degrees")
+    p.add_argument("--perspective", type=float, default=0.15, help="largest corner shift of the homographies")
+    p.add_argument("--validation-pairs", type=int, default=8, help="held-out pairs scored at each validation")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (bfloat16 autocast on cuda)")
+    p.add_argument("--workers", type=int, default=1, help="data-loading processes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validate-every", type=int, default=250, help="steps between validations")
+    p.set_defaults(func=cmd_train_eloftr)
+    p = train_commands.add_parser("ship-eloftr", help="copy an Efficient LoFTR run's best weights into the package")
+    p.add_argument("run", type=Path, help="the run folder")
+    p.add_argument("--config", default="small", help="the config the run trained")
+    p.add_argument("--benchmark", type=Path, help="a JSON file of benchmark scores to record with the weights")
+    p.set_defaults(func=cmd_train_ship_eloftr)
     p = train_commands.add_parser("ship", help="copy a run's best CLIDD weights into the package with their record")
     p.add_argument("run", type=Path, help="the run folder")
     p.add_argument("--size", required=True, help="the CLIDD size the run trained")

@@ -5,6 +5,11 @@ export (resize or pad images to it) and returns ``keypoints (1, K, 2)``, ``score
 ``descriptors (1, K, D)``, with exactly ``K = max_keypoints`` keypoints. The graph uses the PyTorch
 reference sampler (the fused kernel is a C++ extension, not an ONNX operator).
 
+Efficient LoFTR (:func:`export_eloftr`) exports as a graph of two ``(1, 1, H, W)`` grayscale images of the size
+given at export (multiples of 32), with the RepVGG blocks folded, returning ``keypoints0 (M, 2)``,
+``keypoints1 (M, 2)`` and ``confidence (M,)`` for a variable number ``M`` of matches (mutual nearest neighbours
+and the refinement are in the graph); :func:`check_onnx_pair` compares it with PyTorch.
+
 Needs the ``export`` extra (``pip install "tiepoint[export]"``: onnx and onnxruntime).
 """
 
@@ -20,9 +25,10 @@ from torch import Tensor, nn
 from .errors import OptionError, TiepointError
 from .features.clidd import CLIDDModel
 from .io.files import atomic_path
+from .matchers.eloftr import EfficientLoFTR
 from .io.image import ImageLike, as_image, to_gray
 
-__all__ = ["ExportCheck", "check_onnx", "export_clidd"]
+__all__ = ["ExportCheck", "PairExportCheck", "check_onnx", "check_onnx_pair", "export_clidd", "export_eloftr"]
 
 
 class _Graph(nn.Module):
@@ -65,22 +71,71 @@ def export_clidd(
     graph = _Graph(model, max_keypoints).eval()
     fused = model.use_fused_sampler
     model.use_fused_sampler = False
+    try:
+        return _export(graph, path, (torch.rand(1, 1, height, width),), ["image"], ["keypoints", "scores", "descriptors"])
+    finally:
+        model.use_fused_sampler = fused
+
+
+def _export(
+    graph: nn.Module, path: str | Path, inputs: tuple[Tensor, ...], input_names: list[str], output_names: list[str],
+    dynamic_outputs: bool = False,
+) -> Path:
+    """Trace ``graph`` on ``inputs`` into an ONNX file (opset 17), written atomically; the graph stays in eval mode.
+
+    ``dynamic_outputs``: the first dimension of every output varies (a number of matches)."""
     path = Path(path)
     try:
         with atomic_path(path) as temporary, torch.no_grad():
             torch.onnx.export(
-                graph,
-                (torch.rand(1, 1, height, width),),
-                str(temporary),
-                input_names=["image"],
-                output_names=["keypoints", "scores", "descriptors"],
-                opset_version=17,
-                dynamo=False,
+                graph, inputs, str(temporary), input_names=input_names, output_names=output_names,
+                dynamic_axes={name: {0: "matches"} for name in output_names} if dynamic_outputs else None,
+                opset_version=17, dynamo=False,
             )
     finally:
-        model.use_fused_sampler = fused
         graph.eval()  # export restores the wrapper's mode onto the model: keep it in eval mode
     return path
+
+
+class _PairGraph(nn.Module):
+    """Efficient LoFTR as a function of two images with fixed thresholds."""
+
+    def __init__(self, model: EfficientLoFTR, threshold: float, optimized: bool, raw_threshold: float) -> None:
+        super().__init__()
+        self.model, self.threshold, self.optimized, self.raw_threshold = model, threshold, optimized, raw_threshold
+
+    def forward(self, image0: Tensor, image1: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        output = self.model(image0, image1, self.threshold, self.optimized, self.raw_threshold)
+        return output["keypoints0"], output["keypoints1"], output["confidence"]
+
+
+def export_eloftr(
+    path: str | Path,
+    config: str = "small",
+    weights: str | Path | None = None,
+    image_size: tuple[int, int] = (480, 640),
+    optimized: bool = False,
+    threshold: float = 0.2,
+    raw_threshold: float = 5.0,
+    model: EfficientLoFTR | None = None,
+) -> Path:
+    """Export an Efficient LoFTR matcher to an ONNX file (written atomically); see the module docstring.
+
+    Args:
+        path: the ``.onnx`` file to write.
+        config: the config whose shipped (or ``weights``) weights to export.
+        image_size: ``(H, W)`` of both inputs, multiples of 32.
+        optimized: export the optimized mode (no dual-softmax), as ``eloftr-opt``.
+        threshold, raw_threshold: the coarse thresholds (see :meth:`EfficientLoFTR.forward`).
+        model: export this model instead (its RepVGG blocks are folded first).
+    """
+    height, width = image_size
+    model = model if model is not None else EfficientLoFTR.from_pretrained(config, weights)
+    if height % model.multiple or width % model.multiple or min(height, width) < model.multiple:
+        raise OptionError(f"image_size {image_size}: both sides must be positive multiples of {model.multiple}")
+    graph = _PairGraph(model.reparameterize(), threshold, optimized, raw_threshold).eval()
+    images = (torch.rand(1, 1, height, width), torch.rand(1, 1, height, width))
+    return _export(graph, path, images, ["image0", "image1"], ["keypoints0", "keypoints1", "confidence"], dynamic_outputs=True)
 
 
 @dataclass
@@ -135,4 +190,53 @@ def check_onnx(path: str | Path, model: CLIDDModel, image: ImageLike) -> ExportC
         shared=float(shared.mean()),
         max_keypoint_error=float(nearest_distance[torch.from_numpy(shared)].max()),
         max_descriptor_error=float(np.abs(descriptors[shared] - output["descriptors"][0].numpy()[partner]).max()),
+    )
+
+
+@dataclass
+class PairExportCheck:
+    """How far onnxruntime's Efficient LoFTR matches are from PyTorch's on one image pair."""
+
+    matches: int
+    """Matches onnxruntime returns."""
+    reference_matches: int
+    """Matches PyTorch returns."""
+    shared: float
+    """Share of onnxruntime's matches whose image-0 keypoint PyTorch also returns (same pixel)."""
+    max_keypoint_error: float
+    """Largest image-1 position difference over the shared matches, pixels."""
+    max_confidence_error: float
+    """Largest confidence difference over the shared matches."""
+
+
+def check_onnx_pair(path: str | Path, model: EfficientLoFTR, image0: ImageLike, image1: ImageLike, optimized: bool = False,
+                    threshold: float = 0.2, raw_threshold: float = 5.0) -> PairExportCheck:
+    """Run an exported Efficient LoFTR graph with onnxruntime and PyTorch on two images (resized to the graph's
+    input size) and compare the matches."""
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise TiepointError('checking an ONNX export needs onnxruntime: pip install "tiepoint[export]"') from error
+    import cv2
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    _, _, height, width = session.get_inputs()[0].shape
+    tensors = [
+        torch.from_numpy(cv2.resize(to_gray(as_image(image)), (width, height), interpolation=cv2.INTER_AREA)).float()[None, None] / 255.0
+        for image in (image0, image1)
+    ]
+    keypoints0, keypoints1, confidence = session.run(None, {"image0": tensors[0].numpy(), "image1": tensors[1].numpy()})
+    with torch.no_grad():
+        output = model.eval()(tensors[0], tensors[1], threshold, optimized, raw_threshold)
+    reference = {tuple(p): i for i, p in enumerate(output["keypoints0"].numpy().round().astype(int).tolist())}
+    pairs = [(i, reference[tuple(p)]) for i, p in enumerate(keypoints0.round().astype(int).tolist()) if tuple(p) in reference]
+    if not pairs:
+        return PairExportCheck(len(keypoints0), len(reference), 0.0, float("inf"), float("inf"))
+    mine, theirs = (np.array(index) for index in zip(*pairs))
+    return PairExportCheck(
+        matches=len(keypoints0),
+        reference_matches=len(output["keypoints0"]),
+        shared=len(pairs) / max(1, len(keypoints0)),
+        max_keypoint_error=float(np.abs(keypoints1[mine] - output["keypoints1"].numpy()[theirs]).max()),
+        max_confidence_error=float(np.abs(confidence[mine] - output["confidence"].numpy()[theirs]).max()),
     )

@@ -112,3 +112,17 @@ def test_resize_maps_coordinates_back():
     assert same is image and identity == Resize()
     cov = resize.covariances_to_original(np.eye(2)[None])
     np.testing.assert_allclose(cov[0], 4 * np.eye(2))
+
+
+def test_resize_for_network_gives_multiples_and_maps_back():
+    from tiepoint.io.image import resize_for_network
+
+    image = np.zeros((700, 1000, 3), np.uint8)
+    resized, resize = resize_for_network(image, 640, 32)
+    assert resized.shape[:2] == (448, 640)
+    assert resize.to_original(np.array([[639.5, 447.5]])) == pytest.approx(np.array([[999.5, 699.5]]))
+    odd = np.zeros((50, 70), np.uint8)
+    resized, resize = resize_for_network(odd, None, 32)  # no shrinking, sides rounded to the nearest multiple
+    assert resized.shape == (64, 64) and resize.scale_x == pytest.approx(70 / 64)
+    same = np.zeros((64, 96), np.uint8)
+    assert resize_for_network(same, 640, 32)[0] is same

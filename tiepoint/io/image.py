@@ -226,3 +226,29 @@ def resize_to_max_edge(image: np.ndarray, max_edge: int | None) -> tuple[np.ndar
 def image_size(image: np.ndarray) -> tuple[int, int]:
     """``(width, height)`` of an image array."""
     return int(image.shape[1]), int(image.shape[0])
+
+
+def resize_for_network(image: np.ndarray, max_edge: int | None, multiple: int) -> tuple[np.ndarray, Resize]:
+    """Shrink an image to at most ``max_edge`` pixels on its longer side, then to sides that are multiples
+    of ``multiple`` (for networks whose feature grids need it).
+
+    Each side is rounded to the nearest multiple (at least one), so the aspect ratio changes by at most half a
+    multiple per side; the returned :class:`Resize` maps coordinates back exactly, per axis.
+
+    Args:
+        image: ``(H, W, C)`` or ``(H, W)`` array.
+        max_edge: the largest allowed side in pixels, or ``None`` to keep the scale.
+        multiple: the required divisor of both sides.
+
+    Returns:
+        The resized image and the :class:`Resize` that maps its coordinates back to ``image``.
+    """
+    height, width = image.shape[:2]
+    factor = 1.0 if max_edge is None or max(height, width) <= max_edge else max_edge / max(height, width)
+    new_width = max(multiple, int(round(width * factor / multiple)) * multiple)
+    new_height = max(multiple, int(round(height * factor / multiple)) * multiple)
+    if (new_width, new_height) == (width, height):
+        return image, Resize()
+    shrinking = new_width * new_height < width * height
+    resized = cv2.resize(image, (new_width, new_height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return resized, Resize(width / new_width, height / new_height)

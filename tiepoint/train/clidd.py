@@ -17,11 +17,8 @@ with mutual nearest neighbours; ``score`` is the number of matches within 3 px p
 
 from __future__ import annotations
 
-import json
 import shlex
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,13 +28,12 @@ from torch import Tensor
 
 from ..errors import OptionError
 from ..features.clidd import SIZES, CLIDDModel, parameter_count, weights_path
-from ..io.files import atomic_path, write_json
 from ..matchers.nearest import mutual_nearest_neighbours
 from .homography import HomographyPairs, warp_points
 from .targets import TeacherTargetPairs, build_teacher_targets, targets_ready
 from .losses import dual_softmax_loss, keypoint_cell_targets, procrustes_distillation_loss, unfold_softmax_loss
 from .photos import list_photos
-from .trainer import TrainConfig, Trainer, seed_all
+from .trainer import TrainConfig, Trainer, _git_commit, seed_all, ship_run  # noqa: F401 (_git_commit: used by other recipes)
 
 __all__ = ["LOSS_WEIGHTS", "CLIDDLoss", "ship", "train_clidd", "validation_scores"]
 
@@ -196,32 +192,6 @@ def ship(run: str | Path, size: str, benchmark: dict[str, Any] | None = None, de
     """Copy a run's best weights into the package with its training record.
 
     Writes ``clidd_<size>.pt`` (model weights only) and ``clidd_<size>.json`` (data, steps, time,
-    command, validation and, when given, benchmark scores).
+    command, validation and, when given, benchmark scores); see :func:`~tiepoint.train.trainer.ship_run`.
     """
-    run = Path(run)
-    best = torch.load(run / "best.pt", map_location="cpu", weights_only=True)
-    checkpoint = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
-    record = {
-        **(json.loads((run / "config.json").read_text())),
-        "steps": checkpoint["step"],
-        "best_step": best["step"],
-        "best_validation_score": best["best_score"],
-        "train_seconds": round(checkpoint["seconds"], 1),
-        "git_commit": _git_commit(),
-        "shipped": time.strftime("%Y-%m-%d"),
-    }
-    if benchmark:
-        record["benchmark"] = benchmark
-    path = destination or weights_path(size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as temporary:
-        torch.save({"model": best["model"]}, temporary)
-    write_json(path.with_suffix(".json"), record)
-    return path
-
-
-def _git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
+    return ship_run(run, destination or weights_path(size), benchmark)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -39,7 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import OptionError
 from ..io.files import atomic_path, write_json
 
-__all__ = ["TrainConfig", "Trainer"]
+__all__ = ["TrainConfig", "Trainer", "ship_run"]
 
 LossFunction = Callable[[nn.Module, dict[str, Tensor]], dict[str, Tensor]]
 """Maps (model, batch) to named scalar losses; the key ``"total"`` is minimised."""
@@ -254,3 +255,37 @@ class Trainer:
 
 def _worker_init(worker_id: int) -> None:
     torch.set_num_threads(1)
+
+
+def ship_run(run: str | Path, destination: str | Path, benchmark: dict[str, Any] | None = None) -> Path:
+    """Copy a run's best weights to ``destination`` (model weights only) with a training record beside it.
+
+    The record (``destination`` with ``.json``) holds the run's ``config.json`` (data, model, command), the steps
+    trained, the best step and score, the training time, the git commit and, when given, benchmark scores.
+    """
+    run, destination = Path(run), Path(destination)
+    best = torch.load(run / "best.pt", map_location="cpu", weights_only=True)
+    checkpoint = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    record = {
+        **json.loads((run / "config.json").read_text()),
+        "steps": checkpoint["step"],
+        "best_step": best["step"],
+        "best_validation_score": best["best_score"],
+        "train_seconds": round(checkpoint["seconds"], 1),
+        "git_commit": _git_commit(),
+        "shipped": time.strftime("%Y-%m-%d"),
+    }
+    if benchmark:
+        record["benchmark"] = benchmark
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(destination) as temporary:
+        torch.save({"model": best["model"]}, temporary)
+    write_json(destination.with_suffix(".json"), record)
+    return destination
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None

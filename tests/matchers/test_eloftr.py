@@ -1,0 +1,123 @@
+"""Efficient LoFTR: shapes, window bookkeeping, lossless folding, any image size, shipped weights."""
+
+import numpy as np
+import pytest
+import torch
+
+from tiepoint.errors import OptionError, WeightsError
+from tiepoint.matchers.eloftr import CELL, EfficientLoFTR, ELoFTRConfig, weights_path
+
+TINY = ELoFTRConfig(widths=(8, 8, 16, 32), blocks=(1, 1, 1, 1), heads=2, layers=1, fine_widths=(16, 8, 8))
+
+
+def _model() -> EfficientLoFTR:
+    torch.manual_seed(0)
+    return EfficientLoFTR(TINY).eval()
+
+
+def test_forward_batches_of_pairs_of_different_sizes():
+    model = _model()
+    image0, image1 = torch.rand(2, 1, 64, 96), torch.rand(2, 1, 96, 64)
+    with torch.no_grad():
+        coarse0, coarse1, fine0, fine1 = model.features(image0, image1)
+        output = model(image0, image1, threshold=0.0)
+    assert coarse0.shape == (2, 32, 8, 12) and coarse1.shape == (2, 32, 12, 8)
+    assert fine0.shape == (2, 8, 64, 96) and fine1.shape == (2, 8, 96, 64)
+    m = len(output["batch"])
+    assert m > 0 and set(output["batch"].tolist()) <= {0, 1}
+    assert output["keypoints0"].shape == output["keypoints1"].shape == (m, 2) and output["confidence"].shape == (m,)
+    k0, k1 = output["keypoints0"], output["keypoints1"]
+    assert (k0 >= 0).all() and (k0[:, 0] <= 95).all() and (k0[:, 1] <= 63).all()
+    assert (k1 > -1).all() and (k1[:, 0] < 64).all() and (k1[:, 1] < 96).all()
+    assert torch.equal(k0, k0.round())  # image-0 keypoints are pixels; image 1 is sub-pixel
+
+
+def test_each_image0_cell_matches_at_most_once():
+    model = _model()
+    with torch.no_grad():
+        output = model(torch.rand(1, 1, 64, 64), torch.rand(1, 1, 64, 64), threshold=0.0)
+    cells = (output["keypoints0"] // CELL).long()
+    assert len({tuple(c) for c in cells.tolist()}) == len(cells)
+
+
+def test_optimized_mode_is_mutual_nearest_neighbours_of_the_similarity():
+    model = _model()
+    image0, image1 = torch.rand(1, 1, 64, 64), torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        similarity = model.similarity(*model.features(image0, image1)[:2])[0]
+        output = model(image0, image1, optimized=True, raw_threshold=-100.0)
+    mutual = (similarity == similarity.max(1, keepdim=True).values) & (similarity == similarity.max(0, keepdim=True).values)
+    assert len(output["confidence"]) == int(mutual.sum())
+    assert ((output["confidence"] > 0) & (output["confidence"] <= 1)).all()
+
+
+def test_windows_read_the_cells_and_their_margin():
+    fine0 = torch.arange(2 * 16 * 24, dtype=torch.float32).reshape(2, 1, 16, 24)
+    fine1 = fine0 + 1000
+    batch, cell0, cell1 = torch.tensor([1]), torch.tensor([[2, 1]]), torch.tensor([[0, 1]])
+    window0, window1 = EfficientLoFTR.windows(fine0, fine1, batch, cell0, cell1)
+    assert window0.shape == (1, 64, 1) and window1.shape == (1, 100, 1)
+    torch.testing.assert_close(window0[0, :, 0].reshape(8, 8), fine0[1, 0, 8:16, 16:24])
+    grid = window1[0, :, 0].reshape(10, 10)
+    torch.testing.assert_close(grid[:9, 1:], fine1[1, 0, 7:16, 0:9])  # rows 7..15, columns 0..8
+    assert (grid[:, 0] == 0).all() and (grid[9] == 0).all()  # left of and below the image: zero padding
+    torch.testing.assert_close(EfficientLoFTR.inner(window1)[0, :, 0].reshape(8, 8), fine1[1, 0, 8:16, 0:8])
+
+
+def test_subpixel_expectation_follows_the_correlation():
+    feature = torch.tensor([[[1.0, 0.0]]])  # (M=1, K=1, C=2)
+    neighbourhood = torch.zeros(1, 1, 9, 2)
+    neighbourhood[0, 0, 5] = torch.tensor([50.0, 0.0])  # the right neighbour (dx = +1, dy = 0) dominates
+    offset = EfficientLoFTR.subpixel(feature, neighbourhood)
+    torch.testing.assert_close(offset, torch.tensor([[[1.0, 0.0]]]), atol=1e-3, rtol=0)
+
+
+def test_reparameterized_model_gives_the_same_matches():
+    model = _model()
+    for norm in model.modules():
+        if isinstance(norm, torch.nn.BatchNorm2d):
+            norm.running_mean.uniform_(-0.2, 0.2)
+            norm.running_var.uniform_(0.5, 1.5)
+    image0, image1 = torch.rand(1, 1, 64, 64), torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        before = model(image0, image1, threshold=0.0)
+        after = model.reparameterize()(image0, image1, threshold=0.0)
+    torch.testing.assert_close(after["keypoints0"], before["keypoints0"])
+    torch.testing.assert_close(after["keypoints1"], before["keypoints1"], atol=1e-4, rtol=0)
+
+
+def test_bad_sizes_are_rejected():
+    model = _model()
+    with pytest.raises(OptionError, match="multiples of 32"):
+        model(torch.rand(1, 1, 60, 64), torch.rand(1, 1, 64, 64))
+    with pytest.raises(OptionError, match="grayscale"):
+        model(torch.rand(1, 3, 64, 64), torch.rand(1, 1, 64, 64))
+    with pytest.raises(OptionError, match="unknown Efficient LoFTR config"):
+        EfficientLoFTR("huge")
+
+
+def test_full_config_is_named_but_not_shipped():
+    assert EfficientLoFTR("full").config.dim == 256 and EfficientLoFTR("full").config.layers == 4
+    if not weights_path("full").is_file():
+        with pytest.raises(WeightsError, match="full"):
+            EfficientLoFTR.from_pretrained("full")
+
+
+@pytest.mark.skipif(not weights_path("small").is_file(), reason="no shipped eloftr_small weights")
+def test_matcher_returns_original_pixels(stereo_pair):
+    import tiepoint
+
+    matches = tiepoint.match(stereo_pair.image0, stereo_pair.image1, method="eloftr", resize=320)
+    width, height = matches.image_size0
+    assert matches.method == "eloftr" and len(matches) > 20
+    assert (matches.keypoints0[:, 0] <= width).all() and (matches.keypoints0[:, 1] <= height).all()
+    assert np.all(np.diff(matches.scores) <= 0)  # sorted by confidence
+    few = tiepoint.match(stereo_pair.image0, stereo_pair.image1, method="eloftr-opt", resize=320, max_keypoints=10)
+    assert len(few) == 10 and few.method == "eloftr-opt"
+
+
+def test_no_coarse_match_gives_empty_outputs():
+    model = _model()
+    with torch.no_grad():
+        output = model(torch.rand(1, 1, 64, 64), torch.rand(1, 1, 64, 64), threshold=0.999)
+    assert output["keypoints0"].shape == (0, 2) and output["keypoints1"].shape == (0, 2)
