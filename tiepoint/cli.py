@@ -10,6 +10,8 @@
     tiepoint bench-solvers --output D   compare the robust estimators (GNC, SDP, BnB vs RANSAC)
     tiepoint data photos                build the training photo corpus from ../shared/data/photos.tsv
     tiepoint train clidd --size A48     train a CLIDD size (resumable), then 'tiepoint train ship RUN'
+    tiepoint train raco --stage detector   train RaCo (then --stage ranker), then 'tiepoint train ship-raco RUN'
+    tiepoint bench-raco --output D      RaCo reports: repeatability vs budget and rotation, calibration, weighting
     tiepoint train eloftr               train Efficient LoFTR (resumable), then 'tiepoint train ship-eloftr RUN'
     tiepoint export out.onnx --size T64 export a CLIDD extractor to ONNX (--check IMAGE: compare with onnxruntime)
 """
@@ -233,6 +235,34 @@ def cmd_train_ship(args: argparse.Namespace) -> None:
 
     benchmark = json.loads(args.benchmark.read_text()) if args.benchmark else None
     print(f"wrote {ship(args.run, args.size, benchmark)}")
+
+
+def cmd_train_raco(args: argparse.Namespace) -> None:
+    from .train.raco import train_raco
+
+    scores = train_raco(
+        args.stage, args.photos, args.out or Path(f"runs/raco_{args.stage}"), steps=args.steps,
+        batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr, detector=args.detector,
+        device=args.device, workers=args.workers, seed=args.seed, validate_every=args.validate_every,
+    )
+    print("final validation: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+
+
+def cmd_train_ship_raco(args: argparse.Namespace) -> None:
+    import json
+
+    from .train.raco import ship_raco
+
+    benchmark = json.loads(args.benchmark.read_text()) if args.benchmark else None
+    print(f"wrote {ship_raco(args.run, args.stage, benchmark)}")
+
+
+def cmd_bench_raco(args: argparse.Namespace) -> None:
+    from .bench.raco import run_raco_benchmark
+
+    for path in run_raco_benchmark(args.output, root=args.root, photos=args.photos, reports=args.reports):
+        print(f"wrote {path}")
+    print((args.output / "table.txt").read_text())
 
 
 def cmd_bench_solvers(args: argparse.Namespace) -> None:
@@ -595,6 +625,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", required=True, help="the CLIDD size the run trained")
     p.add_argument("--benchmark", type=Path, help="a JSON file of benchmark scores to record with the weights")
     p.set_defaults(func=cmd_train_ship)
+    p = train_commands.add_parser("raco", help="train RaCo: --stage detector (detector + covariance), then ranker")
+    p.add_argument("--stage", choices=("detector", "ranker"), default="detector")
+    p.add_argument("--photos", type=Path, default=Path("data/photos"), help="corpus from 'tiepoint data photos'")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/raco_<stage>)")
+    p.add_argument("--detector", type=Path, help="ranker stage: detector weights (default: the shipped raco.pt)")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch-size", type=int, default=4, help="image pairs per step")
+    p.add_argument("--crop", type=int, default=192, help="side of the training images in pixels")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (AdamW, cosine schedule)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--workers", type=int, default=1, help="data-loading processes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validate-every", type=int, default=250, help="steps between validations")
+    p.set_defaults(func=cmd_train_raco)
+    p = train_commands.add_parser("ship-raco", help="copy a RaCo run's best weights into the package with their record")
+    p.add_argument("run", type=Path, help="the run folder")
+    p.add_argument("--stage", choices=("detector", "ranker"), required=True)
+    p.add_argument("--benchmark", type=Path, help="a JSON file of benchmark scores to record with the weights")
+    p.set_defaults(func=cmd_train_ship_raco)
+    p = commands.add_parser("bench-raco", help="RaCo reports: repeatability vs budget and rotation, calibration, weighting")
+    p.add_argument("--output", type=Path, default=Path("benchmarks/raco"), help="folder for results, table and plots")
+    p.add_argument("--root", type=Path, help="folder holding the datasets (default: ../shared/data)")
+    p.add_argument("--photos", type=Path, default=Path("data/photos"), help="corpus (its val split is rotated)")
+    p.add_argument("--reports", nargs="+", default=["budget", "rotation", "calibration", "estimation"],
+                   choices=("budget", "rotation", "calibration", "estimation"))
+    p.set_defaults(func=cmd_bench_raco)
     _add_pipeline_commands(commands, add_method_arguments)
     return parser
 

@@ -208,6 +208,24 @@ def _register_shipped_clidd() -> None:
 
 
 _register_shipped_clidd()
+
+
+def _register_shipped_raco() -> None:
+    """RaCo keypoints described by each shipped CLIDD size (``raco-clidd-t64``, ...), when RaCo's weights ship."""
+    from pathlib import Path
+
+    weights = Path(__file__).resolve().parent / "weights"
+    if not (weights / "raco.pt").is_file():
+        return
+    for path in sorted(weights.glob("clidd_*.pt")):
+        size = path.stem.split("_", 1)[1].upper()
+        register_extractor(
+            f"raco-clidd-{size.lower()}", "tiepoint.features.raco:RaCoCLIDD",
+            f"RaCo keypoints with covariances, CLIDD {size} descriptors (shipped weights)", preset={"descriptor": size},
+        )
+
+
+_register_shipped_raco()
 register_matcher("mnn", "tiepoint.matchers.nearest:MutualNearestNeighbour", "mutual nearest neighbours")
 register_matcher("ratio", "tiepoint.matchers.nearest:RatioTest", "mutual NN with Lowe's ratio test (0.8)")
 register_matcher("dualsoftmax", "tiepoint.matchers.nearest:DualSoftmax", "dual-softmax mutual NN")

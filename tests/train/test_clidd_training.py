@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from tiepoint.features.clidd import CLIDDModel
 from tiepoint.nn.sampler import grid_sample_points
@@ -49,18 +48,6 @@ class GradientTeacher:
     device = torch.device("cpu")
     detection_threshold = 0.0
     nms_radius = 2
-
-
-@pytest.fixture
-def photos(tmp_path, textured_image):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    paths = []
-    for index in range(4):
-        path = folder / f"photo{index}.png"
-        Image.fromarray(np.rot90(textured_image, index).copy()).save(path)
-        paths.append(path)
-    return paths
 
 
 def test_correspondences_lie_inside_both_images():

@@ -29,6 +29,9 @@ class Extractor:
         """Keep at most this many keypoints, those with the highest scores."""
         resize: int | None = None
         """Shrink the image so that its longer side is at most this many pixels before extraction."""
+        ranker: bool = False
+        """Order keypoints by RaCo's learned ranker (:mod:`tiepoint.features.ranker`): detect
+        ``POOL_FACTOR * max_keypoints`` candidates, keep the ``max_keypoints`` the ranker puts first."""
 
         def __post_init__(self) -> None:
             check_positive(self.max_keypoints, "max_keypoints")
@@ -51,8 +54,10 @@ class Extractor:
         """
         array = as_image(image)
         resized, resize = resize_to_max_edge(array, self.config.resize)
-        features = self._extract(resized)
-        features = top_k(features, self.config.max_keypoints)
+        if self.config.ranker:
+            features = self._ranked(resized)
+        else:
+            features = top_k(self._extract(resized), self.config.max_keypoints)
         return replace(
             features,
             keypoints=resize.to_original(features.keypoints),
@@ -61,6 +66,18 @@ class Extractor:
             else resize.covariances_to_original(features.covariances),
             image_size=image_size(array),
         )
+
+    def _ranked(self, image: np.ndarray) -> Features:
+        """The ``max_keypoints`` best of a larger candidate pool by the ranker's order."""
+        from .ranker import POOL_FACTOR, rerank
+
+        budget = self.config.max_keypoints
+        self.config = replace(self.config, max_keypoints=POOL_FACTOR * budget)
+        try:
+            candidates = self._extract(image)
+        finally:
+            self.config = replace(self.config, max_keypoints=budget)
+        return rerank(image, candidates, budget)
 
     def _extract(self, image: np.ndarray) -> Features:
         """Extract from a validated ``(H, W, 3)`` uint8 RGB image; coordinates in this image's pixels."""

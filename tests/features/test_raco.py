@@ -1,0 +1,66 @@
+"""RaCo model: shapes, positive-definite covariances in original pixels, weights handling, the CLIDD pairing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tiepoint.errors import CorruptFileError, WeightsError
+from tiepoint.features.raco import RaCo, RaCoCLIDD, RaCoModel, cholesky_to_covariance, sample_covariances
+
+
+@pytest.fixture
+def weights(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "raco.pt"
+    torch.save({"model": RaCoModel().state_dict()}, path)
+    return path
+
+
+def test_cholesky_gives_positive_definite_covariances():
+    raw = torch.randn(100, 3) * 5
+    covariances = cholesky_to_covariance(raw)
+    assert covariances.shape == (100, 2, 2)
+    assert torch.allclose(covariances, covariances.transpose(1, 2))
+    assert (torch.linalg.eigvalsh(covariances) > 0).all()
+
+
+def test_model_outputs_and_covariance_sampling():
+    model = RaCoModel().eval()
+    image = torch.rand(2, 3, 50, 70)
+    with torch.no_grad():
+        logits, raw = model.forward_maps(image)
+        output = model(image, max_keypoints=20)
+    assert logits.shape == (2, 1, 50, 70) and raw.shape == (2, 3, 50, 70)
+    assert output["keypoints"].shape[:2] == output["scores"].shape and output["covariances"].shape[-2:] == (2, 2)
+    # at an integer pixel, sampling equals the map's value there
+    point = torch.tensor([[[10.0, 20.0]]]).expand(2, 1, 2)
+    expected = cholesky_to_covariance(raw[:, :, 20, 10])
+    assert torch.allclose(sample_covariances(raw, point)[:, 0], expected, atol=1e-6)
+
+
+def test_extractor_covariances_follow_resizing(weights, textured_image):
+    full = RaCo(weights=str(weights), max_keypoints=50).extract(textured_image)
+    assert full.covariances.shape == (len(full), 2, 2) and full.descriptors.shape == (len(full), 0)
+    big = np.repeat(np.repeat(textured_image, 2, 0), 2, 1)  # 240x320, resized back to 160 px
+    half = RaCo(weights=str(weights), max_keypoints=50, resize=160).extract(big)
+    # same pixels at half size: positions and covariances scale by 2 and 4 (up to interpolation differences)
+    assert half.image_size == (320, 240)
+    assert np.allclose(np.median(np.trace(half.covariances, axis1=1, axis2=2)), 4 * np.median(np.trace(full.covariances, axis1=1, axis2=2)), rtol=0.2)
+
+
+def test_weights_errors(tmp_path):
+    with pytest.raises(WeightsError):
+        RaCoModel.from_pretrained(tmp_path / "missing.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CorruptFileError):
+        RaCoModel.from_pretrained(bad)
+
+
+def test_raco_with_clidd_descriptors(weights, textured_image):
+    features = RaCoCLIDD(weights=str(weights), descriptor="A48", max_keypoints=30).extract(textured_image)
+    assert features.descriptors.shape == (len(features), 48)
+    assert np.allclose(np.linalg.norm(features.descriptors, axis=1), 1, atol=1e-4)
+    assert features.covariances is not None

@@ -1,0 +1,279 @@
+"""RaCo reports: repeatability against keypoint budget and rotation, covariance calibration, and
+covariance-weighted against unweighted estimation.
+
+``run_raco_benchmark(output)`` writes ``results.json`` (every number, the protocol and the hardware), one PNG
+per report and ``table.txt``:
+
+* **budget** (``budget.png``): repeatability@3 px on every Oxford pair (img1 against img2..img6) of the
+  ``budget`` best keypoints per image, for each detector ordered by its own score and by the ranker (which
+  orders a pool of ``POOL_FACTOR * budget`` detections, capped at the largest budget's pool);
+* **rotation** (``rotation.png``): repeatability@3 px of ``rotation_budget`` keypoints between a held-out
+  photo crop and the same crop rotated about its centre by 0..180 degrees (synthetic, exact homography);
+* **calibration** (``calibration.png``): RaCo keypoints of Oxford pairs paired within 3 px, their errors
+  against the propagated predicted covariances (:func:`~tiepoint.bench.keypoints.calibration`);
+* **estimation**: the same matches (``raco-clidd-t64+mnn``) with the ``"poselib"`` and ``"weighted"``
+  estimators: Oxford corner-error AUC@3/5/10 px and Middlebury pose AUC@5/10/20 degrees.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..features.base import Extractor
+from ..features.ranker import POOL_FACTOR, load_ranker, rerank
+from ..io.files import atomic_path, write_json
+from ..io.image import load_image
+from ..types import Features
+from .datasets import load_dataset
+from .keypoints import calibration, keypoint_pairs, propagated_errors, repeatability
+from .runner import Protocol, environment
+
+__all__ = ["BUDGETS", "DETECTORS", "rotation_pairs", "run_raco_benchmark"]
+
+BUDGETS: tuple[int, ...] = (128, 256, 512, 1024, 2048)
+ANGLES: tuple[int, ...] = tuple(range(0, 181, 15))
+DETECTORS: tuple[str, ...] = ("raco", "sift", "clidd-t64")
+THRESHOLD = 3.0
+
+
+def _detector(name: str, max_keypoints: int) -> Extractor:
+    if name == "raco":
+        from ..features.raco import RaCo
+
+        return RaCo(max_keypoints=max_keypoints)
+    from ..registry import build_extractor
+
+    return build_extractor(name, max_keypoints=max_keypoints)
+
+
+def _ordered(image: np.ndarray, pool: Features, budget: int, ranked: bool) -> np.ndarray:
+    if not ranked:
+        return pool.keypoints[:budget]
+    candidates = pool.subset(np.arange(min(len(pool), POOL_FACTOR * budget)))
+    return rerank(image, candidates, budget).keypoints
+
+
+def budget_report(dataset: Any, detectors: Sequence[str], budgets: Sequence[int], progress: Callable[[str], None]) -> dict:
+    """``{detector: {"score": [...], "ranker": [...]}}``: mean repeatability@3 px per budget over the pairs."""
+    pool_size = POOL_FACTOR * max(budgets)
+    report: dict[str, dict[str, list[float]]] = {}
+    for name in detectors:
+        extractor = _detector(name, pool_size)
+        sums = {"score": np.zeros(len(budgets)), "ranker": np.zeros(len(budgets))}
+        for pair in dataset.pairs:
+            i0, i1 = pair.load()
+            f0, f1 = extractor.extract(i0), extractor.extract(i1)
+            size0, size1 = f0.image_size, f1.image_size
+            for mode in ("score", "ranker"):
+                for b, budget in enumerate(budgets):
+                    k0 = _ordered(i0, f0, budget, mode == "ranker")
+                    k1 = _ordered(i1, f1, budget, mode == "ranker")
+                    sums[mode][b] += repeatability(k0, k1, pair.H, size0, size1, THRESHOLD)
+        report[name] = {mode: (values / len(dataset.pairs)).tolist() for mode, values in sums.items()}
+        progress(f"budget {name}: " + " ".join(f"{v:.3f}" for v in report[name]["score"]) + " | ranker "
+                 + " ".join(f"{v:.3f}" for v in report[name]["ranker"]))
+    return report
+
+
+def rotation_pairs(photos: Sequence[str | os.PathLike], angle: float, size: int = 320) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(image0, image1, H)``: a centre crop of each photo (shrunk so its shorter side is ``1.5 * size``) and
+    the same crop rotated by ``angle`` degrees about its centre (``H`` maps image 0 to image 1)."""
+    import cv2
+
+    from ..train.homography import render
+
+    result = []
+    for path in photos:
+        photo = load_image(path)
+        scale = 1.5 * size / min(photo.shape[:2])
+        cx, cy = (photo.shape[1] - 1) / 2 * scale, (photo.shape[0] - 1) / 2 * scale
+        half = (size - 1) / 2
+        A0 = np.array([[scale, 0, half - cx], [0, scale, half - cy], [0, 0, 1.0]])
+        R = cv2.getRotationMatrix2D((half, half), angle, 1.0)
+        H = np.vstack([R, [0, 0, 1.0]])
+        result.append((render(photo, A0, (size, size)), render(photo, H @ A0, (size, size)), H))
+    return result
+
+
+def rotation_report(photos: Sequence[Path], detectors: Sequence[str], budget: int, angles: Sequence[int],
+                    progress: Callable[[str], None]) -> dict:
+    """``{detector: [mean repeatability@3 px per angle]}`` on rotated held-out photo crops."""
+    report = {}
+    pairs = {angle: rotation_pairs(photos, angle) for angle in angles}
+    for name in detectors:
+        extractor = _detector(name, budget)
+        values = []
+        for angle in angles:
+            scores = []
+            for image0, image1, H in pairs[angle]:
+                f0, f1 = extractor.extract(image0), extractor.extract(image1)
+                scores.append(repeatability(f0.keypoints, f1.keypoints, H, f0.image_size, f1.image_size, THRESHOLD))
+            values.append(float(np.mean(scores)))
+        report[name] = values
+        progress(f"rotation {name}: " + " ".join(f"{v:.3f}" for v in values))
+    return report
+
+
+def calibration_report(dataset: Any, budget: int = 1024, radius: float = THRESHOLD) -> dict:
+    """Calibration of RaCo's covariances on the pairs of a homography dataset (see the module)."""
+    extractor = _detector("raco", budget)
+    errors, covariances = [], []
+    for pair in dataset.pairs:
+        image0, image1 = pair.load()
+        f0, f1 = extractor.extract(image0), extractor.extract(image1)
+        i0, i1, _, _ = keypoint_pairs(f0.keypoints, f1.keypoints, pair.H, f0.image_size, f1.image_size, radius)
+        e, c = propagated_errors(f0.keypoints[i0], f1.keypoints[i1], f0.covariances[i0], f1.covariances[i1], pair.H)
+        errors.append(e)
+        covariances.append(c)
+    result = calibration(np.concatenate(errors), np.concatenate(covariances))
+    result["radius"] = radius
+    return result
+
+
+def estimation_report(method: str, root: str | os.PathLike | None, progress: Callable[[str], None]) -> dict:
+    """AUCs of the ``"poselib"`` and ``"weighted"`` estimators on Oxford and Middlebury: each pair is matched
+    once with ``method`` and both estimators fit the same matches (each dataset's default protocol)."""
+    from ..registry import get_method
+    from .metrics import summarize
+    from .runner import estimate_and_score, match_and_check
+
+    report: dict[str, dict[str, Any]] = {}
+    for dataset in ("oxford", "middlebury"):
+        data = load_dataset(dataset, root)
+        protocols = {estimator: Protocol.default(data, estimator=estimator) for estimator in ("poselib", "weighted")}
+        matcher = get_method(method, **protocols["poselib"].method_options())
+        records: dict[str, list] = {estimator: [] for estimator in protocols}
+        for pair in data.pairs:
+            matches, _, _, precision = match_and_check(pair, matcher, protocols["poselib"])
+            for estimator, protocol in protocols.items():
+                records[estimator].append(estimate_and_score(pair, matches, protocol, precision))
+        for estimator, protocol in protocols.items():
+            summary = summarize(records[estimator], protocol.task, protocol.mma_thresholds)
+            report.setdefault(dataset, {})[estimator] = {
+                key: value for key, value in summary.items() if key.startswith(("auc", "mha", "mean_inliers", "failures", "median"))
+            }
+            progress(f"estimation {dataset} {estimator}: {report[dataset][estimator]}")
+    return report
+
+
+def _plots(output: Path, results: dict) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    if "budget" in results:
+        figure, axis = plt.subplots(figsize=(6, 4))
+        for name, curves in results["budget"].items():
+            line = axis.plot(results["budgets"], curves["score"], marker="o", label=f"{name} (detector score)")[0]
+            axis.plot(results["budgets"], curves["ranker"], marker="s", linestyle="--", color=line.get_color(), label=f"{name} + ranker")
+        axis.set(xscale="log", xlabel="keypoints per image", ylabel="repeatability@3px", title="Oxford: repeatability vs budget")
+        axis.set_xticks(results["budgets"], [str(b) for b in results["budgets"]])
+        axis.legend(fontsize=7)
+        paths.append(_save(figure, output / "budget.png"))
+    if "rotation" in results:
+        figure, axis = plt.subplots(figsize=(6, 4))
+        for name, values in results["rotation"].items():
+            axis.plot(results["angles"], values, marker="o", label=name)
+        axis.set(xlabel="in-plane rotation (degrees)", ylabel="repeatability@3px", title="Held-out photos: rotation")
+        axis.legend()
+        paths.append(_save(figure, output / "rotation.png"))
+    if results.get("calibration", {}).get("slope") is not None:
+        c = results["calibration"]
+        figure, axis = plt.subplots(figsize=(4.5, 4.5))
+        axis.plot(c["predicted"], c["observed"], "o", label=f"bins (slope {c['slope']:.2f})")
+        top = max(max(c["predicted"]), max(c["observed"])) * 1.1
+        axis.plot([0, top], [0, top], "k:", label="ideal")
+        axis.plot([0, top], [0, c["slope"] * top], "r-", label="fit through 0")
+        axis.set(xlabel="predicted std (px)", ylabel="observed RMS error per axis (px)", title="RaCo covariance calibration")
+        axis.legend()
+        paths.append(_save(figure, output / "calibration.png"))
+    return paths
+
+
+def _save(figure: Any, path: Path) -> Path:
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=110, bbox_inches="tight", format="png")
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    return path
+
+
+def _table(results: dict) -> str:
+    lines = [f"hardware: {results['environment'].get('cpu')}"]
+    if "budget" in results:
+        lines.append("repeatability@3px on Oxford vs budget " + " ".join(f"{b:>6d}" for b in results["budgets"]))
+        for name, curves in results["budget"].items():
+            for mode in ("score", "ranker"):
+                label = f"  {name} ({'ranker' if mode == 'ranker' else 'detector score'})"
+                lines.append(f"{label:<38}" + " ".join(f"{100 * v:6.1f}" for v in curves[mode]))
+    if "rotation" in results:
+        lines.append("repeatability@3px vs rotation (deg)  " + " ".join(f"{a:>5d}" for a in results["angles"]))
+        for name, values in results["rotation"].items():
+            lines.append(f"  {name:<36}" + " ".join(f"{100 * v:5.1f}" for v in values))
+    if "calibration" in results:
+        c = results["calibration"]
+        lines.append(f"calibration slope {c['slope']}, whitened {c['whitened']}, pairs {c['count']}")
+    if "estimation" in results:
+        for dataset, rows in results["estimation"].items():
+            for estimator, summary in rows.items():
+                lines.append(f"{dataset:<11} {estimator:<9} " + " ".join(f"{k}={v:.4g}" for k, v in summary.items() if isinstance(v, float)))
+    return "\n".join(lines) + "\n"
+
+
+def run_raco_benchmark(
+    output: str | os.PathLike,
+    root: str | os.PathLike | None = None,
+    photos: str | os.PathLike = "data/photos",
+    reports: Sequence[str] = ("budget", "rotation", "calibration", "estimation"),
+    detectors: Sequence[str] = DETECTORS,
+    budgets: Sequence[int] = BUDGETS,
+    rotation_budget: int = 512,
+    method: str = "raco-clidd-t64+mnn",
+    progress: Callable[[str], None] = print,
+) -> list[Path]:
+    """Run the chosen reports and write ``results.json``, ``table.txt`` and the plots into ``output``.
+
+    Reports already in an existing ``results.json`` are kept (rerun a report by deleting its key), so an
+    interrupted run resumes.
+    """
+    import json
+
+    from ..train.photos import list_photos
+
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    path = output / "results.json"
+    results: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    results.update(environment=environment(), budgets=list(budgets), angles=list(ANGLES), threshold_px=THRESHOLD,
+                   pool_factor=POOL_FACTOR, rotation_budget=rotation_budget, estimation_method=method)
+    load_ranker()  # fail early when no ranker ships
+    oxford = None
+    for report in reports:
+        if report in results:
+            continue
+        if report in ("budget", "calibration") and oxford is None:
+            oxford = load_dataset("oxford", root)
+        if report == "budget":
+            results["budget"] = budget_report(oxford, detectors, budgets, progress)
+        elif report == "rotation":
+            results["rotation"] = rotation_report(list_photos(photos, "val"), detectors, rotation_budget, ANGLES, progress)
+        elif report == "calibration":
+            results["calibration"] = calibration_report(oxford)
+            progress(f"calibration slope {results['calibration']['slope']}")
+        elif report == "estimation":
+            results["estimation"] = estimation_report(method, root, progress)
+        else:
+            raise ValueError(f"unknown report {report!r}; reports: budget, rotation, calibration, estimation")
+        write_json(path, results)
+    table = output / "table.txt"
+    with atomic_path(table) as temporary:
+        Path(temporary).write_text(_table(results))
+    return [path, table, *_plots(output, results)]

@@ -1,0 +1,145 @@
+"""RaCo's keypoint ranker: a small network that orders the keypoints of any detector by how matchable they are.
+
+The ranker reads the grayscale image and outputs a dense ranking-score map (a stem, a few residual blocks at
+1/2 and 1/4 resolution, upsampled back); a keypoint's score is the map sampled at its position. Sorting
+keypoints by it keeps the most repeatable ones at any budget. It is trained in a second stage
+(:mod:`tiepoint.train.raco`) on the frozen RaCo detector's keypoints plus generic corners, and is used as a
+plug-in for every extractor: ``ranker=True`` in an extractor's options makes it detect
+:data:`POOL_FACTOR` times more candidates and keep the ``max_keypoints`` best by ranker score
+(:func:`rerank`). The final order uses the ranker score alone (RaCo leaves the fusion with the detector score
+open; detectors' scores are not comparable across detectors, which a plug-in must serve).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..io.image import to_gray
+from ..nn.sampler import grid_sample_points
+from ..nn.weights import load_weights
+from ..types import Features
+from .raco import _architecture
+
+__all__ = ["POOL_FACTOR", "RankerConfig", "RankerModel", "load_ranker", "rerank"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+POOL_FACTOR = 4
+"""With ``ranker=True`` an extractor detects this many times ``max_keypoints`` candidates for the ranker."""
+
+
+@dataclass(frozen=True)
+class RankerConfig:
+    """Architecture of the ranker.
+
+    Attributes:
+        channels: widths at 1/2 and 1/4 resolution.
+        blocks: residual blocks at 1/4 resolution.
+    """
+
+    channels: tuple[int, int] = (16, 32)
+    blocks: int = 2
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x + self.body(x))
+
+
+class RankerModel(nn.Module):
+    """The ranker network.
+
+    Args:
+        config: the architecture (:class:`RankerConfig`).
+    """
+
+    def __init__(self, config: RankerConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or RankerConfig()
+        self.stem = nn.Sequential(nn.Conv2d(1, c.channels[0], 3, 2, 1), nn.ReLU(inplace=True))
+        self.down = nn.Sequential(nn.Conv2d(c.channels[0], c.channels[1], 3, 2, 1), nn.ReLU(inplace=True))
+        self.blocks = nn.Sequential(*[_Residual(c.channels[1]) for _ in range(c.blocks)])
+        self.head = nn.Conv2d(c.channels[0] + c.channels[1], 1, 3, 1, 1)
+
+    def forward(self, image: Tensor) -> Tensor:
+        """Ranking-score map.
+
+        Args:
+            image: ``(B, 1 or 3, H, W)`` in [0, 1].
+
+        Returns:
+            ``(B, 1, H, W)`` scores (higher ranks first).
+        """
+        if image.shape[1] == 3:
+            image = (image * image.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        height, width = image.shape[-2:]
+        half = self.stem(image - 0.5)
+        quarter = self.blocks(self.down(half))
+        fused = torch.cat([half, F.interpolate(quarter, size=half.shape[-2:], mode="bilinear", align_corners=False)], 1)
+        return F.interpolate(self.head(fused), size=(height, width), mode="bilinear", align_corners=False)
+
+    def score(self, image: Tensor, keypoints: Tensor) -> Tensor:
+        """Ranking scores of keypoints.
+
+        Args:
+            image: ``(B, 1 or 3, H, W)`` in [0, 1].
+            keypoints: ``(B, N, 2)`` pixel positions ``(x, y)``.
+
+        Returns:
+            ``(B, N)`` scores.
+        """
+        return grid_sample_points(self(image), keypoints[:, :, None])[:, 0, :, 0]
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None) -> RankerModel:
+        """The ranker with the shipped (or given) weights, in eval mode.
+
+        Raises:
+            WeightsError: no weights at ``path`` (default ``tiepoint/weights/raco_ranker.pt``).
+            CorruptFileError: unreadable, or not this architecture.
+        """
+        path = Path(path) if path is not None else WEIGHTS_DIR / "raco_ranker.pt"
+        return load_weights(path, lambda checkpoint: cls(RankerConfig(**_architecture(checkpoint))), "ranker",
+                            "train them with `tiepoint train raco --stage ranker`")
+
+
+@lru_cache(maxsize=4)
+def load_ranker(path: str | None = None) -> RankerModel:
+    """The ranker with the shipped (or given) weights, loaded once per process."""
+    return RankerModel.from_pretrained(path)
+
+
+@torch.inference_mode()
+def rerank(image: np.ndarray, features: Features, budget: int, model: RankerModel | None = None) -> Features:
+    """The ``budget`` keypoints that the ranker orders first, in that order.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 image the features were extracted from (same pixel frame).
+        features: the candidates (any detector).
+        budget: keypoints to keep.
+        model: the ranker (default: the shipped one).
+
+    Returns:
+        Features sorted by decreasing ranker score, at most ``budget``; ``scores`` become the ranker scores.
+    """
+    if len(features) == 0:
+        return features
+    model = model or load_ranker()
+    gray = torch.from_numpy(to_gray(image)).float()[None, None] / 255.0
+    scores = model.score(gray, torch.from_numpy(np.asarray(features.keypoints, np.float32))[None])[0].numpy()
+    order = np.argsort(-scores, kind="stable")[:budget]
+    ranked = features.subset(order)
+    return replace(ranked, scores=scores[order].astype(np.float32))
