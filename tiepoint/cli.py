@@ -474,6 +474,68 @@ def _add_pipeline_commands(commands: Any, add_method_arguments: Any) -> None:
     p.set_defaults(func=cmd_bench_reconstruction)
 
 
+def cmd_train_upsampler(args: argparse.Namespace) -> None:
+    from .train.upsampler import train_upsampler
+
+    scores = train_upsampler(
+        args.backbone, args.method, args.photos, args.out, cache=args.cache, crops=args.crops, side=args.side,
+        steps=args.steps, stage2_steps=args.stage2_steps, batch_size=args.batch_size, learning_rate=args.lr,
+        seed=args.seed, validate_every=args.validate_every,
+    )
+    print("final validation: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+
+
+def cmd_ship_upsampler(args: argparse.Namespace) -> None:
+    import json
+
+    from .train.upsampler import ship_upsampler
+
+    benchmark = json.loads(args.benchmark.read_text()) if args.benchmark else None
+    print(f"wrote {ship_upsampler(args.run, args.backbone, args.method, benchmark)}")
+
+
+def cmd_bench_upsamplers(args: argparse.Namespace) -> None:
+    from .bench.upsamplers import format_upsampler_table, run_upsampler_benchmark
+
+    path = run_upsampler_benchmark(args.output, args.backbones, args.methods, args.photos, args.root, args.parts)
+    import json
+
+    print(format_upsampler_table(json.loads(path.read_text())))
+    print(f"wrote {path}")
+
+
+def _add_upsampler_commands(commands: Any, train_commands: Any) -> None:
+    p = commands.add_parser("bench-upsamplers", help="feature upsamplers: consistency, correspondence, time and memory")
+    p.add_argument("--output", type=Path, default=Path("benchmarks/upsamplers"), help="folder for the results")
+    p.add_argument("--backbones", nargs="+", default=["dinov2s", "effl0"], choices=("dinov2s", "effl0"))
+    p.add_argument("--methods", nargs="+", default=["bilinear", "bicubic", "jbu", "loftup", "featsharp"])
+    p.add_argument("--parts", nargs="+", default=["consistency", "cost", "correspondence"])
+    p.add_argument("--photos", type=Path, default=Path("data/photos"), help="corpus (its val split is used)")
+    p.add_argument("--root", type=Path, help="folder holding the datasets (default: ../shared/data)")
+    p.set_defaults(func=cmd_bench_upsamplers)
+    p = train_commands.add_parser("upsampler", help="train a feature upsampler (jbu, loftup, featsharp) on a frozen backbone")
+    p.add_argument("--backbone", required=True, choices=("dinov2s", "effl0"))
+    p.add_argument("--method", required=True, choices=("jbu", "loftup", "featsharp"))
+    p.add_argument("--photos", type=Path, default=Path("data/photos"), help="corpus from 'tiepoint data photos'")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/upsampler/<backbone>-<method>)")
+    p.add_argument("--cache", type=Path, help="backbone feature cache (default: runs/upsampler-cache/<backbone>-<side>)")
+    p.add_argument("--crops", type=int, default=2, help="cached crops per photo")
+    p.add_argument("--side", type=int, default=224, help="crop side in pixels (a multiple of the stride)")
+    p.add_argument("--steps", type=int, default=600, help="steps (LoftUp: stage 1)")
+    p.add_argument("--stage2-steps", type=int, default=300, help="LoftUp self-distillation steps")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validate-every", type=int, default=100)
+    p.set_defaults(func=cmd_train_upsampler)
+    p = train_commands.add_parser("ship-upsampler", help="copy an upsampler run's weights into the package with their record")
+    p.add_argument("run", type=Path, help="the run folder")
+    p.add_argument("--backbone", required=True, choices=("dinov2s", "effl0"))
+    p.add_argument("--method", required=True, choices=("jbu", "loftup", "featsharp"))
+    p.add_argument("--benchmark", type=Path, help="a JSON file of benchmark scores to record with the weights")
+    p.set_defaults(func=cmd_ship_upsampler)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .api import DEFAULT_METHOD
 
@@ -651,6 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", nargs="+", default=["budget", "rotation", "calibration", "estimation"],
                    choices=("budget", "rotation", "calibration", "estimation"))
     p.set_defaults(func=cmd_bench_raco)
+    _add_upsampler_commands(commands, train_commands)
     _add_pipeline_commands(commands, add_method_arguments)
     return parser
 

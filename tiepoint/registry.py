@@ -226,6 +226,24 @@ def _register_shipped_raco() -> None:
 
 
 _register_shipped_raco()
+
+
+def _register_dense() -> None:
+    """Upsampled frozen-backbone features at SIFT keypoints (``dinov2s-bilinear``, ``effl0-loftup``, ...); the
+    learned upsamplers only where their weights ship."""
+    from pathlib import Path
+
+    weights = Path(__file__).resolve().parent / "weights"
+    for backbone, label in (("dinov2s", "DINOv2 ViT-S/14"), ("effl0", "EfficientNet-Lite0")):
+        for upsampler in ("bilinear", "bicubic", "jbu", "loftup", "featsharp"):
+            if upsampler in ("jbu", "loftup", "featsharp") and not (weights / f"upsampler_{backbone}_{upsampler}.pt").is_file():
+                continue
+            summary = f"SIFT keypoints, {label} features upsampled by {upsampler}"
+            register_extractor(f"{backbone}-{upsampler}", "tiepoint.features.dense:DenseFeatures", summary,
+                               preset={"backbone": backbone, "upsampler": upsampler})
+
+
+_register_dense()
 register_matcher("mnn", "tiepoint.matchers.nearest:MutualNearestNeighbour", "mutual nearest neighbours")
 register_matcher("ratio", "tiepoint.matchers.nearest:RatioTest", "mutual NN with Lowe's ratio test (0.8)")
 register_matcher("dualsoftmax", "tiepoint.matchers.nearest:DualSoftmax", "dual-softmax mutual NN")
