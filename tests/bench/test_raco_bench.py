@@ -11,7 +11,7 @@ from tiepoint.bench.raco import _plots, _table, rotation_pairs
 def test_rotated_pairs_are_related_by_their_homography(tmp_path, textured_image):
     path = tmp_path / "photo.png"
     Image.fromarray(np.repeat(np.repeat(textured_image, 3, 0), 3, 1)).save(path)
-    (image0, image1, H), = rotation_pairs([path], 90, size=96)
+    (image0, image1, H), = rotation_pairs([path], 90, size=96, photometric=False)
     assert image0.shape == image1.shape == (96, 96, 3)
     grid = np.stack(np.meshgrid(np.arange(30, 66), np.arange(30, 66)), -1).reshape(-1, 2).astype(np.float64)
     mapped = grid @ H[:2, :2].T + H[:2, 2]

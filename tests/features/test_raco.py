@@ -64,3 +64,19 @@ def test_raco_with_clidd_descriptors(weights, textured_image):
     assert features.descriptors.shape == (len(features), 48)
     assert np.allclose(np.linalg.norm(features.descriptors, axis=1), 1, atol=1e-4)
     assert features.covariances is not None
+
+
+def test_shipped_weights_match_with_covariances_into_the_weighted_estimator(textured_image):
+    import tiepoint
+    from tiepoint.features.raco import training_record
+
+    assert training_record()["best_step"] > 0 and training_record("raco_ranker")["best_step"] > 0
+    rotated = np.ascontiguousarray(np.rot90(textured_image))
+    matches = tiepoint.match(textured_image, rotated, method="raco-clidd-t64+mnn", max_keypoints=256)
+    assert matches.features0.covariances.shape == (len(matches.features0), 2, 2)
+    geometry = tiepoint.estimate(matches, "homography", estimator="weighted")
+    assert geometry.info["weighted"] is True
+    # the image rotated by 90 degrees: x1 = y0, y1 = W - 1 - x0
+    H = np.array([[0, 1.0, 0], [-1.0, 0, textured_image.shape[1] - 1], [0, 0, 1]])
+    mapped = matches.keypoints0[geometry.inliers] @ H[:2, :2].T + H[:2, 2]
+    assert np.median(np.linalg.norm(mapped - matches.keypoints1[geometry.inliers], axis=1)) < 1.5

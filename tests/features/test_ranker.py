@@ -29,7 +29,7 @@ def test_rerank_orders_by_ranker_and_truncates(textured_image):
     rng = np.random.default_rng(0)
     keypoints = rng.uniform(5, 100, (40, 2)).astype(np.float32)
     features = Features(keypoints, np.arange(40, 0, -1).astype(np.float32), np.eye(40, dtype=np.float32), (160, 120))
-    ranked = rerank(textured_image, features, 10, model)
+    ranked = rerank(textured_image, features, 10, model, detector_weight=0.0)
     assert len(ranked) == 10 and np.all(np.diff(ranked.scores) <= 0)
     # the descriptors travel with their keypoints
     rows = ranked.descriptors.argmax(1)
@@ -57,3 +57,12 @@ def test_ranker_plugin_on_any_extractor(textured_image, tmp_path, monkeypatch):
 def test_missing_ranker_weights(tmp_path):
     with pytest.raises(WeightsError):
         RankerModel.from_pretrained(tmp_path / "none.pt")
+
+
+def test_fused_order_moves_from_the_ranker_to_the_detector():
+    from tiepoint.features.ranker import fused_order
+
+    ranker = np.array([0.1, 0.9, 0.5, 0.3])
+    assert fused_order(ranker, 0.0).tolist() == [1, 2, 3, 0]
+    assert fused_order(ranker, 1.0).tolist() == [0, 1, 2, 3]
+    assert fused_order(ranker, 0.5).tolist()[0] == 1  # best by ranker and second by detector

@@ -5,27 +5,31 @@ covariance-weighted against unweighted estimation.
 per report and ``table.txt``:
 
 * **budget** (``budget.png``): repeatability@3 px on every Oxford pair (img1 against img2..img6) of the
-  ``budget`` best keypoints per image, for each detector ordered by its own score and by the ranker (which
-  orders a pool of ``POOL_FACTOR * budget`` detections, capped at the largest budget's pool);
+  ``budget`` best keypoints per image, for each detector ordered by its own score, by the ranker alone, and by
+  the rank fusion of both (:data:`FUSION_WEIGHT`); the ranker orders a pool of the ``POOL_FACTOR * budget``
+  best detections (capped at the largest budget's pool);
 * **rotation** (``rotation.png``): repeatability@3 px of ``rotation_budget`` keypoints between a held-out
-  photo crop and the same crop rotated about its centre by 0..180 degrees (synthetic, exact homography);
+  photo crop and the same crop rotated about its centre by 0..180 degrees, with fixed photometric changes
+  (synthetic, exact homography; :func:`rotation_pairs`);
 * **calibration** (``calibration.png``): RaCo keypoints of Oxford pairs paired within 3 px, their errors
   against the propagated predicted covariances (:func:`~tiepoint.bench.keypoints.calibration`);
 * **estimation**: the same matches (``raco-clidd-t64+mnn``) with the ``"poselib"`` and ``"weighted"``
-  estimators: Oxford corner-error AUC@3/5/10 px and Middlebury pose AUC@5/10/20 degrees.
+  estimators, and the weighted estimator's refinement with identity covariances as a control: Oxford
+  corner-error AUC@3/5/10 px and Middlebury pose AUC@5/10/20 degrees.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..features.base import Extractor
-from ..features.ranker import POOL_FACTOR, load_ranker, rerank
+from ..features.ranker import DETECTOR_WEIGHT, POOL_FACTOR, fused_order, load_ranker, ranker_scores
 from ..io.files import atomic_path, write_json
 from ..io.image import load_image
 from ..types import Features
@@ -39,6 +43,8 @@ BUDGETS: tuple[int, ...] = (128, 256, 512, 1024, 2048)
 ANGLES: tuple[int, ...] = tuple(range(0, 181, 15))
 DETECTORS: tuple[str, ...] = ("raco", "sift", "clidd-t64")
 THRESHOLD = 3.0
+FUSION_WEIGHT = DETECTOR_WEIGHT
+"""Weight of the detector's rank in the fused order (:func:`~tiepoint.features.ranker.fused_order`)."""
 
 
 def _detector(name: str, max_keypoints: int) -> Extractor:
@@ -51,44 +57,52 @@ def _detector(name: str, max_keypoints: int) -> Extractor:
     return build_extractor(name, max_keypoints=max_keypoints)
 
 
-def _ordered(image: np.ndarray, pool: Features, budget: int, ranked: bool) -> np.ndarray:
-    if not ranked:
+MODES: dict[str, float | None] = {"score": None, "ranker": 0.0, "fused": FUSION_WEIGHT}
+"""Orderings of the budget report: the detector's score, the ranker alone, and their rank fusion."""
+
+
+def _ordered(pool: Features, ranker: np.ndarray, budget: int, weight: float | None) -> np.ndarray:
+    """The ``budget`` first keypoints of ``pool`` by detector score (``weight`` None) or by the fused order of
+    the first ``POOL_FACTOR * budget`` candidates."""
+    if weight is None:
         return pool.keypoints[:budget]
-    candidates = pool.subset(np.arange(min(len(pool), POOL_FACTOR * budget)))
-    return rerank(image, candidates, budget).keypoints
+    count = min(len(pool), POOL_FACTOR * budget)
+    return pool.keypoints[fused_order(ranker[:count], weight)[:budget]]
 
 
 def budget_report(dataset: Any, detectors: Sequence[str], budgets: Sequence[int], progress: Callable[[str], None]) -> dict:
-    """``{detector: {"score": [...], "ranker": [...]}}``: mean repeatability@3 px per budget over the pairs."""
+    """``{detector: {mode: [...]}}``: mean repeatability@3 px per budget over the pairs for each of :data:`MODES`."""
     pool_size = POOL_FACTOR * max(budgets)
     report: dict[str, dict[str, list[float]]] = {}
     for name in detectors:
         extractor = _detector(name, pool_size)
-        sums = {"score": np.zeros(len(budgets)), "ranker": np.zeros(len(budgets))}
+        sums = {mode: np.zeros(len(budgets)) for mode in MODES}
         for pair in dataset.pairs:
             i0, i1 = pair.load()
             f0, f1 = extractor.extract(i0), extractor.extract(i1)
-            size0, size1 = f0.image_size, f1.image_size
-            for mode in ("score", "ranker"):
+            r0, r1 = ranker_scores(i0, f0.keypoints), ranker_scores(i1, f1.keypoints)
+            for mode, weight in MODES.items():
                 for b, budget in enumerate(budgets):
-                    k0 = _ordered(i0, f0, budget, mode == "ranker")
-                    k1 = _ordered(i1, f1, budget, mode == "ranker")
-                    sums[mode][b] += repeatability(k0, k1, pair.H, size0, size1, THRESHOLD)
+                    k0, k1 = _ordered(f0, r0, budget, weight), _ordered(f1, r1, budget, weight)
+                    sums[mode][b] += repeatability(k0, k1, pair.H, f0.image_size, f1.image_size, THRESHOLD)
         report[name] = {mode: (values / len(dataset.pairs)).tolist() for mode, values in sums.items()}
-        progress(f"budget {name}: " + " ".join(f"{v:.3f}" for v in report[name]["score"]) + " | ranker "
-                 + " ".join(f"{v:.3f}" for v in report[name]["ranker"]))
+        progress(f"budget {name}: " + " | ".join(f"{mode} " + " ".join(f"{v:.3f}" for v in values) for mode, values in report[name].items()))
     return report
 
 
-def rotation_pairs(photos: Sequence[str | os.PathLike], angle: float, size: int = 320) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def rotation_pairs(
+    photos: Sequence[str | os.PathLike], angle: float, size: int = 320, photometric: bool = True
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``(image0, image1, H)``: a centre crop of each photo (shrunk so its shorter side is ``1.5 * size``) and
-    the same crop rotated by ``angle`` degrees about its centre (``H`` maps image 0 to image 1)."""
+    the same crop rotated by ``angle`` degrees about its centre (``H`` maps image 0 to image 1). With
+    ``photometric``, image 1 also gets the default :class:`~tiepoint.train.homography.Photometric` changes drawn
+    from a seed fixed per photo (the same at every angle), so that 0 degrees is not a trivial identical pair."""
     import cv2
 
-    from ..train.homography import render
+    from ..train.homography import Photometric, render
 
     result = []
-    for path in photos:
+    for index, path in enumerate(photos):
         photo = load_image(path)
         scale = 1.5 * size / min(photo.shape[:2])
         cx, cy = (photo.shape[1] - 1) / 2 * scale, (photo.shape[0] - 1) / 2 * scale
@@ -96,7 +110,11 @@ def rotation_pairs(photos: Sequence[str | os.PathLike], angle: float, size: int 
         A0 = np.array([[scale, 0, half - cx], [0, scale, half - cy], [0, 0, 1.0]])
         R = cv2.getRotationMatrix2D((half, half), angle, 1.0)
         H = np.vstack([R, [0, 0, 1.0]])
-        result.append((render(photo, A0, (size, size)), render(photo, H @ A0, (size, size)), H))
+        image1 = render(photo, H @ A0, (size, size))
+        if photometric:
+            changed = Photometric()(image1.astype(np.float32) / 255.0, np.random.default_rng([index, 7]))
+            image1 = np.round(changed * 255).astype(np.uint8)
+        result.append((render(photo, A0, (size, size)), image1, H))
     return result
 
 
@@ -137,7 +155,9 @@ def calibration_report(dataset: Any, budget: int = 1024, radius: float = THRESHO
 
 def estimation_report(method: str, root: str | os.PathLike | None, progress: Callable[[str], None]) -> dict:
     """AUCs of the ``"poselib"`` and ``"weighted"`` estimators on Oxford and Middlebury: each pair is matched
-    once with ``method`` and both estimators fit the same matches (each dataset's default protocol)."""
+    once with ``method`` and every estimator fits the same matches (each dataset's default protocol). The control
+    ``"refined_unweighted"`` is the ``"weighted"`` estimator with identity covariances, which separates the
+    effect of the weights from that of the refinement."""
     from ..registry import get_method
     from .metrics import summarize
     from .runner import estimate_and_score, match_and_check
@@ -147,11 +167,14 @@ def estimation_report(method: str, root: str | os.PathLike | None, progress: Cal
         data = load_dataset(dataset, root)
         protocols = {estimator: Protocol.default(data, estimator=estimator) for estimator in ("poselib", "weighted")}
         matcher = get_method(method, **protocols["poselib"].method_options())
+        protocols["refined_unweighted"] = protocols["weighted"]
         records: dict[str, list] = {estimator: [] for estimator in protocols}
         for pair in data.pairs:
             matches, _, _, precision = match_and_check(pair, matcher, protocols["poselib"])
             for estimator, protocol in protocols.items():
-                records[estimator].append(estimate_and_score(pair, matches, protocol, precision))
+                # the control: the same refinement with identity covariances (the features' are dropped)
+                used = replace(matches, features0=None, features1=None) if estimator == "refined_unweighted" else matches
+                records[estimator].append(estimate_and_score(pair, used, protocol, precision))
         for estimator, protocol in protocols.items():
             summary = summarize(records[estimator], protocol.task, protocol.mma_thresholds)
             report.setdefault(dataset, {})[estimator] = {
@@ -173,6 +196,8 @@ def _plots(output: Path, results: dict) -> list[Path]:
         for name, curves in results["budget"].items():
             line = axis.plot(results["budgets"], curves["score"], marker="o", label=f"{name} (detector score)")[0]
             axis.plot(results["budgets"], curves["ranker"], marker="s", linestyle="--", color=line.get_color(), label=f"{name} + ranker")
+            if "fused" in curves:
+                axis.plot(results["budgets"], curves["fused"], marker="^", linestyle=":", color=line.get_color(), label=f"{name} + fused")
         axis.set(xscale="log", xlabel="keypoints per image", ylabel="repeatability@3px", title="Oxford: repeatability vs budget")
         axis.set_xticks(results["budgets"], [str(b) for b in results["budgets"]])
         axis.legend(fontsize=7)
@@ -211,8 +236,8 @@ def _table(results: dict) -> str:
     if "budget" in results:
         lines.append("repeatability@3px on Oxford vs budget " + " ".join(f"{b:>6d}" for b in results["budgets"]))
         for name, curves in results["budget"].items():
-            for mode in ("score", "ranker"):
-                label = f"  {name} ({'ranker' if mode == 'ranker' else 'detector score'})"
+            for mode in curves:
+                label = f"  {name} ({'detector score' if mode == 'score' else mode})"
                 lines.append(f"{label:<38}" + " ".join(f"{100 * v:6.1f}" for v in curves[mode]))
     if "rotation" in results:
         lines.append("repeatability@3px vs rotation (deg)  " + " ".join(f"{a:>5d}" for a in results["angles"]))
