@@ -93,3 +93,23 @@ def test_short_training_lowers_the_loss_and_resumes(cache, tmp_path, method):
         distil = LoftUpStage2Loss(resumed, points=32)(resumed, batch)["total"]
         distil.backward()  # the student learns, the teacher is frozen
         assert torch.isfinite(distil) and resumed.query_encoder[0].weight.grad is not None
+
+
+def test_ship_loftup_records_both_stages(cache, tmp_path, monkeypatch):
+    import json
+
+    import tiepoint.train.upsampler as recipe
+
+    monkeypatch.setattr(recipe, "weights_path", lambda backbone, method: tmp_path / "shipped" / f"{backbone}_{method}.pt")
+    dataset = CachedCrops(cache)
+    config = TrainConfig(steps=2, batch_size=4, workers=0, warmup_steps=1, validate_every=2, log_every=1)
+    model = build_upsampler("loftup", 6)
+    validate = lambda m: validation_scores(m, dataset)
+    Trainer(model, dataset, LoftUpStage1Loss(points=16), validate, config, tmp_path / "run" / "stage1", {"model": "x"}).run()
+    Trainer(model, dataset, LoftUpStage2Loss(model, points=16), validate, config, tmp_path / "run" / "stage2", {"model": "x"}).run()
+    path = recipe.ship_upsampler(tmp_path / "run", "pool", "loftup", benchmark={"oxford_mma@3px": 0.5})
+    record = json.loads(path.with_suffix(".json").read_text())
+    assert record["steps"] == 2 and record["stage1"]["steps"] == 2 and record["benchmark"] == {"oxford_mma@3px": 0.5}
+    assert "score" in record["stage1"]["last_validation"]["validation"]
+    shipped = build_upsampler("loftup", 6)
+    shipped.load_state_dict(torch.load(path, weights_only=True)["model"])

@@ -179,8 +179,8 @@ def run_upsampler_benchmark(
     root: str | Path | None = None,
     parts: Sequence[str] = ("consistency", "cost", "correspondence"),
 ) -> Path:
-    """Run the chosen parts and merge them into ``output/results.json`` (parts already there are replaced
-    one by one, so parts can be run separately); returns the path."""
+    """Run the chosen parts and merge them into ``output/results.json`` (the entries of the methods run are
+    replaced, the others kept, so backbones, methods and parts can be run separately); returns the path."""
     import json
 
     unknown = set(parts) - {"consistency", "cost", "correspondence"}
@@ -195,11 +195,11 @@ def run_upsampler_benchmark(
     for backbone in backbones:
         entry = data.setdefault(backbone, {})
         if "consistency" in parts:
-            entry["consistency"] = consistency(backbone, methods, val)
+            entry.setdefault("consistency", {}).update(consistency(backbone, methods, val))
             write_json(path, data)
         if "cost" in parts:
             image = cv2.resize(load_image(val[0]), (640, 480), interpolation=cv2.INTER_AREA)
-            entry["cost"] = {method: cost(backbone, method, image) for method in methods}
+            entry.setdefault("cost", {}).update({method: cost(backbone, method, image) for method in methods})
             write_json(path, data)
     if "correspondence" in parts:
         results = correspondence(backbones, methods, root, output / "correspondence")
