@@ -91,11 +91,24 @@ def test_featsharp_starts_as_jbu_on_the_fused_grid_and_needs_tiles():
 
 def test_neighbourhood_offsets_and_validity():
     features = torch.arange(12, dtype=torch.float32).reshape(1, 1, 3, 4)
-    values, offsets, valid = neighbourhood(features, torch.tensor([[[3.5, 3.5]]]), stride=8, size=3)
+    values, offsets, valid, index = neighbourhood(features, torch.tensor([[[3.5, 3.5]]]), stride=8, size=3)
     # pixel (3.5, 3.5) is the centre of cell (0, 0): its 3x3 window starts one cell up-left, outside the map
     assert valid[0, 0].tolist() == [False, False, False, False, True, True, False, True, True]
     assert torch.allclose(offsets[0, 0, 4], torch.zeros(2))
     assert values[0, 0, 5, 0] == 1.0 and values[0, 0, 7, 0] == 4.0
+    assert index[0, 0, 5] == 1 and index[0, 0, 7] == 4
+
+
+@pytest.mark.parametrize("method", ["jbu", "loftup"])
+def test_inference_sums_equal_training_sums(method):
+    """Without gradients the window sums use a sparse product; with them, a gather: the same numbers."""
+    image, features, _ = inputs()
+    model = trained_like(method)
+    points = torch.rand(2, 50, 2) * torch.tensor([47.0, 31.0])
+    with torch.no_grad():
+        sparse = model.query(model.prepare(image, features), points)
+    dense = model.query(model.prepare(image, features), points)
+    assert dense.requires_grad and torch.allclose(sparse, dense.detach(), atol=1e-5)
 
 
 def test_input_checks():

@@ -91,32 +91,56 @@ def sample(maps: Tensor, points: Tensor, height: int, width: int, mode: str = "b
     return F.grid_sample(maps, grid, mode=mode, padding_mode="border", align_corners=False)[:, :, 0].transpose(1, 2)
 
 
-def neighbourhood(features: Tensor, points: Tensor, stride: int, size: int) -> tuple[Tensor, Tensor, Tensor]:
-    """The ``size x size`` feature cells nearest each pixel position.
+def neighbourhood(maps: Tensor, points: Tensor, stride: int, size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The ``size x size`` map cells nearest each pixel position.
 
     Args:
-        features: ``(B, C, h, w)``.
+        maps: ``(B, D, h, w)`` per-cell values (e.g. keys or colours).
         points: ``(B, N, 2)`` pixel ``(x, y)``.
         stride: pixels per cell.
         size: window side (cells).
 
     Returns:
-        values ``(B, N, K, C)`` with ``K = size**2``, offsets ``(B, N, K, 2)`` from the point to each cell
-        centre in cells, and ``(B, N, K)`` bool ``valid`` (False for cells outside the map).
+        values ``(B, N, K, D)`` with ``K = size**2``, offsets ``(B, N, K, 2)`` from the point to each cell
+        centre in cells, ``(B, N, K)`` bool ``valid`` (False for cells outside the map) and the cells' flat
+        indices ``(B, N, K)`` into ``h * w`` (clamped to the map; see :func:`window_sum`).
     """
-    batch, channels, h, w = features.shape
+    h, w = maps.shape[-2:]
     cell = (points + 0.5) / stride - 0.5  # continuous cell coordinates
     start = torch.floor(cell) - (size - 1) // 2
     steps = torch.arange(size, device=points.device, dtype=points.dtype)
     grid = torch.stack(torch.meshgrid(steps, steps, indexing="xy"), -1).reshape(-1, 2)  # (K, 2) as (dx, dy)
     cells = start.unsqueeze(2) + grid  # (B, N, K, 2)
     valid = (cells[..., 0] >= 0) & (cells[..., 0] < w) & (cells[..., 1] >= 0) & (cells[..., 1] < h)
-    ix = cells[..., 0].clamp(0, w - 1).long()
-    iy = cells[..., 1].clamp(0, h - 1).long()
+    index = cells[..., 1].clamp(0, h - 1).long() * w + cells[..., 0].clamp(0, w - 1).long()
+    values = gather_cells(maps, index)
+    return values, cells - cell.unsqueeze(2), valid, index
+
+
+def gather_cells(maps: Tensor, index: Tensor) -> Tensor:
+    """``(B, D, h, w)`` at flat cell indices ``(B, N, K)`` -> ``(B, N, K, D)``."""
+    batch, channels = maps.shape[:2]
+    flat = maps.flatten(2).transpose(1, 2)  # (B, h w, D)
+    gathered = torch.gather(flat, 1, index.reshape(batch, -1, 1).expand(-1, -1, channels))
+    return gathered.reshape(*index.shape, channels)
+
+
+def window_sum(features: Tensor, index: Tensor, weights: Tensor) -> Tensor:
+    """``sum_k weights[b, n, k] * features[b, :, index[b, n, k]]`` -> ``(B, N, C)``.
+
+    With gradients it gathers the ``(B, N, K, C)`` window values; without (inference), a sparse ``(N, h w)``
+    weight matrix times the ``(h w, C)`` features gives the same sums without building that tensor.
+    """
+    if torch.is_grad_enabled() and (features.requires_grad or weights.requires_grad):
+        return (weights.unsqueeze(-1) * gather_cells(features, index)).sum(2)
+    batch, count, window = index.shape
     flat = features.flatten(2).transpose(1, 2)  # (B, h w, C)
-    index = (iy * w + ix).reshape(batch, -1, 1).expand(-1, -1, channels)
-    values = torch.gather(flat, 1, index).reshape(*cells.shape[:3], channels)
-    return values, cells - cell.unsqueeze(2), valid
+    rows = torch.arange(count, device=index.device).repeat_interleave(window)
+    out = []
+    for b in range(batch):
+        matrix = torch.sparse_coo_tensor(torch.stack([rows, index[b].reshape(-1)]), weights[b].reshape(-1), (count, flat.shape[1]), check_invariants=False)
+        out.append(torch.sparse.mm(matrix, flat[b]))
+    return torch.stack(out)
 
 
 def fourier(coordinates: Tensor, frequencies: int) -> Tensor:

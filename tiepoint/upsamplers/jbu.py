@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import State, Upsampler, neighbourhood, sample
+from .base import State, Upsampler, neighbourhood, sample, window_sum
 
 
 def pixel_patches(image: Tensor, points: Tensor) -> Tensor:
@@ -57,21 +57,19 @@ class JBU(Upsampler):
 
     def prepare(self, image: Tensor, features: Tensor, tiled: Tensor | None = None) -> State:
         state = super().prepare(image, features, tiled)
-        state["cells"] = cell_patches(image, state["stride"])
+        # the range-kernel embedding of every cell, once (the same numbers as embedding each gathered window)
+        state["cells"] = self.cell_embedding(cell_patches(image, state["stride"]).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         return state
 
     def weights(self, state: State, points: Tensor) -> tuple[Tensor, Tensor]:
-        """Normalised bilateral weights ``(B, N, K)`` and the window's features ``(B, N, K, C)``."""
-        features, cells = state["features"], state["cells"]
-        channels = features.shape[1]
-        values, offsets, valid = neighbourhood(torch.cat([features, cells], 1), points, state["stride"], self.window)
-        values, neighbours = values[..., :channels], values[..., channels:]
+        """Normalised bilateral weights ``(B, N, K)`` over the window cells, and their flat indices ``(B, N, K)``."""
+        neighbours, offsets, valid, index = neighbourhood(state["cells"], points, state["stride"], self.window)
         spatial = -(offsets**2).sum(-1) / (2 * torch.exp(2 * self.log_sigma))
         pixel = self.pixel_embedding(pixel_patches(state["image"], points))  # (B, N, G)
-        distance = ((pixel.unsqueeze(2) - self.cell_embedding(neighbours)) ** 2).sum(-1)
+        distance = ((pixel.unsqueeze(2) - neighbours) ** 2).sum(-1)
         logits = (spatial - distance).masked_fill(~valid, -torch.inf)
-        return torch.softmax(logits, -1), values
+        return torch.softmax(logits, -1), index
 
     def query(self, state: State, points: Tensor) -> Tensor:
-        weights, values = self.weights(state, points)
-        return (weights.unsqueeze(-1) * values).sum(2)
+        weights, index = self.weights(state, points)
+        return window_sum(state["features"], index, weights)

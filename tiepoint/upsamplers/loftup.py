@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import State, Upsampler, fourier, neighbourhood
+from .base import State, Upsampler, fourier, neighbourhood, window_sum
 from .jbu import cell_patches, mlp, pixel_patches
 
 
@@ -56,16 +56,14 @@ class LoftUp(Upsampler):
     def query(self, state: State, points: Tensor) -> Tensor:
         image, features = state["image"], state["features"]
         height, width = image.shape[-2:]
-        channels = features.shape[1]
         unit = points / points.new_tensor([width, height])
         queries = self.query_encoder(torch.cat([fourier(unit, self.frequencies), pixel_patches(image, points)], -1))
-        values, offsets, valid = neighbourhood(torch.cat([features, state["keys"]], 1), points, state["stride"], self.window)
-        values, keys = values[..., :channels], values[..., channels:]
+        keys, offsets, valid, index = neighbourhood(state["keys"], points, state["stride"], self.window)
         batch, count, window = keys.shape[:3]
         keys = keys.reshape(batch, count, window, self.heads, self.width)
         queries = queries.reshape(batch, count, 1, self.heads, self.width)
         logits = (queries * keys).sum(-1) / self.width**0.5 + self.offset_bias(offsets)  # (B, N, K, heads)
         attention = torch.softmax(logits.masked_fill(~valid.unsqueeze(-1), -torch.inf), 2)
         mixed = (attention * torch.softmax(self.head_logits, 0)).sum(-1)  # (B, N, K)
-        out = (mixed.unsqueeze(-1) * values).sum(2)
+        out = window_sum(features, index, mixed)
         return out + self.up(self.down(out))
