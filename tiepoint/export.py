@@ -115,7 +115,7 @@ def export_eloftr(
     weights: str | Path | None = None,
     image_size: tuple[int, int] = (480, 640),
     optimized: bool = False,
-    threshold: float = 0.2,
+    threshold: float = 0.0,
     raw_threshold: float = 5.0,
     model: EfficientLoFTR | None = None,
 ) -> Path:
@@ -210,7 +210,7 @@ class PairExportCheck:
 
 
 def check_onnx_pair(path: str | Path, model: EfficientLoFTR, image0: ImageLike, image1: ImageLike, optimized: bool = False,
-                    threshold: float = 0.2, raw_threshold: float = 5.0) -> PairExportCheck:
+                    threshold: float = 0.0, raw_threshold: float = 5.0) -> PairExportCheck:
     """Run an exported Efficient LoFTR graph with onnxruntime and PyTorch on two images (resized to the graph's
     input size) and compare the matches."""
     try:

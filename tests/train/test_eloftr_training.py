@@ -47,7 +47,7 @@ def test_losses_are_finite_and_training_reduces_them():
     for _ in range(25):
         losses = loss(model, batch)
         assert all(math.isfinite(float(v.detach())) for v in losses.values())
-        first = first or {k: float(v) for k, v in losses.items()}
+        first = first or {k: float(v.detach()) for k, v in losses.items()}
         optimizer.zero_grad()
         losses["total"].backward()
         optimizer.step()

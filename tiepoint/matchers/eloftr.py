@@ -414,8 +414,10 @@ class EfficientLoFTRMatcher(PairMatcher):
         """Longer side (pixels) the images are matched at; ``None`` keeps the size (rounded to a multiple of 32)."""
         max_keypoints: int | None = None
         """Keep at most this many matches, those with the highest confidence (``None``: all)."""
-        threshold: float = 0.2
-        """Minimum dual-softmax confidence of a coarse match."""
+        threshold: float = 0.0
+        """Minimum dual-softmax confidence of a coarse match. The paper's 0.2 leaves almost no matches with the
+        small model trained here; on held-out validation photo pairs the number of matches within 3 px is highest
+        at 0 (mutual nearest neighbours only), so that is the default."""
         raw_threshold: float = 5.0
         """Minimum raw coarse similarity ``cos / temperature`` (cosine 0.5) in the optimized mode (``eloftr-opt``)."""
         device: str = "cpu"
