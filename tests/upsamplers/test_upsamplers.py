@@ -134,3 +134,21 @@ def test_weights_missing_or_wrong(tmp_path):
     torch.save({"model": model.state_dict()}, tmp_path / "good.pt")
     loaded = from_pretrained("loftup", "none", DIM, tmp_path / "good.pt")
     assert not loaded.training and all(not p.requires_grad for p in loaded.parameters())
+
+
+def test_every_shipped_weight_file_loads_with_its_record():
+    import json
+
+    from tiepoint.backbones.dinov2 import DINOv2S
+    from tiepoint.backbones.efficientnet import EfficientNetLite0
+    from tiepoint.upsamplers.weights import WEIGHTS_DIR
+
+    dims = {"dinov2s": DINOv2S.dim, "effl0": EfficientNetLite0.dim}
+    shipped = sorted(WEIGHTS_DIR.glob("upsampler_*.pt"))
+    assert shipped, "no upsampler weights ship"
+    for path in shipped:
+        _, backbone, method = path.stem.split("_")
+        model = from_pretrained(method, backbone, dims[backbone])
+        assert sum(p.numel() for p in model.parameters()) > 1000
+        record = json.loads(path.with_suffix(".json").read_text())
+        assert record["backbone"] == backbone and record["method"] == method and record["steps"] > 0
