@@ -29,6 +29,10 @@ def test_bad_options():
         DenseFeatures(upsampler="nearest")
     with pytest.raises(OptionError, match="backbone must be one of"):
         DenseFeatures(backbone="vgg")
+    with pytest.raises(OptionError, match="dinov2s option"):
+        DenseFeatures(backbone="effl0", layer=9)
+    with pytest.raises(OptionError, match="trained on layer 12"):
+        DenseFeatures(backbone="dinov2s", upsampler="loftup", layer=9)
     with pytest.raises(OptionError, match="keypoint extractor"):
         DenseFeatures(backbone="effl0", detector="effl0-bilinear")
 

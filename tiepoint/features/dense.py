@@ -33,8 +33,8 @@ _maps: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor | None]] = OrderedDic
 
 
 @lru_cache(maxsize=4)
-def _backbone(name: str):
-    return build_backbone(name)
+def _backbone(name: str, layer: int | None = None):
+    return build_backbone(name) if layer is None else build_backbone(name, layer=layer)
 
 
 @lru_cache(maxsize=16)
@@ -42,12 +42,14 @@ def _upsampler(method: str, backbone: str):
     return from_pretrained(method, backbone, _backbone(backbone).dim)
 
 
-def backbone_maps(backbone: str, padded: torch.Tensor, tiles: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def backbone_maps(
+    backbone: str, padded: torch.Tensor, tiles: int, layer: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The backbone's ``(1, C, h, w)`` map of a padded ``(1, 3, H, W)`` image and, when ``tiles > 0``, its tiled
     map (see :func:`tiepoint.backbones.tiled_features`); cached by image content."""
-    key = (backbone, tuple(padded.shape), hashlib.sha1(padded.numpy().tobytes()).hexdigest())
+    key = (backbone, layer, tuple(padded.shape), hashlib.sha1(padded.numpy().tobytes()).hexdigest())
     low, tiled = _maps.pop(key, (None, None))
-    network = _backbone(backbone)
+    network = _backbone(backbone, layer)
     if low is None:
         low = network(padded).half()
     if tiles and (tiled is None or tiled.shape[-1] != tiles * low.shape[-1]):
@@ -73,6 +75,9 @@ class DenseFeatures(Extractor):
         """A registered extractor whose keypoints are used (its descriptors are not)."""
         resize: int | None = 640
         """Longer side of the image the backbone sees (the backbone's cost grows with the area)."""
+        layer: int | None = None
+        """``dinov2s`` only: the transformer layer, 1..12 (default 12). The shipped learned upsamplers are trained
+        on layer 12, so other layers go with ``bilinear`` or ``bicubic``."""
 
         def __post_init__(self) -> None:
             super().__post_init__()
@@ -82,6 +87,10 @@ class DenseFeatures(Extractor):
                 raise ValueError(f"upsampler must be one of {METHODS}, got {self.upsampler!r}")
             if self.resize is not None and self.resize < MIN_SIDE:
                 raise ValueError(f"resize must be at least {MIN_SIDE} pixels, got {self.resize}")
+            if self.layer is not None and self.backbone != "dinov2s":
+                raise ValueError(f"layer is a dinov2s option, not one of {self.backbone!r}")
+            if self.layer not in (None, 12) and self.upsampler not in ("bilinear", "bicubic"):
+                raise ValueError(f"the shipped {self.upsampler} weights are trained on layer 12, not layer {self.layer}")
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
@@ -95,9 +104,9 @@ class DenseFeatures(Extractor):
     def describe(self, image: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
         """Unit-length upsampled features ``(N, C)`` float32 at ``(N, 2)`` pixel positions of an ``(H, W, 3)``
         uint8 image."""
-        stride = _backbone(self.config.backbone).stride
+        stride = _backbone(self.config.backbone, self.config.layer).stride
         padded = pad_to_stride(image_tensor(image), stride)
-        low, tiled = backbone_maps(self.config.backbone, padded, self.upsampler.tiles)
+        low, tiled = backbone_maps(self.config.backbone, padded, self.upsampler.tiles, self.config.layer)
         if len(keypoints) == 0:
             return np.zeros((0, low.shape[1]), np.float32)
         with torch.inference_mode():
