@@ -13,7 +13,10 @@
     tiepoint train raco --stage detector   train RaCo (then --stage ranker), then 'tiepoint train ship-raco RUN'
     tiepoint bench-raco --output D      RaCo reports: repeatability vs budget and rotation, calibration, weighting
     tiepoint train eloftr               train Efficient LoFTR (resumable), then 'tiepoint train ship-eloftr RUN'
-    tiepoint export out.onnx --size T64 export a CLIDD extractor to ONNX (--check IMAGE: compare with onnxruntime)
+    tiepoint train upsampler --backbone B --method M   train a feature upsampler, then 'tiepoint train ship-upsampler RUN'
+    tiepoint bench-upsamplers --output D   upsamplers vs bilinear: consistency, correspondence, time, memory
+    tiepoint export out.onnx --size T64 export a CLIDD extractor to ONNX (--check IMAGE: compare with onnxruntime);
+                                        --model eloftr [--optimized] --check-pair A B for Efficient LoFTR
 """
 
 from __future__ import annotations

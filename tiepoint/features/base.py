@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -72,12 +73,9 @@ class Extractor:
         from .ranker import POOL_FACTOR, rerank
 
         budget = self.config.max_keypoints
-        self.config = replace(self.config, max_keypoints=POOL_FACTOR * budget)
-        try:
-            candidates = self._extract(image)
-        finally:
-            self.config = replace(self.config, max_keypoints=budget)
-        return rerank(image, candidates, budget)
+        pool = copy.copy(self)  # same models, larger budget; self.config is never changed (thread-safe)
+        pool.config = replace(self.config, max_keypoints=POOL_FACTOR * budget)
+        return rerank(image, pool._extract(image), budget)
 
     def _extract(self, image: np.ndarray) -> Features:
         """Extract from a validated ``(H, W, 3)`` uint8 RGB image; coordinates in this image's pixels."""
