@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CorruptFileError, OptionError, WeightsError
-from ..io.image import to_gray
 from ..nn.detection import detect_keypoints
+from ..nn.image import gray, gray_input
 from ..nn.sampler import grid_sample_points, sample_aggregate, sample_aggregate_reference
 from ..types import Features
 from .base import Extractor
@@ -165,8 +165,7 @@ class CLIDDModel(nn.Module):
             (computed on the image padded to a multiple of 16).
             logits: ``(B, 1, H, W)`` detection logits.
         """
-        if image.shape[1] == 3:
-            image = (image * image.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        image = gray(image)
         height, width = image.shape[-2:]
         pad_h, pad_w = (-height) % 16, (-width) % 16
         x = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else image
@@ -287,8 +286,7 @@ class CLIDD(Extractor):
     @torch.inference_mode()
     def _extract(self, image: np.ndarray) -> Features:
         c = self.config
-        gray = torch.from_numpy(to_gray(image)).to(c.device, torch.float32)[None, None] / 255.0
-        output = self.model(gray, c.max_keypoints, c.nms_radius, c.threshold)
+        output = self.model(gray_input(image, c.device), c.max_keypoints, c.nms_radius, c.threshold)
         height, width = image.shape[:2]
         return Features(
             keypoints=output["keypoints"][0].cpu().numpy().astype(np.float32),

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..io.image import to_gray
 from ..nn.detection import detect_keypoints
+from ..nn.image import gray, gray_input
 from ..nn.sampler import grid_sample_points
 from ..nn.weights import load_weights
 from ..types import Features
@@ -129,8 +129,7 @@ class RaCoModel(nn.Module):
             logits: ``(B, 1, H, W)`` score logits (the keypoint distribution is their softmax over H*W).
             raw_covariance: ``(B, 3, H, W)`` raw Cholesky entries (see :func:`cholesky_to_covariance`).
         """
-        if image.shape[1] == 3:
-            image = (image * image.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        image = gray(image)
         height, width = image.shape[-2:]
         pad_h, pad_w = (-height) % 8, (-width) % 8
         x = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else image
@@ -187,10 +186,6 @@ def training_record(name: str = "raco") -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _gray_tensor(image: np.ndarray, device: str) -> Tensor:
-    return torch.from_numpy(to_gray(image)).to(device, torch.float32)[None, None] / 255.0
-
-
 class RaCo(Extractor):
     """RaCo keypoints with covariances; the descriptors are empty (``(N, 0)``): pair it with a descriptor."""
 
@@ -212,7 +207,7 @@ class RaCo(Extractor):
     @torch.inference_mode()
     def _detect(self, image: np.ndarray) -> dict[str, Tensor]:
         c = self.config
-        return self.model(_gray_tensor(image, c.device), c.max_keypoints, c.nms_radius, c.threshold)
+        return self.model(gray_input(image, c.device), c.max_keypoints, c.nms_radius, c.threshold)
 
     def _extract(self, image: np.ndarray) -> Features:
         output = self._detect(image)
@@ -245,8 +240,7 @@ class RaCoCLIDD(RaCo):
     @torch.inference_mode()
     def _extract(self, image: np.ndarray) -> Features:
         features = RaCo._extract(self, image)
-        gray = _gray_tensor(image, self.config.device)
-        levels, _ = self.descriptor.features(gray)
+        levels, _ = self.descriptor.features(gray_input(image, self.config.device))
         keypoints = torch.from_numpy(features.keypoints).to(self.config.device)[None]
         descriptors = self.descriptor.describe(levels, keypoints)[0].cpu().numpy().astype(np.float32)
         return Features(features.keypoints, features.scores, descriptors, features.image_size, features.covariances)

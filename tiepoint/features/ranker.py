@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..io.image import to_gray
+from ..nn.image import gray, gray_input
 from ..nn.sampler import grid_sample_points
 from ..nn.weights import load_weights
 from ..types import Features
@@ -87,8 +87,7 @@ class RankerModel(nn.Module):
         Returns:
             ``(B, 1, H, W)`` scores (higher ranks first).
         """
-        if image.shape[1] == 3:
-            image = (image * image.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        image = gray(image)
         height, width = image.shape[-2:]
         half = self.stem(image - 0.5)
         quarter = self.blocks(self.down(half))
@@ -130,8 +129,7 @@ def load_ranker(path: str | None = None) -> RankerModel:
 def ranker_scores(image: np.ndarray, keypoints: np.ndarray, model: RankerModel | None = None) -> np.ndarray:
     """``(N,)`` ranker scores of ``(N, 2)`` keypoints of an ``(H, W, 3)`` uint8 image (default: shipped ranker)."""
     model = model or load_ranker()
-    gray = torch.from_numpy(to_gray(image)).float()[None, None] / 255.0
-    return model.score(gray, torch.from_numpy(np.asarray(keypoints, np.float32))[None])[0].numpy()
+    return model.score(gray_input(image), torch.from_numpy(np.asarray(keypoints, np.float32))[None])[0].numpy()
 
 
 def fused_order(ranker: np.ndarray, detector_weight: float = 0.0) -> np.ndarray:

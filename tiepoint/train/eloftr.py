@@ -30,20 +30,12 @@ from torch import Tensor
 
 from ..errors import OptionError
 from ..matchers.eloftr import CELL, CONFIGS, EfficientLoFTR, describe_config, weights_path
+from ..nn.image import gray
 from .homography import HomographyPairs, warp_points
 from .photos import list_photos
 from .trainer import TrainConfig, Trainer, seed_all, ship_run
 
 __all__ = ["ELoFTRLoss", "coarse_ground_truth", "ship", "train_eloftr", "validation_scores"]
-
-GRAY = (0.299, 0.587, 0.114)
-
-
-def to_gray(images: Tensor) -> Tensor:
-    """``(B, 3, H, W)`` RGB in [0, 1] -> ``(B, 1, H, W)`` luminance."""
-    weights = torch.tensor(GRAY, dtype=images.dtype, device=images.device).reshape(1, 3, 1, 1)
-    return (images * weights).sum(1, keepdim=True)
-
 
 def coarse_ground_truth(H: Tensor, size0: tuple[int, int], size1: tuple[int, int]) -> tuple[Tensor, Tensor]:
     """True coarse matches: the image-1 cell where each image-0 cell centre lands under ``H``.
@@ -86,7 +78,7 @@ class ELoFTRLoss:
     fine2: float = 0.25
 
     def __call__(self, model: EfficientLoFTR, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        image0, image1, H = to_gray(batch["image0"]), to_gray(batch["image1"]), batch["H_0to1"].float()
+        image0, image1, H = gray(batch["image0"]), gray(batch["image1"]), batch["H_0to1"].float()
         coarse0, coarse1, fine0, fine1 = model.features(image0, image1)
         similarity = model.similarity(coarse0, coarse1)  # (B, N0, N1)
         valid, index1 = coarse_ground_truth(H, tuple(image0.shape[-2:]), tuple(image1.shape[-2:]))
@@ -144,7 +136,7 @@ def validation_scores(model: EfficientLoFTR, pairs: Any, threshold: float = 3.0)
     correct_total = matched_total = score_total = 0.0
     for index in range(len(pairs)):
         item = pairs[index]
-        image0, image1 = to_gray(item["image0"][None].to(device)), to_gray(item["image1"][None].to(device))
+        image0, image1 = gray(item["image0"][None].to(device)), gray(item["image1"][None].to(device))
         output = model(image0, image1)
         projected = warp_points(output["keypoints0"].cpu().double(), item["H_0to1"].double())
         errors = (projected - output["keypoints1"].cpu().double()).norm(dim=-1)
