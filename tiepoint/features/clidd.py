@@ -31,10 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import CorruptFileError, OptionError, WeightsError
+from ..errors import OptionError
 from ..nn.detection import detect_keypoints
 from ..nn.image import gray, gray_input
 from ..nn.sampler import grid_sample_points, sample_aggregate, sample_aggregate_reference
+from ..nn.weights import load_weights
 from ..types import Features
 from .base import Extractor
 
@@ -228,17 +229,8 @@ class CLIDDModel(nn.Module):
         if size not in SIZES:
             raise OptionError(f"unknown CLIDD size {size!r}; sizes: {', '.join(SIZES)}")
         path = Path(path) if path is not None else weights_path(size)
-        if not path.is_file():
-            shipped = [name for name in SIZES if weights_path(name).is_file()]
-            raise WeightsError(f"no weights for CLIDD {size} at {path}; shipped sizes: {', '.join(shipped) or 'none'}")
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-            state = checkpoint["model"] if "model" in checkpoint else checkpoint
-            model = cls(size)
-            model.load_state_dict(state)
-        except Exception as error:
-            raise CorruptFileError(f"cannot load CLIDD {size} weights from {path}: {error}") from error
-        return model.eval()
+        shipped = [name for name in SIZES if weights_path(name).is_file()]
+        return load_weights(path, lambda _: cls(size), f"CLIDD {size}", f"shipped sizes: {', '.join(shipped) or 'none'}")
 
 
 def weights_path(size: str) -> Path:

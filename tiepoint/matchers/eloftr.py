@@ -42,10 +42,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import check_positive, make_config
-from ..errors import CorruptFileError, OptionError, WeightsError
+from ..errors import OptionError
 from ..io.image import ImageLike, as_image, image_size, resize_for_network, to_gray
 from ..nn.attention import AggregatedAttention
 from ..nn.repvgg import RepVGGStage, reparameterize
+from ..nn.weights import load_weights
 from ..types import Matches
 from .base import PairMatcher
 
@@ -363,19 +364,9 @@ class EfficientLoFTR(nn.Module):
         if config not in CONFIGS:
             raise OptionError(f"unknown Efficient LoFTR config {config!r}; configs: {', '.join(CONFIGS)}")
         path = Path(path) if path is not None else weights_path(config)
-        if not path.is_file():
-            shipped = [name for name in CONFIGS if weights_path(name).is_file()]
-            raise WeightsError(
-                f"no Efficient LoFTR weights for config {config!r} at {path}; shipped: {', '.join(shipped) or 'none'} "
-                "(train one with `tiepoint train eloftr`)"
-            )
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-            model = cls(config)
-            model.load_state_dict(checkpoint.get("model", checkpoint))
-        except Exception as error:
-            raise CorruptFileError(f"cannot load Efficient LoFTR {config} weights from {path}: {error}") from error
-        model.eval()
+        shipped = [name for name in CONFIGS if weights_path(name).is_file()]
+        hint = f"shipped: {', '.join(shipped) or 'none'} (train one with `tiepoint train eloftr`)"
+        model = load_weights(path, lambda _: cls(config), f"Efficient LoFTR {config!r}", hint)
         return model.reparameterize() if deploy else model
 
 

@@ -6,9 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from ..errors import CorruptFileError, WeightsError
+from ..nn.weights import load_weights
 from . import TRAINED, Upsampler, build_upsampler
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -35,11 +33,6 @@ def from_pretrained(method: str, backbone: str, dim: int, path: str | Path | Non
     model = build_upsampler(method, dim)
     if method in TRAINED:
         path = Path(path) if path is not None else weights_path(backbone, method)
-        if not path.is_file():
-            raise WeightsError(f"no {method} weights for backbone {backbone!r} at {path}; train them with "
-                               f"`tiepoint train upsampler --backbone {backbone} --method {method}`")
-        try:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
-        except (RuntimeError, KeyError, OSError, EOFError) as error:
-            raise CorruptFileError(f"{path} does not hold {method} weights for {dim}-channel features: {error}") from None
+        hint = f"train them with `tiepoint train upsampler --backbone {backbone} --method {method}`"
+        model = load_weights(path, lambda _: model, f"{method} ({backbone}, {dim}-channel features)", hint)
     return model.eval().requires_grad_(False)
