@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import OptionError
+from ..nn.blocks import conv_bn_relu
 from ..nn.detection import detect_keypoints
 from ..nn.image import gray, gray_input
 from ..nn.sampler import grid_sample_points, sample_aggregate, sample_aggregate_reference
@@ -84,21 +85,13 @@ SIZES: dict[str, CLIDDConfig] = {
 # ----------------------------------------------------------------------------------------- building blocks
 
 
-def _conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
-
-
 class ResidualBlock(nn.Module):
     """Two 3x3 convolutions with batch norm and an identity shortcut."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            _conv(channels, channels),
+            conv_bn_relu(channels, channels),
             nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
             nn.BatchNorm2d(channels),
         )
@@ -130,13 +123,13 @@ class CLIDDModel(nn.Module):
         c = self.config
         levels, previous = [], 1
         for channels, blocks in zip(c.channels, c.blocks, strict=True):
-            levels.append(nn.Sequential(_conv(previous, channels, stride=2), *[ResidualBlock(channels) for _ in range(blocks)]))
+            levels.append(nn.Sequential(conv_bn_relu(previous, channels, stride=2), *[ResidualBlock(channels) for _ in range(blocks)]))
             previous = channels
         self.levels = nn.ModuleList(levels)
 
         head_in = c.channels[0] + c.channels[1]
         if c.head_channels:
-            self.head = nn.Sequential(_conv(head_in, c.head_channels), nn.Conv2d(c.head_channels, 4, 1))
+            self.head = nn.Sequential(conv_bn_relu(head_in, c.head_channels), nn.Conv2d(c.head_channels, 4, 1))
         else:
             self.head = nn.Conv2d(head_in, 4, 1)
         self.shuffle = nn.PixelShuffle(2)

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..nn.blocks import conv_bn_relu
 from ..nn.detection import detect_keypoints
 from ..nn.image import gray, gray_input
 from ..nn.sampler import grid_sample_points
@@ -56,12 +57,6 @@ class RaCoConfig:
     channels: tuple[int, int, int, int] = (8, 16, 32, 48)
     fused: int = 8
     head: int = 16
-
-
-def _conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)
-    )
 
 
 def cholesky_to_covariance(raw: Tensor) -> Tensor:
@@ -109,13 +104,13 @@ class RaCoModel(nn.Module):
         levels, previous = [], 1
         for index, channels in enumerate(c.channels):
             stride = 1 if index == 0 else 2
-            levels.append(nn.Sequential(_conv(previous, channels, stride), _conv(channels, channels)))
+            levels.append(nn.Sequential(conv_bn_relu(previous, channels, stride), conv_bn_relu(channels, channels)))
             previous = channels
         self.levels = nn.ModuleList(levels)
         self.projections = nn.ModuleList(nn.Conv2d(channels, c.fused, 1) for channels in c.channels)
         width = c.fused * len(c.channels)
-        self.score_head = nn.Sequential(_conv(width, c.head), nn.Conv2d(c.head, 1, 1))
-        self.covariance_head = nn.Sequential(_conv(width, c.head), nn.Conv2d(c.head, 3, 1))
+        self.score_head = nn.Sequential(conv_bn_relu(width, c.head), nn.Conv2d(c.head, 1, 1))
+        self.covariance_head = nn.Sequential(conv_bn_relu(width, c.head), nn.Conv2d(c.head, 3, 1))
         nn.init.zeros_(self.covariance_head[-1].weight)
         nn.init.constant_(self.covariance_head[-1].bias, 0.5)  # start near sigma = 1 px
 

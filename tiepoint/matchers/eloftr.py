@@ -45,6 +45,7 @@ from ..config import check_positive, make_config
 from ..errors import OptionError
 from ..io.image import ImageLike, as_image, image_size, resize_for_network, to_gray
 from ..nn.attention import AggregatedAttention
+from ..nn.blocks import conv_bn_relu
 from ..nn.repvgg import RepVGGStage, reparameterize
 from ..nn.weights import load_weights
 from ..types import Matches
@@ -91,10 +92,6 @@ CONFIGS: dict[str, ELoFTRConfig] = {
 """Named sizes: ``small`` (trained here on the CPU, shipped) and ``full`` (the paper's size)."""
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU())
-
-
 def _up(x: Tensor) -> Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
@@ -124,9 +121,9 @@ class FineFusion(nn.Module):
         f4, f2, f1 = config.fine_widths
         self.project8 = nn.Conv2d(d, f4, 1, bias=False)
         self.project4 = nn.Conv2d(w3, f4, 1, bias=False)
-        self.mix4 = _conv_bn_relu(f4, f2)
+        self.mix4 = conv_bn_relu(f4, f2)
         self.project2 = nn.Conv2d(w2, f2, 1, bias=False)
-        self.mix2 = _conv_bn_relu(f2, f1)
+        self.mix2 = conv_bn_relu(f2, f1)
         self.project1 = nn.Conv2d(w1, f1, 1, bias=False)
         self.out = nn.Conv2d(f1, f1, 1)
 
