@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import OptionError
-from ..nn.blocks import conv_bn_relu
+from ..nn.blocks import ResidualBlock, conv_bn_relu
 from ..nn.detection import detect_keypoints
 from ..nn.image import gray, gray_input
 from ..nn.sampler import grid_sample_points, sample_aggregate, sample_aggregate_reference
@@ -83,21 +83,6 @@ SIZES: dict[str, CLIDDConfig] = {
 
 
 # ----------------------------------------------------------------------------------------- building blocks
-
-
-class ResidualBlock(nn.Module):
-    """Two 3x3 convolutions with batch norm and an identity shortcut."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            conv_bn_relu(channels, channels),
-            nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(channels),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x + self.body(x))
 
 
 def _mlp(in_features: int, hidden: int, out_features: int) -> nn.Module:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..nn.blocks import ResidualBlock
 from ..nn.image import gray, gray_input
 from ..nn.sampler import grid_sample_points
 from ..nn.weights import load_weights
@@ -51,18 +52,6 @@ class RankerConfig:
     blocks: int = 2
 
 
-class _Residual(nn.Module):
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x + self.body(x))
-
-
 class RankerModel(nn.Module):
     """The ranker network.
 
@@ -75,7 +64,7 @@ class RankerModel(nn.Module):
         self.config = c = config or RankerConfig()
         self.stem = nn.Sequential(nn.Conv2d(1, c.channels[0], 3, 2, 1), nn.ReLU(inplace=True))
         self.down = nn.Sequential(nn.Conv2d(c.channels[0], c.channels[1], 3, 2, 1), nn.ReLU(inplace=True))
-        self.blocks = nn.Sequential(*[_Residual(c.channels[1]) for _ in range(c.blocks)])
+        self.blocks = nn.Sequential(*[ResidualBlock(c.channels[1]) for _ in range(c.blocks)])
         self.head = nn.Conv2d(c.channels[0] + c.channels[1], 1, 3, 1, 1)
 
     def forward(self, image: Tensor) -> Tensor:
