@@ -216,7 +216,7 @@ def cmd_train_eloftr(args: argparse.Namespace) -> None:
     scores = train_eloftr(
         args.photos, args.out or Path(f"runs/eloftr_{args.config}"), config=args.config, steps=args.steps,
         batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr, rotation=args.rotation,
-        perspective=args.perspective, validation_pairs=args.validation_pairs, device=args.device,
+        perspective=args.perspective, scale=tuple(args.scale), validation_pairs=args.validation_pairs, device=args.device,
         workers=args.workers, seed=args.seed, validate_every=args.validate_every,
     )
     print("final validation: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
@@ -483,7 +483,7 @@ def cmd_train_upsampler(args: argparse.Namespace) -> None:
     scores = train_upsampler(
         args.backbone, args.method, args.photos, args.out, cache=args.cache, crops=args.crops, side=args.side,
         steps=args.steps, stage2_steps=args.stage2_steps, batch_size=args.batch_size, learning_rate=args.lr,
-        seed=args.seed, validate_every=args.validate_every,
+        seed=args.seed, validate_every=args.validate_every, layer=args.layer,
     )
     print("final validation: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
 
@@ -520,8 +520,9 @@ def _add_upsampler_commands(commands: Any, train_commands: Any) -> None:
     p.add_argument("--backbone", required=True, choices=("dinov2s", "effl0"))
     p.add_argument("--method", required=True, choices=("jbu", "loftup", "featsharp"))
     p.add_argument("--photos", type=Path, default=Path("data/photos"), help="corpus from 'tiepoint data photos'")
-    p.add_argument("--out", type=Path, help="run folder (default: runs/upsampler/<backbone>-<method>)")
-    p.add_argument("--cache", type=Path, help="backbone feature cache (default: runs/upsampler-cache/<backbone>-<side>)")
+    p.add_argument("--layer", type=int, help="dinov2s only: transformer layer 1..12 (default 9)")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/upsampler/<backbone>[-l<layer>]-<method>)")
+    p.add_argument("--cache", type=Path, help="feature cache (default: runs/upsampler-cache/<backbone>[-l<layer>]-<side>)")
     p.add_argument("--crops", type=int, default=2, help="cached crops per photo")
     p.add_argument("--side", type=int, default=224, help="crop side in pixels (a multiple of the stride)")
     p.add_argument("--steps", type=int, default=600, help="steps (LoftUp: stage 1)")
@@ -674,6 +675,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW, cosine schedule)")
     p.add_argument("--rotation", type=float, default=45.0, help="largest in-plane rotation of the pairs, degrees")
     p.add_argument("--perspective", type=float, default=0.15, help="largest corner shift of the homographies")
+    p.add_argument("--scale", type=float, nargs=2, default=(0.6, 1.6), metavar=("LOW", "HIGH"),
+                   help="zoom range of the second image relative to the first")
     p.add_argument("--validation-pairs", type=int, default=8, help="held-out pairs scored at each validation")
     p.add_argument("--device", default="cpu", help="cpu or cuda (bfloat16 autocast on cuda)")
     p.add_argument("--workers", type=int, default=1, help="data-loading processes")

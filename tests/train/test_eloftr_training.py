@@ -66,3 +66,18 @@ def test_validation_scores_count_matches_within_three_pixels():
         scores = validation_scores(model, pairs)
     assert set(scores) == {"precision@3px", "matches", "score"}
     assert 0 <= scores["precision@3px"] <= 1 and scores["score"] <= 1
+
+
+@pytest.mark.slow
+def test_short_run_records_its_augmentation_and_resumes(tmp_path, photos, monkeypatch):
+    import json
+
+    from tiepoint.train import eloftr as recipe
+
+    monkeypatch.setattr(recipe, "list_photos", lambda root, split: photos)
+    options = dict(crop=64, batch_size=1, validation_pairs=1, workers=0, validate_every=2, scale=(0.5, 2.0), rotation=10.0)
+    recipe.train_eloftr(tmp_path, tmp_path / "run", steps=2, **options)
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["data"]["scale"] == [0.5, 2.0] and record["data"]["rotation_deg"] == 10.0
+    recipe.train_eloftr(tmp_path, tmp_path / "run", steps=3, **options)
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 3

@@ -158,6 +158,7 @@ def train_eloftr(
     learning_rate: float = 2e-3,
     rotation: float = 45.0,
     perspective: float = 0.15,
+    scale: tuple[float, float] = (0.6, 1.6),
     fine_matches: int = 64,
     validation_pairs: int = 8,
     device: str = "cpu",
@@ -174,6 +175,7 @@ def train_eloftr(
         config: a key of :data:`~tiepoint.matchers.eloftr.CONFIGS`.
         crop: side of the training images (a multiple of 32).
         rotation, perspective: largest in-plane rotation (degrees) and corner displacement of the homographies.
+        scale: ``(low, high)`` zoom of the second image relative to the first.
         until: stop after this step (resumable), as if interrupted.
     """
     if config not in CONFIGS:
@@ -181,7 +183,7 @@ def train_eloftr(
     if crop % 32 or crop < 64:
         raise OptionError(f"crop must be a multiple of 32 and at least 64, got {crop}")
     train_photos, val_photos = list_photos(photos, "train"), list_photos(photos, "val")
-    homography = {"rotation_deg": rotation, "perspective": perspective}
+    homography = {"rotation_deg": rotation, "perspective": perspective, "scale": tuple(scale)}
     dataset = HomographyPairs(train_photos, size=(crop, crop), seed=seed, length=10 * len(train_photos), **homography)
     held_out = HomographyPairs(val_photos, size=(crop + 64, crop + 64), seed=seed + 1, length=max(validation_pairs, len(val_photos)), **homography)
     held_out.set_epoch(0)
