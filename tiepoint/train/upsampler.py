@@ -273,6 +273,7 @@ def train_upsampler(
     learning_rate: float = 2e-3,
     seed: int = 0,
     validate_every: int = 100,
+    layer: int | None = None,
 ) -> dict[str, float]:
     """Train one upsampler on one backbone (resumable: rerun the same call to continue).
 
@@ -280,20 +281,26 @@ def train_upsampler(
         backbone: ``"dinov2s"`` or ``"effl0"``.
         method: ``"jbu"``, ``"loftup"`` or ``"featsharp"``.
         photos: the photo corpus (train split for training, val split for validation).
-        out: run directory (default ``runs/upsampler/<backbone>-<method>``); LoftUp writes ``stage1`` and
-            ``stage2`` inside it.
-        cache: feature cache (default ``runs/upsampler-cache/<backbone>-<side>``).
+        out: run directory (default ``runs/upsampler/<tag>-<method>``, where the tag is the backbone's name
+            and, for ``dinov2s``, its layer: ``dinov2s-l9``); LoftUp writes ``stage1`` and ``stage2`` inside it.
+        cache: feature cache (default ``runs/upsampler-cache/<tag>-<side>``).
         crops: crops per photo in the cache.
         side: crop side of the 1x view in pixels.
         steps: optimisation steps (LoftUp: of stage 1).
         stage2_steps: LoftUp's self-distillation steps.
+        layer: ``dinov2s`` only: the transformer layer (default
+            :data:`tiepoint.backbones.dinov2.DEFAULT_LAYER`); it is recorded with the weights.
     """
     if method not in TRAINED:
         raise OptionError(f"method must be one of {TRAINED}, got {method!r}")
     torch.set_num_threads(1)
-    network = build_backbone(backbone)
-    cache = Path(cache) if cache else Path("runs") / "upsampler-cache" / f"{backbone}-{side}"
-    out = Path(out) if out else Path("runs") / "upsampler" / f"{backbone}-{method}"
+    if layer is not None and backbone != "dinov2s":
+        raise OptionError(f"layer is a dinov2s option, not one of {backbone!r}")
+    network = build_backbone(backbone) if layer is None else build_backbone(backbone, layer=layer)
+    layer = getattr(network, "layer", None)
+    tag = backbone if layer is None else f"{backbone}-l{layer}"
+    cache = Path(cache) if cache else Path("runs") / "upsampler-cache" / f"{tag}-{side}"
+    out = Path(out) if out else Path("runs") / "upsampler" / f"{tag}-{method}"
     train_photos, val_photos = list_photos(photos, "train"), list_photos(photos, "val")
     build_feature_cache(network, train_photos, cache / "train", crops, side, seed)
     build_feature_cache(network, val_photos, cache / "val", crops, side, seed + 1)
@@ -301,6 +308,7 @@ def train_upsampler(
     describe = {
         "model": f"{backbone}-{method}",
         "backbone": backbone,
+        "layer": layer,
         "method": method,
         "data": {
             "photos": str(photos),
