@@ -36,3 +36,19 @@ def test_table_and_plots(tmp_path):
     paths = _plots(tmp_path, results)
     assert [p.name for p in paths] == ["budget.png", "rotation.png", "calibration.png"]
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_reports_are_kept_until_the_shipped_weights_change(tmp_path, monkeypatch):
+    from tiepoint.bench import raco
+
+    calls = []
+    fake = {"raco": {mode: [0.5] for mode in raco.MODES}}
+    monkeypatch.setattr(raco, "load_dataset", lambda name, root: None)
+    monkeypatch.setattr(raco, "budget_report", lambda *args: calls.append(1) or fake)
+    options = dict(reports=["budget"], budgets=[256], progress=lambda message: None)
+    raco.run_raco_benchmark(tmp_path, **options)
+    raco.run_raco_benchmark(tmp_path, **options)  # resumed: the budget report is already there
+    assert len(calls) == 1
+    monkeypatch.setattr(raco, "weights_fingerprint", lambda: {"raco": "retrained"})
+    raco.run_raco_benchmark(tmp_path, **options)
+    assert len(calls) == 2

@@ -20,6 +20,7 @@ per report and ``table.txt``:
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -253,6 +254,17 @@ def _table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+WEIGHTS = ("raco", "raco_ranker", "clidd_t64")
+"""The shipped weights files (``tiepoint/weights/<name>.pt``) the reports depend on."""
+
+
+def weights_fingerprint() -> dict[str, str]:
+    """A short SHA-1 of each file of :data:`WEIGHTS` (``"missing"`` when absent)."""
+    folder = Path(__file__).resolve().parent.parent / "weights"
+    files = {name: folder / f"{name}.pt" for name in WEIGHTS}
+    return {name: hashlib.sha1(path.read_bytes()).hexdigest()[:12] if path.is_file() else "missing" for name, path in files.items()}
+
+
 def run_raco_benchmark(
     output: str | os.PathLike,
     root: str | os.PathLike | None = None,
@@ -267,7 +279,8 @@ def run_raco_benchmark(
     """Run the chosen reports and write ``results.json``, ``table.txt`` and the plots into ``output``.
 
     Reports already in an existing ``results.json`` are kept (rerun a report by deleting its key), so an
-    interrupted run resumes.
+    interrupted run resumes; when the shipped weights differ from those the file was made with
+    (:func:`weights_fingerprint`), every report is run again.
     """
     import json
 
@@ -277,7 +290,11 @@ def run_raco_benchmark(
     output.mkdir(parents=True, exist_ok=True)
     path = output / "results.json"
     results: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
-    results.update(environment=environment(), budgets=list(budgets), angles=list(ANGLES), threshold_px=THRESHOLD,
+    fingerprint = weights_fingerprint()
+    if results and results.get("weights") != fingerprint:
+        progress(f"{path}: made with other weights, running every report again")
+        results = {}
+    results.update(weights=fingerprint, environment=environment(), budgets=list(budgets), angles=list(ANGLES), threshold_px=THRESHOLD,
                    pool_factor=POOL_FACTOR, rotation_budget=rotation_budget, estimation_method=method)
     load_ranker()  # fail early when no ranker ships
     oxford = None
