@@ -92,12 +92,14 @@ def test_dinov2_cut_graph_equals_the_shipped_graph_at_224():
     from tiepoint.backbones.dinov2 import _output_name, onnx_path
 
     model = onnx.load(str(onnx_path()))
-    model.graph.output.append(helper.make_tensor_value_info(_output_name(12), TensorProto.FLOAT, None))
+    names = [_output_name(layer) for layer in (9, 12)]
+    model.graph.output.extend(helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in names)
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     images = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    reference = session.run([_output_name(12)], {"input_image": ((images - mean) / std).numpy()})[0]
-    ours = build_backbone("dinov2s")(images)
-    expected = torch.from_numpy(reference[:, 1:]).reshape(1, 16, 16, 384).permute(0, 3, 1, 2)
-    np.testing.assert_allclose(ours.numpy(), expected.numpy(), atol=1e-4)
+    references = session.run(names, {"input_image": ((images - mean) / std).numpy()})
+    for layer, reference in zip((9, 12), references):
+        ours = build_backbone("dinov2s", layer=layer)(images)
+        expected = torch.from_numpy(reference[:, 1:]).reshape(1, 16, 16, 384).permute(0, 3, 1, 2)
+        np.testing.assert_allclose(ours.numpy(), expected.numpy(), atol=1e-4, err_msg=f"layer {layer}")

@@ -31,8 +31,8 @@ def test_bad_options():
         DenseFeatures(backbone="vgg")
     with pytest.raises(OptionError, match="dinov2s option"):
         DenseFeatures(backbone="effl0", layer=9)
-    with pytest.raises(OptionError, match="trained on layer 12"):
-        DenseFeatures(backbone="dinov2s", upsampler="loftup", layer=9)
+    with pytest.raises(OptionError, match=r"trained on layer \d+, not layer 5"):
+        DenseFeatures(backbone="dinov2s", upsampler="loftup", layer=5)
     with pytest.raises(OptionError, match="keypoint extractor"):
         DenseFeatures(backbone="effl0", detector="effl0-bilinear")
 

@@ -21,11 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from ..backbones import BACKBONES, build_backbone, image_tensor, pad_to_stride, tiled_features
+from ..backbones.dinov2 import DEFAULT_LAYER
 from ..errors import OptionError
 from ..io.image import MIN_SIDE, image_size
 from ..types import Features
-from ..upsamplers import METHODS
-from ..upsamplers.weights import from_pretrained
+from ..upsamplers import METHODS, TRAINED
+from ..upsamplers.weights import from_pretrained, training_record
 from .base import Extractor
 
 _CACHE_ENTRIES = 64
@@ -76,8 +77,8 @@ class DenseFeatures(Extractor):
         resize: int | None = 640
         """Longer side of the image the backbone sees (the backbone's cost grows with the area)."""
         layer: int | None = None
-        """``dinov2s`` only: the transformer layer, 1..12 (default 12). The shipped learned upsamplers are trained
-        on layer 12, so other layers go with ``bilinear`` or ``bicubic``."""
+        """``dinov2s`` only: the transformer layer, 1..12 (default :data:`tiepoint.backbones.dinov2.DEFAULT_LAYER`).
+        The learned upsamplers work only on the layer their shipped weights were trained on (in their record)."""
 
         def __post_init__(self) -> None:
             super().__post_init__()
@@ -89,8 +90,8 @@ class DenseFeatures(Extractor):
                 raise ValueError(f"resize must be at least {MIN_SIDE} pixels, got {self.resize}")
             if self.layer is not None and self.backbone != "dinov2s":
                 raise ValueError(f"layer is a dinov2s option, not one of {self.backbone!r}")
-            if self.layer not in (None, 12) and self.upsampler not in ("bilinear", "bicubic"):
-                raise ValueError(f"the shipped {self.upsampler} weights are trained on layer 12, not layer {self.layer}")
+            if self.backbone == "dinov2s" and self.layer is None:
+                self.layer = DEFAULT_LAYER
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
@@ -99,7 +100,11 @@ class DenseFeatures(Extractor):
         if self.config.detector.split("-")[0] in BACKBONES:
             raise OptionError(f"detector {self.config.detector!r} must be a keypoint extractor such as 'sift'")
         self.detector = get_extractor(self.config.detector, max_keypoints=self.config.max_keypoints)
-        self.upsampler = _upsampler(self.config.upsampler, self.config.backbone)
+        backbone, method = self.config.backbone, self.config.upsampler
+        trained = training_record(backbone, method).get("layer")
+        if method in TRAINED and trained != self.config.layer:
+            raise OptionError(f"the shipped {method} weights for {backbone} are trained on layer {trained}, not layer {self.config.layer}")
+        self.upsampler = _upsampler(method, backbone)
 
     def describe(self, image: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
         """Unit-length upsampled features ``(N, C)`` float32 at ``(N, 2)`` pixel positions of an ``(H, W, 3)``
