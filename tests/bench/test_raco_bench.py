@@ -38,17 +38,23 @@ def test_table_and_plots(tmp_path):
     assert all(p.stat().st_size > 1000 for p in paths)
 
 
-def test_reports_are_kept_until_the_shipped_weights_change(tmp_path, monkeypatch):
+def test_a_report_is_rerun_when_the_weights_it_depends_on_change(tmp_path, monkeypatch):
+    import json
+
     from tiepoint.bench import raco
 
     calls = []
     fake = {"raco": {mode: [0.5] for mode in raco.MODES}}
     monkeypatch.setattr(raco, "load_dataset", lambda name, root: None)
     monkeypatch.setattr(raco, "budget_report", lambda *args: calls.append(1) or fake)
-    options = dict(reports=["budget"], budgets=[256], progress=lambda message: None)
+    options = dict(reports=["budget", "calibration"], budgets=[256], progress=lambda message: None)
+    shipped = raco.weights_fingerprint()
+    calibration = {"slope": 1.0, "affine_slope": 0.5, "whitened": 1.0, "count": 1, "predicted": [1.0], "observed": [1.0]}
+    (tmp_path / "results.json").write_text(json.dumps({"weights": shipped, "calibration": calibration}))
     raco.run_raco_benchmark(tmp_path, **options)
-    raco.run_raco_benchmark(tmp_path, **options)  # resumed: the budget report is already there
+    raco.run_raco_benchmark(tmp_path, **options)  # resumed: both reports are there
     assert len(calls) == 1
-    monkeypatch.setattr(raco, "weights_fingerprint", lambda: {"raco": "retrained"})
-    raco.run_raco_benchmark(tmp_path, **options)
+    monkeypatch.setattr(raco, "weights_fingerprint", lambda: {**shipped, "raco_ranker": "retrained"})
+    raco.run_raco_benchmark(tmp_path, **options)  # the budget report uses the ranker, calibration does not
     assert len(calls) == 2
+    assert json.loads((tmp_path / "results.json").read_text())["calibration"] == calibration

@@ -254,15 +254,21 @@ def _table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-WEIGHTS = ("raco", "raco_ranker", "clidd_t64")
-"""The shipped weights files (``tiepoint/weights/<name>.pt``) the reports depend on."""
+DEPENDS: dict[str, tuple[str, ...]] = {
+    "budget": ("raco", "raco_ranker", "clidd_t64"),
+    "rotation": ("raco", "clidd_t64"),
+    "calibration": ("raco",),
+    "estimation": ("raco", "clidd_t64"),
+}
+"""The shipped weights files (``tiepoint/weights/<name>.pt``) each report depends on."""
 
 
 def weights_fingerprint() -> dict[str, str]:
-    """A short SHA-1 of each file of :data:`WEIGHTS` (``"missing"`` when absent)."""
+    """A short SHA-1 of each weights file in :data:`DEPENDS` (``"missing"`` when absent)."""
     folder = Path(__file__).resolve().parent.parent / "weights"
-    files = {name: folder / f"{name}.pt" for name in WEIGHTS}
-    return {name: hashlib.sha1(path.read_bytes()).hexdigest()[:12] if path.is_file() else "missing" for name, path in files.items()}
+    names = sorted({name for files in DEPENDS.values() for name in files})
+    paths = {name: folder / f"{name}.pt" for name in names}
+    return {name: hashlib.sha1(path.read_bytes()).hexdigest()[:12] if path.is_file() else "missing" for name, path in paths.items()}
 
 
 def run_raco_benchmark(
@@ -279,8 +285,8 @@ def run_raco_benchmark(
     """Run the chosen reports and write ``results.json``, ``table.txt`` and the plots into ``output``.
 
     Reports already in an existing ``results.json`` are kept (rerun a report by deleting its key), so an
-    interrupted run resumes; when the shipped weights differ from those the file was made with
-    (:func:`weights_fingerprint`), every report is run again.
+    interrupted run resumes; a report whose weights (:data:`DEPENDS`) differ from those the file was made with
+    (:func:`weights_fingerprint`) is run again.
     """
     import json
 
@@ -290,10 +296,11 @@ def run_raco_benchmark(
     output.mkdir(parents=True, exist_ok=True)
     path = output / "results.json"
     results: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
-    fingerprint = weights_fingerprint()
-    if results and results.get("weights") != fingerprint:
-        progress(f"{path}: made with other weights, running every report again")
-        results = {}
+    fingerprint, previous = weights_fingerprint(), results.get("weights", {})
+    for report, files in DEPENDS.items():
+        if report in results and any(previous.get(name) != fingerprint.get(name) for name in files):
+            progress(f"{path}: the {report} report was made with other weights, running it again")
+            del results[report]
     results.update(weights=fingerprint, environment=environment(), budgets=list(budgets), angles=list(ANGLES), threshold_px=THRESHOLD,
                    pool_factor=POOL_FACTOR, rotation_budget=rotation_budget, estimation_method=method)
     load_ranker()  # fail early when no ranker ships
