@@ -33,8 +33,14 @@ _CACHE_ENTRIES = 64
 _maps: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor | None]] = OrderedDict()
 
 
-@lru_cache(maxsize=4)
 def _backbone(name: str, layer: int | None = None):
+    """The one shared instance of a backbone (``dinov2s`` at :data:`DEFAULT_LAYER` unless ``layer`` is given),
+    so that asking with and without the default layer builds and runs a single network."""
+    return _backbone_at(name, DEFAULT_LAYER if name == "dinov2s" and layer is None else layer)
+
+
+@lru_cache(maxsize=4)
+def _backbone_at(name: str, layer: int | None):
     return build_backbone(name) if layer is None else build_backbone(name, layer=layer)
 
 
@@ -48,9 +54,9 @@ def backbone_maps(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The backbone's ``(1, C, h, w)`` map of a padded ``(1, 3, H, W)`` image and, when ``tiles > 0``, its tiled
     map (see :func:`tiepoint.backbones.tiled_features`); cached by image content."""
-    key = (backbone, layer, tuple(padded.shape), hashlib.sha1(padded.numpy().tobytes()).hexdigest())
-    low, tiled = _maps.pop(key, (None, None))
     network = _backbone(backbone, layer)
+    key = (backbone, getattr(network, "layer", None), tuple(padded.shape), hashlib.sha1(padded.numpy().tobytes()).hexdigest())
+    low, tiled = _maps.pop(key, (None, None))
     if low is None:
         low = network(padded).half()
     if tiles and (tiled is None or tiled.shape[-1] != tiles * low.shape[-1]):
