@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..features.base import Extractor
+from ..features.raco import WEIGHTS_DIR
 from ..features.ranker import DETECTOR_WEIGHT, POOL_FACTOR, fused_order, load_ranker, ranker_scores
 from ..io.files import atomic_path, write_json
 from ..io.image import load_image
@@ -266,8 +268,6 @@ DEPENDS: dict[str, tuple[str, ...]] = {
 def _tensor_digest(path: Path) -> str:
     """A short SHA-1 of the tensors of a weights file (names and values, not the file's bytes: saving the same
     weights again gives another zip archive)."""
-    import torch
-
     digest = hashlib.sha1()
     for name, value in sorted(torch.load(path, map_location="cpu", weights_only=True)["model"].items()):
         digest.update(name.encode())
@@ -277,9 +277,8 @@ def _tensor_digest(path: Path) -> str:
 
 def weights_fingerprint() -> dict[str, str]:
     """A digest of the weights of each file in :data:`DEPENDS` (``"missing"`` when absent)."""
-    folder = Path(__file__).resolve().parent.parent / "weights"
     names = sorted({name for files in DEPENDS.values() for name in files})
-    paths = {name: folder / f"{name}.pt" for name in names}
+    paths = {name: WEIGHTS_DIR / f"{name}.pt" for name in names}
     return {name: _tensor_digest(path) if path.is_file() else "missing" for name, path in paths.items()}
 
 
