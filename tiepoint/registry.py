@@ -16,6 +16,7 @@ from typing import Any
 
 from .config import option_names
 from .errors import OptionError, UnknownMethodError
+from .weights import WEIGHTS_DIR
 
 
 @dataclass(frozen=True)
@@ -199,10 +200,7 @@ register_extractor("aliked-n32", "tiepoint.features.aliked:AlikedN32", "ALIKED-N
 
 def _register_shipped_clidd() -> None:
     """One extractor per CLIDD size whose weights ship with the package (``clidd-a48``, ...)."""
-    from pathlib import Path
-
-    weights = Path(__file__).resolve().parent / "weights"
-    for path in sorted(weights.glob("clidd_*.pt")):
+    for path in sorted(WEIGHTS_DIR.glob("clidd_*.pt")):
         size = path.stem.split("_", 1)[1].upper()
         register_extractor(f"clidd-{size.lower()}", "tiepoint.features.clidd:CLIDD", f"CLIDD {size}, trained here (shipped weights)", preset={"size": size})
 
@@ -212,12 +210,9 @@ _register_shipped_clidd()
 
 def _register_shipped_raco() -> None:
     """RaCo keypoints described by each shipped CLIDD size (``raco-clidd-t64``, ...), when RaCo's weights ship."""
-    from pathlib import Path
-
-    weights = Path(__file__).resolve().parent / "weights"
-    if not (weights / "raco.pt").is_file():
+    if not (WEIGHTS_DIR / "raco.pt").is_file():
         return
-    for path in sorted(weights.glob("clidd_*.pt")):
+    for path in sorted(WEIGHTS_DIR.glob("clidd_*.pt")):
         size = path.stem.split("_", 1)[1].upper()
         register_extractor(
             f"raco-clidd-{size.lower()}", "tiepoint.features.raco:RaCoCLIDD",
@@ -231,12 +226,9 @@ _register_shipped_raco()
 def _register_dense() -> None:
     """Upsampled frozen-backbone features at SIFT keypoints (``dinov2s-bilinear``, ``effl0-loftup``, ...); the
     learned upsamplers only where their weights ship."""
-    from pathlib import Path
-
-    weights = Path(__file__).resolve().parent / "weights"
     for backbone, label in (("dinov2s", "DINOv2 ViT-S/14"), ("effl0", "EfficientNet-Lite0")):
         for upsampler in ("bilinear", "bicubic", "jbu", "loftup", "featsharp"):
-            if upsampler in ("jbu", "loftup", "featsharp") and not (weights / f"upsampler_{backbone}_{upsampler}.pt").is_file():
+            if upsampler in ("jbu", "loftup", "featsharp") and not (WEIGHTS_DIR / f"upsampler_{backbone}_{upsampler}.pt").is_file():
                 continue
             summary = f"SIFT keypoints, {label} features upsampled by {upsampler}"
             register_extractor(f"{backbone}-{upsampler}", "tiepoint.features.dense:DenseFeatures", summary,

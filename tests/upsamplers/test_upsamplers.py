@@ -141,7 +141,7 @@ def test_every_shipped_weight_file_loads_with_its_record():
 
     from tiepoint.backbones.dinov2 import DINOv2S
     from tiepoint.backbones.efficientnet import EfficientNetLite0
-    from tiepoint.upsamplers.weights import WEIGHTS_DIR
+    from tiepoint.weights import WEIGHTS_DIR
 
     dims = {"dinov2s": DINOv2S.dim, "effl0": EfficientNetLite0.dim}
     shipped = sorted(WEIGHTS_DIR.glob("upsampler_*.pt"))

@@ -31,11 +31,11 @@ import numpy as np
 import torch
 
 from ..features.base import Extractor
-from ..features.raco import WEIGHTS_DIR
 from ..features.ranker import DETECTOR_WEIGHT, POOL_FACTOR, fused_order, load_ranker, ranker_scores
 from ..io.files import atomic_path, write_json
 from ..io.image import load_image
 from ..types import Features
+from ..weights import WEIGHTS_DIR
 from .datasets import load_dataset
 from .keypoints import calibration, keypoint_pairs, propagated_errors, repeatability
 from .runner import Protocol, environment

@@ -38,11 +38,11 @@ from ..nn.image import gray, gray_input
 from ..nn.sampler import grid_sample_points, sample_aggregate, sample_aggregate_reference
 from ..nn.weights import load_weights
 from ..types import Features
+from ..weights import WEIGHTS_DIR
 from .base import Extractor
 
 __all__ = ["SIZES", "CLIDD", "CLIDDConfig", "CLIDDModel", "parameter_count", "weights_path"]
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 STRIDES = (2, 4, 8, 16)
 """Stride of each feature level relative to the input image."""
 

@@ -34,11 +34,11 @@ from ..nn.image import gray, gray_input
 from ..nn.sampler import grid_sample_points
 from ..nn.weights import load_weights
 from ..types import Features
+from ..weights import WEIGHTS_DIR
 from .base import Extractor
 
 __all__ = ["RaCo", "RaCoCLIDD", "RaCoConfig", "RaCoModel", "cholesky_to_covariance", "sample_covariances"]
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 NMS_RADIUS = 3
 MIN_STD = 0.05
 """Smallest standard deviation (px) on the Cholesky diagonal, so that ``Sigma`` is never singular."""

@@ -26,11 +26,11 @@ from ..nn.image import gray, gray_input
 from ..nn.sampler import grid_sample_points
 from ..nn.weights import load_weights
 from ..types import Features
+from ..weights import WEIGHTS_DIR
 from .raco import _architecture
 
 __all__ = ["POOL_FACTOR", "RankerConfig", "RankerModel", "fused_order", "load_ranker", "ranker_scores", "rerank"]
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 POOL_FACTOR = 4
 """With ``ranker=True`` an extractor detects this many times ``max_keypoints`` candidates for the ranker."""
 DETECTOR_WEIGHT = 0.5

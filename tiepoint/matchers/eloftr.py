@@ -49,11 +49,11 @@ from ..nn.blocks import conv_bn_relu
 from ..nn.repvgg import RepVGGStage, reparameterize
 from ..nn.weights import load_weights
 from ..types import Matches
+from ..weights import WEIGHTS_DIR
 from .base import PairMatcher
 
 __all__ = ["CONFIGS", "ELoFTRConfig", "EfficientLoFTR", "EfficientLoFTRMatcher", "OptimizedEfficientLoFTRMatcher"]
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 CELL = 8
 """Pixels per coarse cell side (the coarse map is at 1/8)."""
 

@@ -37,9 +37,10 @@ from torch import Tensor
 
 from ..bench.keypoints import repeatability
 from ..errors import OptionError
-from ..features.raco import WEIGHTS_DIR, RaCoConfig, RaCoModel, sample_covariances
+from ..features.raco import RaCoConfig, RaCoModel, sample_covariances
 from ..features.ranker import RankerConfig, RankerModel
 from ..nn.detection import detect_keypoints
+from ..weights import WEIGHTS_DIR
 from .homography import HomographyPairs, warp_points
 from .photos import list_photos
 from .trainer import TrainConfig, Trainer, seed_all, ship_run

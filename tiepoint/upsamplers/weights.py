@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ..nn.weights import load_weights
+from ..weights import WEIGHTS_DIR
 from . import TRAINED, Upsampler, build_upsampler
-
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
 def weights_path(backbone: str, method: str) -> Path:
