@@ -217,7 +217,21 @@ def resize_to_max_edge(image: np.ndarray, max_edge: int | None) -> tuple[np.ndar
     height, width = image.shape[:2]
     if max_edge is None or max(height, width) <= max_edge:
         return image, Resize()
-    factor = max_edge / max(height, width)
+    return resize_by_factor(image, max_edge / max(height, width))
+
+
+def resize_by_factor(image: np.ndarray, factor: float) -> tuple[np.ndarray, Resize]:
+    """Shrink an image by ``factor`` in ``(0, 1]`` (area interpolation; 1 returns the image itself).
+
+    Returns:
+        The resized image (each side rounded, at least one pixel) and the :class:`Resize` that maps its
+        coordinates back to ``image``.
+    """
+    if not 0 < factor <= 1:
+        raise ValueError(f"factor must be in (0, 1], got {factor}")
+    if factor == 1:
+        return image, Resize()
+    height, width = image.shape[:2]
     new_width, new_height = max(1, round(width * factor)), max(1, round(height * factor))
     resized = cv2.resize(image, (new_width, new_height), interpolation=cv2.INTER_AREA)
     return resized, Resize(width / new_width, height / new_height)
