@@ -2,11 +2,14 @@
 
     python benchmarks/extract_speed.py [--image PATH] [--repeats N] [--max-keypoints K] EXTRACTOR ...
 
+An EXTRACTOR is a registered name, optionally with options after a colon: ``clidd-s96:scales=(1,0.5,0.25)``.
+
 Default image: Middlebury templeSR0001.png (640x480) from ../shared/data. Each round runs every extractor once
 (after one warm-up call each); the median over the rounds is reported with the ratio to the first extractor.
 """
 
 import argparse
+import ast
 import statistics
 import time
 from pathlib import Path
@@ -18,6 +21,13 @@ from tiepoint.registry import build_extractor
 DEFAULT_IMAGE = Path("../shared/data/middlebury/templeSparseRing/templeSR0001.png")
 
 
+def parse(spec: str) -> tuple[str, dict]:
+    """``"clidd-s96:scales=(1,0.5)"`` -> ``("clidd-s96", {"scales": (1, 0.5)})``."""
+    name, _, options = spec.partition(":")
+    pairs = [option.partition("=") for option in options.split(";") if option]
+    return name, {key: ast.literal_eval(value) for key, _, value in pairs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("extractors", nargs="+")
@@ -26,7 +36,10 @@ def main() -> None:
     parser.add_argument("--max-keypoints", type=int, default=2048)
     args = parser.parse_args()
     image = load_image(args.image)
-    extractors = {name: build_extractor(name, max_keypoints=args.max_keypoints) for name in args.extractors}
+    extractors = {}
+    for spec in args.extractors:
+        name, options = parse(spec)
+        extractors[spec] = build_extractor(name, max_keypoints=args.max_keypoints, **options)
     counts = {name: len(extractor.extract(image)) for name, extractor in extractors.items()}  # warm-up
     times: dict[str, list[float]] = {name: [] for name in extractors}
     for _ in range(args.repeats):
@@ -40,7 +53,7 @@ def main() -> None:
     first = statistics.median(times[args.extractors[0]])
     for name in extractors:
         median = statistics.median(times[name])
-        print(f"{name:>12}: {1000 * median:8.1f} ms  ({counts[name]} keypoints)  x{median / first:.2f} of {args.extractors[0]}")
+        print(f"{name:>34}: {1000 * median:8.1f} ms  ({counts[name]} keypoints)  x{median / first:.2f} of {args.extractors[0]}")
 
 
 if __name__ == "__main__":
