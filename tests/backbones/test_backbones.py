@@ -59,6 +59,11 @@ def test_unknown_backbone():
         build_backbone("resnet")
 
 
+def test_layer_is_a_dinov2_option_only():
+    with pytest.raises(OptionError, match="layer is a dinov2s option, not one of 'effl0'"):
+        build_backbone("effl0", layer=3)
+
+
 @needs_effl0
 def test_effl0_shapes_and_checks():
     backbone = build_backbone("effl0")

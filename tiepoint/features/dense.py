@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..backbones import BACKBONES, build_backbone, image_tensor, pad_to_stride, tiled_features
+from ..backbones import BACKBONES, build_backbone, check_layer, image_tensor, pad_to_stride, tiled_features
 from ..backbones.dinov2 import DEFAULT_LAYER
 from ..errors import OptionError
 from ..io.image import MIN_SIDE, image_size
@@ -41,7 +41,7 @@ def _backbone(name: str, layer: int | None = None):
 
 @lru_cache(maxsize=4)
 def _backbone_at(name: str, layer: int | None):
-    return build_backbone(name) if layer is None else build_backbone(name, layer=layer)
+    return build_backbone(name, layer)
 
 
 @lru_cache(maxsize=16)
@@ -94,8 +94,7 @@ class DenseFeatures(Extractor):
                 raise ValueError(f"upsampler must be one of {METHODS}, got {self.upsampler!r}")
             if self.resize is not None and self.resize < MIN_SIDE:
                 raise ValueError(f"resize must be at least {MIN_SIDE} pixels, got {self.resize}")
-            if self.layer is not None and self.backbone != "dinov2s":
-                raise ValueError(f"layer is a dinov2s option, not one of {self.backbone!r}")
+            check_layer(self.backbone, self.layer)
             if self.backbone == "dinov2s" and self.layer is None:
                 self.layer = DEFAULT_LAYER
 

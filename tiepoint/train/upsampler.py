@@ -294,9 +294,7 @@ def train_upsampler(
     if method not in TRAINED:
         raise OptionError(f"method must be one of {TRAINED}, got {method!r}")
     torch.set_num_threads(1)
-    if layer is not None and backbone != "dinov2s":
-        raise OptionError(f"layer is a dinov2s option, not one of {backbone!r}")
-    network = build_backbone(backbone) if layer is None else build_backbone(backbone, layer=layer)
+    network = build_backbone(backbone, layer)
     layer = getattr(network, "layer", None)
     tag = backbone if layer is None else f"{backbone}-l{layer}"
     cache = Path(cache) if cache else Path("runs") / "upsampler-cache" / f"{tag}-{side}"
