@@ -10,7 +10,7 @@ import numpy as np
 
 from ..config import check_positive, make_config
 from ..errors import ImageError
-from ..io.image import MIN_SIDE, ImageLike, as_image, image_size, resize_by_factor, resize_to_max_edge
+from ..io.image import MIN_SIDE, ImageLike, Resize, as_image, image_size, resize_by_factor, resize_to_max_edge
 from ..types import Features
 
 
@@ -74,14 +74,7 @@ class Extractor:
             features = top_k(self._extract(resized), self.config.max_keypoints)
         else:
             features = top_k(self._pyramid(resized), self.config.max_keypoints)
-        return replace(
-            features,
-            keypoints=resize.to_original(features.keypoints),
-            covariances=None
-            if features.covariances is None
-            else resize.covariances_to_original(features.covariances),
-            image_size=image_size(array),
-        )
+        return replace(in_original_pixels(features, resize), image_size=image_size(array))
 
     def _ranked(self, image: np.ndarray) -> Features:
         """The ``max_keypoints`` best of a larger candidate pool by the ranker's order."""
@@ -99,12 +92,7 @@ class Extractor:
         if not pyramid:
             width, height = image_size(image)
             raise ImageError(f"scales {self.config.scales}: every level of this {width}x{height} image is smaller than {MIN_SIDE} px")
-        levels = []
-        for level, resize in pyramid:
-            features = self._extract(level)
-            covariances = None if features.covariances is None else resize.covariances_to_original(features.covariances)
-            levels.append(replace(features, keypoints=resize.to_original(features.keypoints), covariances=covariances))
-        return concatenate(levels)
+        return concatenate([in_original_pixels(self._extract(level), resize) for level, resize in pyramid])
 
     def _extract(self, image: np.ndarray) -> Features:
         """Extract from a validated ``(H, W, 3)`` uint8 RGB image; coordinates in this image's pixels."""
@@ -112,6 +100,12 @@ class Extractor:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
+
+
+def in_original_pixels(features: Features, resize: Resize) -> Features:
+    """Features of a resized image with their keypoints and covariances mapped back by ``resize``."""
+    covariances = None if features.covariances is None else resize.covariances_to_original(features.covariances)
+    return replace(features, keypoints=resize.to_original(features.keypoints), covariances=covariances)
 
 
 def top_k(features: Features, k: int) -> Features:
