@@ -9,12 +9,12 @@ Default image: Middlebury templeSR0001.png (640x480) from ../shared/data. Each r
 """
 
 import argparse
-import ast
 import statistics
 import time
 from pathlib import Path
 
 from tiepoint.bench.runner import environment
+from tiepoint.config import parse_options
 from tiepoint.io.image import load_image
 from tiepoint.registry import build_extractor
 
@@ -22,10 +22,9 @@ DEFAULT_IMAGE = Path("../shared/data/middlebury/templeSparseRing/templeSR0001.pn
 
 
 def parse(spec: str) -> tuple[str, dict]:
-    """``"clidd-s96:scales=(1,0.5)"`` -> ``("clidd-s96", {"scales": (1, 0.5)})``."""
+    """``"clidd-s96:scales=(1,0.5)"`` -> ``("clidd-s96", {"scales": (1, 0.5)})`` (options separated by ``;``)."""
     name, _, options = spec.partition(":")
-    pairs = [option.partition("=") for option in options.split(";") if option]
-    return name, {key: ast.literal_eval(value) for key, _, value in pairs}
+    return name, parse_options([option for option in options.split(";") if option])
 
 
 def main() -> None:

@@ -22,31 +22,17 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+from .config import parse_options
 from .errors import TiepointError
 
 
-def _parse_options(pairs: list[str] | None) -> dict[str, Any]:
-    """``["ratio=0.9", "root=False"]`` -> ``{"ratio": 0.9, "root": False}`` (strings stay strings)."""
-    options: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise TiepointError(f"--option expects KEY=VALUE, got {pair!r}")
-        try:
-            options[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            options[key] = value
-    return options
-
-
 def _method_options(args: argparse.Namespace) -> dict[str, Any]:
-    options = _parse_options(args.option)
+    options = parse_options(args.option)
     if getattr(args, "max_keypoints", None) is not None:
         options["max_keypoints"] = args.max_keypoints
     return options
@@ -122,7 +108,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         resize=args.resize,
         progress=not args.quiet,
         **overrides,
-        **_parse_options(args.option),
+        **parse_options(args.option),
     )
     print(format_table(results))
     if args.output:
@@ -321,7 +307,7 @@ def cmd_match_pairs(args: argparse.Namespace) -> None:
 
     with _backend(args) as backend:
         summary = match_pairs(read_pairs(args.pairs), args.features, args.output, method=args.method,
-                              backend=backend, overwrite=args.overwrite, **_parse_options(args.option))
+                              backend=backend, overwrite=args.overwrite, **parse_options(args.option))
     _print_pair_summary(summary)
 
 
@@ -360,7 +346,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     result = reconstruct(
         args.images, args.output, method=args.method, pairs=args.pairs, backend=args.backend, address=args.address,
         num_workers=args.workers, camera=_camera_options(args), verification=VerificationOptions(max_error=args.max_error),
-        max_keypoints=args.max_keypoints, progress=not args.quiet, **_parse_options(args.option),
+        max_keypoints=args.max_keypoints, progress=not args.quiet, **parse_options(args.option),
     )
     print(result.report())
 

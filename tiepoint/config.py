@@ -6,6 +6,7 @@ so a typo in an option never passes silently.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any, TypeVar
@@ -39,3 +40,18 @@ def check_positive(value: float | None, name: str, allow_none: bool = False) -> 
         return
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    """``["ratio=0.9", "root=False"]`` -> ``{"ratio": 0.9, "root": False}``: values are Python literals, anything
+    else stays a string (the command line's ``--option KEY=VALUE``)."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise OptionError(f"--option expects KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value
+    return options
