@@ -11,21 +11,10 @@ repeatability@3 px with 1024 keypoints over the 40 Oxford pairs.
 import argparse
 import json
 
-import numpy as np
-
 from tiepoint.bench.datasets import load_dataset
-from tiepoint.bench.keypoints import repeatability
-from tiepoint.bench.raco import THRESHOLD, rotation_pairs
+from tiepoint.bench.raco import mean_repeatability, rotation_pairs
 from tiepoint.features.raco import RaCo
 from tiepoint.train.photos import list_photos
-
-
-def mean_repeatability(extractor: RaCo, pairs) -> float:
-    scores = []
-    for image0, image1, H in pairs:
-        f0, f1 = extractor.extract(image0), extractor.extract(image1)
-        scores.append(repeatability(f0.keypoints, f1.keypoints, H, f0.image_size, f1.image_size, THRESHOLD))
-    return float(np.mean(scores))
 
 
 def main() -> None:

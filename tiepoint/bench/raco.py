@@ -121,6 +121,15 @@ def rotation_pairs(
     return result
 
 
+def mean_repeatability(extractor: Extractor, pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float:
+    """Mean repeatability@:data:`THRESHOLD` px of ``extractor`` over ``(image0, image1, H_0to1)`` pairs."""
+    scores = []
+    for image0, image1, H in pairs:
+        f0, f1 = extractor.extract(image0), extractor.extract(image1)
+        scores.append(repeatability(f0.keypoints, f1.keypoints, H, f0.image_size, f1.image_size, THRESHOLD))
+    return float(np.mean(scores))
+
+
 def rotation_report(photos: Sequence[Path], detectors: Sequence[str], budget: int, angles: Sequence[int],
                     progress: Callable[[str], None]) -> dict:
     """``{detector: [mean repeatability@3 px per angle]}`` on rotated held-out photo crops."""
@@ -128,14 +137,7 @@ def rotation_report(photos: Sequence[Path], detectors: Sequence[str], budget: in
     pairs = {angle: rotation_pairs(photos, angle) for angle in angles}
     for name in detectors:
         extractor = _detector(name, budget)
-        values = []
-        for angle in angles:
-            scores = []
-            for image0, image1, H in pairs[angle]:
-                f0, f1 = extractor.extract(image0), extractor.extract(image1)
-                scores.append(repeatability(f0.keypoints, f1.keypoints, H, f0.image_size, f1.image_size, THRESHOLD))
-            values.append(float(np.mean(scores)))
-        report[name] = values
+        report[name] = values = [mean_repeatability(extractor, pairs[angle]) for angle in angles]
         progress(f"rotation {name}: " + " ".join(f"{v:.3f}" for v in values))
     return report
 
