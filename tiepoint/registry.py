@@ -10,6 +10,7 @@ New models register here, in the tables at the bottom of this file.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -141,8 +142,16 @@ def split_method_name(name: str) -> tuple[str, str | None]:
     return extractor, matcher
 
 
-def build_method(name: str, **options: Any):
-    """A pair matcher for a method name; options go to whichever part (extractor, matcher) declares them."""
+def build_method(name: str, rotations: Sequence[int] | None = None, **options: Any):
+    """A pair matcher for a method name; options go to whichever part (extractor, matcher) declares them.
+
+    ``rotations`` (e.g. ``(0, 90, 180, 270)``) wraps any method in a rotation search that matches image 1
+    at each of those right-angle turns and keeps the best (:class:`~tiepoint.matchers.rotation.RotationSearch`).
+    """
+    if rotations is not None:
+        from .matchers.rotation import RotationSearch
+
+        return RotationSearch(build_method(name, **options), rotations)
     from .matchers.base import SparseMethod
 
     extractor_name, matcher_name = split_method_name(name)
@@ -156,7 +165,7 @@ def build_method(name: str, **options: Any):
     unknown = set(options) - extractor_keys - matcher_keys
     if unknown:
         raise OptionError(
-            f"method {name!r}: unknown option(s) {sorted(unknown)}; valid options are {sorted(extractor_keys | matcher_keys)}"
+            f"method {name!r}: unknown option(s) {sorted(unknown)}; valid options are {sorted(extractor_keys | matcher_keys | {'rotations'})}"
         )
     extractor = _construct(extractor_name, entry, extractor_class, {k: v for k, v in options.items() if k in extractor_keys})
     matcher = matcher_class(**{k: v for k, v in options.items() if k in matcher_keys})

@@ -93,6 +93,8 @@ class Matches:
             ``None`` for methods that match a pair directly.
         features0, features1: the features each image was matched with (sparse methods), else ``None``.
         timings: seconds spent, by stage (``"extract0"``, ``"extract1"``, ``"match"``).
+        rotation1: the right-angle turn (degrees counter-clockwise) image 1 was matched at by a rotation
+            search (``rotations`` option); 0 otherwise. Keypoints are always in the original image 1.
     """
 
     keypoints0: np.ndarray
@@ -105,6 +107,7 @@ class Matches:
     features0: Features | None = None
     features1: Features | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    rotation1: int = 0
 
     def __post_init__(self) -> None:
         m = len(self.keypoints0)

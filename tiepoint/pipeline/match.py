@@ -47,6 +47,7 @@ class PairResult:
             "method": m.method,
             "num_keypoints": [None if f is None else len(f) for f in (m.features0, m.features1)],
             "num_matches": len(m),
+            "rotation1_deg": m.rotation1,
             "timings_s": m.timings,
             "geometry": None
             if g is None
@@ -64,6 +65,8 @@ class PairResult:
     def summary(self) -> str:
         m, g = self.matches, self.geometry
         lines = [f"{self.names[0]} <-> {self.names[1]}: {len(m)} matches with {m.method}"]
+        if m.rotation1:
+            lines.append(f"image 1 matched turned {m.rotation1} degrees counter-clockwise (rotation search)")
         if g is not None:
             lines.append(f"{g.model} ({g.estimator}, {g.threshold:g} px): {g.num_inliers} inliers")
             lines.append(np.array2string(g.matrix / (g.matrix[2, 2] if g.model == "homography" else 1), precision=5))
