@@ -14,17 +14,11 @@ import time
 from pathlib import Path
 
 from tiepoint.bench.runner import environment
-from tiepoint.config import parse_options
+from tiepoint.config import parse_spec
 from tiepoint.io.image import load_image
 from tiepoint.registry import build_extractor
 
 DEFAULT_IMAGE = Path("../shared/data/middlebury/templeSparseRing/templeSR0001.png")
-
-
-def parse(spec: str) -> tuple[str, dict]:
-    """``"clidd-s96:scales=(1,0.5)"`` -> ``("clidd-s96", {"scales": (1, 0.5)})`` (options separated by ``;``)."""
-    name, _, options = spec.partition(":")
-    return name, parse_options([option for option in options.split(";") if option])
 
 
 def main() -> None:
@@ -37,7 +31,7 @@ def main() -> None:
     image = load_image(args.image)
     extractors = {}
     for spec in args.extractors:
-        name, options = parse(spec)
+        name, options = parse_spec(spec)
         extractors[spec] = build_extractor(name, max_keypoints=args.max_keypoints, **options)
     counts = {name: len(extractor.extract(image)) for name, extractor in extractors.items()}  # warm-up
     times: dict[str, list[float]] = {name: [] for name in extractors}

@@ -2,9 +2,11 @@
 
     python benchmarks/match_speed.py [--pair IMAGE0 IMAGE1] [--repeats N] [--threads T] [--output JSON] METHOD ...
 
+A METHOD is a registered name, optionally with options after a colon: ``"eloftr:rotations=(0,90,180,270)"``.
+
 Default pair: Middlebury templeSR0001.png / templeSR0002.png (640x480) from ../shared/data. Each method matches
 the whole pair (both extractions and the matching for sparse methods; the full model for dense ones), with
-the method's own defaults. One warm-up call each, then each round runs every method once; the median over the
+the method's own defaults and the options given. One warm-up call each, then each round runs every method once; the median over the
 rounds is reported with the ratio to the first method and the hardware.
 """
 
@@ -17,6 +19,7 @@ from pathlib import Path
 import torch
 
 from tiepoint.bench.runner import environment
+from tiepoint.config import parse_spec
 from tiepoint.io.image import load_image
 from tiepoint.registry import build_method
 
@@ -34,7 +37,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     image0, image1 = (load_image(path) for path in args.pair)
-    methods = {name: build_method(name) for name in args.methods}
+    methods = {}
+    for spec in args.methods:
+        name, options = parse_spec(spec)
+        methods[spec] = build_method(name, **options)
     counts = {name: len(method.match(image0, image1)) for name, method in methods.items()}  # warm-up
     times: dict[str, list[float]] = {name: [] for name in methods}
     for _ in range(args.repeats):
@@ -50,7 +56,7 @@ def main() -> None:
     for name in methods:
         median = statistics.median(times[name])
         result["methods"][name] = {"median_ms": round(1000 * median, 1), "matches": counts[name]}
-        print(f"{name:>12}: {1000 * median:8.1f} ms per pair  ({counts[name]} matches)  x{median / first:.2f} of {args.methods[0]}")
+        print(f"{name:>34}: {1000 * median:8.1f} ms per pair  ({counts[name]} matches)  x{median / first:.2f} of {args.methods[0]}")
     if args.output:
         from tiepoint.io.files import write_json
 

@@ -55,3 +55,10 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
         except (ValueError, SyntaxError):
             options[key] = value
     return options
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """A name with options after a colon, separated by ``;``, as the benchmark scripts take them:
+    ``"clidd-s96:scales=(1,0.5);max_keypoints=1024"`` -> ``("clidd-s96", {"scales": (1, 0.5), "max_keypoints": 1024})``."""
+    name, _, options = spec.partition(":")
+    return name, parse_options([option for option in options.split(";") if option])
