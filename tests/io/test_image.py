@@ -126,3 +126,15 @@ def test_resize_for_network_gives_multiples_and_maps_back():
     assert resized.shape == (64, 64) and resize.scale_x == pytest.approx(70 / 64)
     same = np.zeros((64, 96), np.uint8)
     assert resize_for_network(same, 640, 32)[0] is same
+
+
+def test_resize_for_network_upsamples_after_shrinking():
+    from tiepoint.io.image import resize_for_network
+
+    resized, resize = resize_for_network(np.zeros((700, 1000), np.uint8), 640, 32, upsample=2.0)
+    assert resized.shape == (896, 1280)
+    assert resize.to_original(np.array([[1279.5, 895.5]])) == pytest.approx(np.array([[999.5, 699.5]]))
+    resized, resize = resize_for_network(np.zeros((480, 640), np.uint8), 640, 32, upsample=1.5)
+    assert resized.shape == (704, 960) and resize.scale_x == pytest.approx(640 / 960)
+    with pytest.raises(ValueError, match="upsample"):
+        resize_for_network(np.zeros((480, 640), np.uint8), 640, 32, upsample=0.5)

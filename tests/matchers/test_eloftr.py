@@ -114,6 +114,11 @@ def test_matcher_returns_original_pixels(stereo_pair):
     assert np.all(np.diff(matches.scores) <= 0)  # sorted by confidence
     few = tiepoint.match(stereo_pair.image0, stereo_pair.image1, method="eloftr-opt", resize=320, max_keypoints=10)
     assert len(few) == 10 and few.method == "eloftr-opt"
+    finer = tiepoint.match(stereo_pair.image0, stereo_pair.image1, method="eloftr", resize=160, upsample=2)
+    assert finer.image_size0 == matches.image_size0 and len(finer) > 20
+    assert (finer.keypoints1[:, 0] <= width).all() and (finer.keypoints1[:, 1] <= height).all()
+    with pytest.raises(OptionError, match="upsample"):
+        tiepoint.match(stereo_pair.image0, stereo_pair.image1, method="eloftr", upsample=0.5)
 
 
 def test_no_coarse_match_gives_empty_outputs():

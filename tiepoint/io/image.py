@@ -242,9 +242,11 @@ def image_size(image: np.ndarray) -> tuple[int, int]:
     return int(image.shape[1]), int(image.shape[0])
 
 
-def resize_for_network(image: np.ndarray, max_edge: int | None, multiple: int) -> tuple[np.ndarray, Resize]:
-    """Shrink an image to at most ``max_edge`` pixels on its longer side, then to sides that are multiples
-    of ``multiple`` (for networks whose feature grids need it).
+def resize_for_network(
+    image: np.ndarray, max_edge: int | None, multiple: int, upsample: float = 1.0
+) -> tuple[np.ndarray, Resize]:
+    """Shrink an image to at most ``max_edge`` pixels on its longer side, enlarge it by ``upsample``, then
+    bring its sides to multiples of ``multiple`` (for networks whose feature grids need it).
 
     Each side is rounded to the nearest multiple (at least one), so the aspect ratio changes by at most half a
     multiple per side; the returned :class:`Resize` maps coordinates back exactly, per axis.
@@ -253,12 +255,16 @@ def resize_for_network(image: np.ndarray, max_edge: int | None, multiple: int) -
         image: ``(H, W, C)`` or ``(H, W)`` array.
         max_edge: the largest allowed side in pixels, or ``None`` to keep the scale.
         multiple: the required divisor of both sides.
+        upsample: a factor >= 1 applied after the shrinking (a finer pixel grid for sub-pixel matching).
 
     Returns:
         The resized image and the :class:`Resize` that maps its coordinates back to ``image``.
     """
+    if not upsample >= 1.0:
+        raise ValueError(f"upsample must be at least 1, got {upsample!r}")
     height, width = image.shape[:2]
     factor = 1.0 if max_edge is None or max(height, width) <= max_edge else max_edge / max(height, width)
+    factor *= upsample
     new_width = max(multiple, int(round(width * factor / multiple)) * multiple)
     new_height = max(multiple, int(round(height * factor / multiple)) * multiple)
     if (new_width, new_height) == (width, height):

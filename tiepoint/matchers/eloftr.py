@@ -400,6 +400,9 @@ class EfficientLoFTRMatcher(PairMatcher):
         """A weights file instead of the shipped one."""
         resize: int | None = 640
         """Longer side (pixels) the images are matched at; ``None`` keeps the size (rounded to a multiple of 32)."""
+        upsample: float = 1.0
+        """Enlarge both images by this factor (after ``resize``) before matching. The fine grid then has smaller
+        pixels in the original images, so matches are more accurate (2: about 4x the time; see the README)."""
         max_keypoints: int | None = None
         """Keep at most this many matches, those with the highest confidence (``None``: all)."""
         threshold: float = 0.0
@@ -418,6 +421,8 @@ class EfficientLoFTRMatcher(PairMatcher):
             check_positive(self.max_keypoints, "max_keypoints", allow_none=True)
             if not 0 <= self.threshold < 1:
                 raise ValueError(f"threshold must be in [0, 1), got {self.threshold!r}")
+            if not (isinstance(self.upsample, (int, float)) and 1 <= self.upsample <= 4):
+                raise ValueError(f"upsample must be a number from 1 to 4, got {self.upsample!r}")
             if self.resize is not None and self.resize < 32:
                 raise ValueError(f"resize must be at least 32 pixels, got {self.resize}")
 
@@ -427,7 +432,7 @@ class EfficientLoFTRMatcher(PairMatcher):
         self.model = EfficientLoFTR.from_pretrained(self.config.config, self.config.weights).to(self.device)
 
     def _tensor(self, image: np.ndarray) -> tuple[Tensor, Any]:
-        resized, resize = resize_for_network(to_gray(image), self.config.resize, self.model.multiple)
+        resized, resize = resize_for_network(to_gray(image), self.config.resize, self.model.multiple, self.config.upsample)
         return torch.from_numpy(resized).to(self.device, torch.float32)[None, None] / 255.0, resize
 
     @torch.inference_mode()
