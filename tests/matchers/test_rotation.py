@@ -6,6 +6,7 @@ import pytest
 from tiepoint import registry
 from tiepoint.errors import OptionError
 from tiepoint.io.image import image_size, load_image, resize_to_max_edge
+from tiepoint.matchers.eloftr import weights_path
 from tiepoint.matchers.rotation import (
     RIGHT_ANGLES,
     RotationSearch,
@@ -78,3 +79,15 @@ def test_search_finds_the_turn_that_undoes_an_upside_down_or_sideways_image(data
     assert len(matches) > 100 and correct.mean() > 0.9
     np.testing.assert_allclose(matches.features1.keypoints[matches.indices[:, 1]], matches.keypoints1)
     assert {"extract0", "extract1", "match", "verify"} <= set(matches.timings)
+
+
+@pytest.mark.skipif(not weights_path("small").is_file(), reason="no shipped eloftr_small weights")
+def test_dense_methods_are_searched_too(stereo_pair):
+    upside_down = rotate_image(stereo_pair.image1, 180)
+    matches = registry.build_method("eloftr", rotations=(0, 180), resize=320).match(stereo_pair.image0, upside_down)
+    assert matches.rotation1 == 180 and len(matches) > 50 and matches.image_size1 == image_size(upside_down)
+    height, width = upside_down.shape[:2]
+    upright = unrotate_points(matches.keypoints1, 180, image_size(upside_down))  # where they are in the upright image
+    assert (upright[:, 0] > -1).all() and (upright[:, 0] < width).all() and (upright[:, 1] < height).all()
+    # a rectified stereo pair: the upright matches lie on the same rows
+    assert np.median(np.abs(upright[:, 1] - matches.keypoints0[:, 1])) < 2.0
