@@ -6,8 +6,8 @@ A METHOD is a registered name, optionally with options after a colon: ``"eloftr:
 
 Default pair: Middlebury templeSR0001.png / templeSR0002.png (640x480) from ../shared/data. Each method matches
 the whole pair (both extractions and the matching for sparse methods; the full model for dense ones), with
-the method's own defaults and the options given. One warm-up call each, then each round runs every method once; the median over the
-rounds is reported with the ratio to the first method and the hardware.
+the method's own defaults and the options given. One warm-up call each, then each round runs every method
+once; the median over the rounds is reported with the ratio to the first method and the hardware.
 """
 
 import argparse
