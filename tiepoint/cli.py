@@ -175,7 +175,7 @@ def cmd_train_clidd(args: argparse.Namespace) -> None:
         args.size, args.photos, args.out or Path(f"runs/clidd_{args.size.lower()}"), targets=args.targets,
         pairs=args.pairs, steps=args.steps,
         batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr, device=args.device,
-        workers=args.workers, seed=args.seed, validate_every=args.validate_every,
+        workers=args.workers, seed=args.seed, validate_every=args.validate_every, rotation=args.rotation,
     )
     print("final validation: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
 
@@ -652,6 +652,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="data-loading processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--validate-every", type=int, default=500, help="steps between validations")
+    p.add_argument("--rotation", type=float, default=180.0,
+                   help="largest in-plane rotation of the pairs, degrees (default 180; below it, targets go to "
+                        "runs/targets/aliked-n32-CROP-rotDEG)")
     p.set_defaults(func=cmd_train_clidd)
     p = train_commands.add_parser("eloftr", help="train Efficient LoFTR from scratch on homography pairs")
     p.add_argument("--config", default="small", help="small (trains on a CPU) or full (the paper's size)")

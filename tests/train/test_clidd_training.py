@@ -92,3 +92,23 @@ def test_training_lowers_the_loss_and_resumes_exactly(photos, tmp_path):
     record = json.loads(shipped.with_suffix(".json").read_text())
     assert record["steps"] == 6 and record["model"] == "clidd-A48"
     CLIDDModel.from_pretrained("A48", shipped)
+
+
+def test_targets_keep_the_rotation_range_of_their_pairs(photos, tmp_path):
+    import math
+
+    from tiepoint.errors import DatasetError
+
+    def angle(H):
+        return abs(math.degrees(math.atan2(float(H[1, 0] - H[0, 1]), float(H[0, 0] + H[1, 1]))))
+
+    folder = build_teacher_targets(photos, tmp_path / "rot10", GradientTeacher(), pairs=4, size=(64, 64), points=8,
+                                   shard_size=4, progress=None, rotation_deg=10.0)
+    assert json.loads((folder / "meta.json").read_text())["rotation_deg"] == 10.0
+    assert all(angle(TeacherTargetPairs(folder)[i]["H_0to1"]) < 15 for i in range(4))  # 10 degrees plus perspective
+    upright = build_teacher_targets(photos, tmp_path / "default", GradientTeacher(), pairs=4, size=(64, 64), points=8,
+                                    shard_size=4, progress=None)
+    assert "rotation_deg" not in json.loads((upright / "meta.json").read_text())  # folders made before the option
+    with pytest.raises(DatasetError, match="other settings"):
+        build_teacher_targets(photos, folder, GradientTeacher(), pairs=4, size=(64, 64), points=8, shard_size=4,
+                              progress=None)

@@ -134,6 +134,7 @@ def train_clidd(
     seed: int = 0,
     validate_every: int = 500,
     teacher_variant: str = "n32",
+    rotation: float = 180.0,
 ) -> dict[str, float]:
     """Train one CLIDD size on the photo corpus (resumes a run in ``out``); returns the last validation.
 
@@ -144,19 +145,29 @@ def train_clidd(
         size: a key of :data:`~tiepoint.features.clidd.SIZES`.
         photos: the corpus built by ``tiepoint data photos``.
         out: the run directory (see :mod:`tiepoint.train.trainer`).
-        targets: the teacher-targets folder (default: ``runs/targets/aliked-<variant>-<crop>``).
+        targets: the teacher-targets folder (default: ``runs/targets/aliked-<variant>-<crop>``, with
+            ``-rot<degrees>`` appended for a ``rotation`` other than 180).
+        rotation: largest in-plane rotation of the training and held-out pairs, degrees. Below 180 the
+            model learns less rotation invariance and leaves the large turns to the rotation search.
     """
     if size not in SIZES:
         raise OptionError(f"unknown CLIDD size {size!r}; sizes: {', '.join(SIZES)}")
     train_photos, val_photos = list_photos(photos, "train"), list_photos(photos, "val")
-    targets = Path(targets) if targets else Path("runs") / "targets" / f"aliked-{teacher_variant}-{crop}"
+    if not 0 <= rotation <= 180:
+        raise OptionError(f"rotation must be from 0 to 180 degrees, got {rotation!r}")
+    default_targets = f"aliked-{teacher_variant}-{crop}" + ("" if rotation == 180 else f"-rot{rotation:g}")
+    targets = Path(targets) if targets else Path("runs") / "targets" / default_targets
     if not targets_ready(targets, pairs):
         from .teacher import AlikedTeacher  # the teacher package is needed only here
 
         teacher = AlikedTeacher(teacher_variant, device=device)
-        build_teacher_targets(train_photos, targets, teacher, pairs, size=(crop, crop), seed=seed, points=points)
+        build_teacher_targets(train_photos, targets, teacher, pairs, size=(crop, crop), seed=seed, points=points,
+                              rotation_deg=rotation)
     dataset = TeacherTargetPairs(targets, pairs)
-    held_out = HomographyPairs(val_photos, size=(crop + 64, crop + 64), seed=seed + 1)
+    if dataset.meta.get("rotation_deg", 180.0) != rotation:
+        raise OptionError(f"{targets} holds pairs rotated up to {dataset.meta.get('rotation_deg', 180.0):g} degrees, "
+                          f"not {rotation:g}: pass --targets with another folder")
+    held_out = HomographyPairs(val_photos, size=(crop + 64, crop + 64), seed=seed + 1, rotation_deg=rotation)
     held_out.set_epoch(0)
     held_out = torch.utils.data.Subset(held_out, range(min(validation_pairs, len(held_out))))
     config = TrainConfig(
@@ -177,6 +188,7 @@ def train_clidd(
             "val_photos": len(val_photos),
             "pairs": len(dataset),
             "crop": crop,
+            "rotation_deg": rotation,
             "targets": str(targets),
         },
         "teacher": f"aliked-{teacher_variant}",

@@ -93,6 +93,7 @@ def build_teacher_targets(
     shard_size: int = 32,
     batch_size: int = 8,
     progress: Callable[[str], None] | None = print,
+    rotation_deg: float = 180.0,
 ) -> Path:
     """Run the teacher over the first ``pairs`` training pairs and store its targets (resumable).
 
@@ -104,6 +105,7 @@ def build_teacher_targets(
         size: ``(H, W)`` of the images.
         points: corresponding points per pair.
         max_keypoints: teacher keypoints kept per image.
+        rotation_deg: largest in-plane rotation of image 1, degrees (stored in ``meta.json`` when not 180).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -116,13 +118,15 @@ def build_teacher_targets(
         "shard_size": shard_size,
         "teacher": type(teacher).__name__,
     }
+    if rotation_deg != 180.0:  # folders made before the option existed hold +-180 degree pairs
+        meta["rotation_deg"] = rotation_deg
     meta_path = out / "meta.json"
     if meta_path.is_file():
         previous = json.loads(meta_path.read_text())
         if {k: v for k, v in previous.items() if k != "pairs"} != meta:
             raise DatasetError(f"{out} holds targets made with other settings; choose another folder")
     write_json(meta_path, {**meta, "pairs": pairs})
-    dataset = HomographyPairs(photos, size=size, seed=seed)
+    dataset = HomographyPairs(photos, size=size, seed=seed, rotation_deg=rotation_deg)
     net = teacher.net
     for shard in range(-(-pairs // shard_size)):
         path = out / f"shard_{shard:05d}.pt"
@@ -194,7 +198,8 @@ class TeacherTargetPairs(torch.utils.data.Dataset):
         if present < needed:
             raise DatasetError(f"{self.folder}: {present} of the {needed} shards {self.length} pairs need; build the targets")
         self.shards = sorted(self.folder.glob("shard_*.pt"))
-        self.pairs = HomographyPairs(self.meta["photos"], size=tuple(self.meta["size"]), seed=self.meta["seed"])
+        self.pairs = HomographyPairs(self.meta["photos"], size=tuple(self.meta["size"]), seed=self.meta["seed"],
+                                     rotation_deg=self.meta.get("rotation_deg", 180.0))
         self._cache: dict[int, dict[str, Tensor]] = {}
 
     def __len__(self) -> int:
