@@ -105,10 +105,13 @@ def test_targets_keep_the_rotation_range_of_their_pairs(photos, tmp_path):
     folder = build_teacher_targets(photos, tmp_path / "rot10", GradientTeacher(), pairs=4, size=(64, 64), points=8,
                                    shard_size=4, progress=None, rotation_deg=10.0)
     assert json.loads((folder / "meta.json").read_text())["rotation_deg"] == 10.0
-    assert all(angle(TeacherTargetPairs(folder)[i]["H_0to1"]) < 15 for i in range(4))  # 10 degrees plus perspective
+    stored = TeacherTargetPairs(folder)
+    assert stored.rotation_deg == 10.0
+    assert all(angle(stored[i]["H_0to1"]) < 15 for i in range(4))  # 10 degrees plus perspective
     upright = build_teacher_targets(photos, tmp_path / "default", GradientTeacher(), pairs=4, size=(64, 64), points=8,
                                     shard_size=4, progress=None)
     assert "rotation_deg" not in json.loads((upright / "meta.json").read_text())  # folders made before the option
+    assert TeacherTargetPairs(upright).rotation_deg == 180.0
     with pytest.raises(DatasetError, match="other settings"):
         build_teacher_targets(photos, folder, GradientTeacher(), pairs=4, size=(64, 64), points=8, shard_size=4,
                               progress=None)

@@ -164,8 +164,8 @@ def train_clidd(
         build_teacher_targets(train_photos, targets, teacher, pairs, size=(crop, crop), seed=seed, points=points,
                               rotation_deg=rotation)
     dataset = TeacherTargetPairs(targets, pairs)
-    if dataset.meta.get("rotation_deg", 180.0) != rotation:
-        raise OptionError(f"{targets} holds pairs rotated up to {dataset.meta.get('rotation_deg', 180.0):g} degrees, "
+    if dataset.rotation_deg != rotation:
+        raise OptionError(f"{targets} holds pairs rotated up to {dataset.rotation_deg:g} degrees, "
                           f"not {rotation:g}: pass --targets with another folder")
     held_out = HomographyPairs(val_photos, size=(crop + 64, crop + 64), seed=seed + 1, rotation_deg=rotation)
     held_out.set_epoch(0)

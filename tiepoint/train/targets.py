@@ -185,6 +185,7 @@ class TeacherTargetPairs(torch.utils.data.Dataset):
     Items are the :class:`HomographyPairs` items (``image0``, ``image1``, ``H_0to1``, ...) plus
     ``teacher_keypoints (2, K, 2)``, ``teacher_scores (2, K)`` (0 = padding), ``points (2, N, 2)`` and
     ``teacher_descriptors (2, N, D)`` float32. ``pairs`` uses only the first pairs (default: all).
+    ``rotation_deg`` is the largest in-plane rotation of the stored pairs.
     """
 
     def __init__(self, folder: str | Path, pairs: int | None = None) -> None:
@@ -198,8 +199,9 @@ class TeacherTargetPairs(torch.utils.data.Dataset):
         if present < needed:
             raise DatasetError(f"{self.folder}: {present} of the {needed} shards {self.length} pairs need; build the targets")
         self.shards = sorted(self.folder.glob("shard_*.pt"))
+        self.rotation_deg = float(self.meta.get("rotation_deg", 180.0))  # absent in folders made before the option
         self.pairs = HomographyPairs(self.meta["photos"], size=tuple(self.meta["size"]), seed=self.meta["seed"],
-                                     rotation_deg=self.meta.get("rotation_deg", 180.0))
+                                     rotation_deg=self.rotation_deg)
         self._cache: dict[int, dict[str, Tensor]] = {}
 
     def __len__(self) -> int:
