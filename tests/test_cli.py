@@ -36,6 +36,15 @@ def test_match_writes_figure_files_and_summary(tmp_path, stereo_pair, capsys):
     assert "inliers" in capsys.readouterr().out
 
 
+def test_match_reports_the_view_a_search_kept(tmp_path, stereo_pair, capsys):
+    zoomed_out = tmp_path / "zoomed_out.png"
+    cv2.imwrite(str(zoomed_out), cv2.resize(stereo_pair.image0[..., ::-1], None, fx=0.3, fy=0.3, interpolation=cv2.INTER_AREA))
+    assert main(["match", str(stereo_pair.path0), str(zoomed_out), "--method", "eloftr", "--option", "zooms=(1,0.3)",
+                 "--output", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "summary.json").read_text())["zoom1"] == 0.3
+    assert "image 1 zoomed 0.3x" in capsys.readouterr().out
+
+
 def test_extract_over_a_folder(tmp_path, stereo_pair, capsys):
     folder = tmp_path / "images"
     folder.mkdir()

@@ -142,16 +142,19 @@ def split_method_name(name: str) -> tuple[str, str | None]:
     return extractor, matcher
 
 
-def build_method(name: str, rotations: Sequence[int] | None = None, **options: Any):
+def build_method(
+    name: str, rotations: Sequence[int] | None = None, zooms: Sequence[float] | None = None, **options: Any
+):
     """A pair matcher for a method name; options go to whichever part (extractor, matcher) declares them.
 
-    ``rotations`` (e.g. ``(0, 90, 180, 270)``) wraps any method in a rotation search that matches image 1
-    at each of those right-angle turns and keeps the best (:class:`~tiepoint.matchers.rotation.RotationSearch`).
+    ``rotations`` (e.g. ``(0, 90, 180, 270)``) and ``zooms`` (e.g. ``(0.5, 1, 2)``) wrap any method in a view
+    search that matches the pair at each of those right-angle turns of image 1 and relative zooms and keeps
+    the best view (:class:`~tiepoint.matchers.search.ViewSearch`).
     """
-    if rotations is not None:
-        from .matchers.rotation import RotationSearch
+    if rotations is not None or zooms is not None:
+        from .matchers.search import ViewSearch
 
-        return RotationSearch(build_method(name, **options), rotations)
+        return ViewSearch(build_method(name, **options), rotations or (0,), zooms or (1.0,))
     from .matchers.base import SparseMethod
 
     extractor_name, matcher_name = split_method_name(name)
@@ -165,7 +168,7 @@ def build_method(name: str, rotations: Sequence[int] | None = None, **options: A
     unknown = set(options) - extractor_keys - matcher_keys
     if unknown:
         raise OptionError(
-            f"method {name!r}: unknown option(s) {sorted(unknown)}; valid options are {sorted(extractor_keys | matcher_keys | {'rotations'})}"
+            f"method {name!r}: unknown option(s) {sorted(unknown)}; valid options are {sorted(extractor_keys | matcher_keys | {'rotations', 'zooms'})}"
         )
     extractor = _construct(extractor_name, entry, extractor_class, {k: v for k, v in options.items() if k in extractor_keys})
     matcher = matcher_class(**{k: v for k, v in options.items() if k in matcher_keys})

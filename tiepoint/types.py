@@ -93,8 +93,10 @@ class Matches:
             ``None`` for methods that match a pair directly.
         features0, features1: the features each image was matched with (sparse methods), else ``None``.
         timings: seconds spent, by stage (``"extract0"``, ``"extract1"``, ``"match"``).
-        rotation1: the right-angle turn (degrees counter-clockwise) image 1 was matched at by a rotation
-            search (``rotations`` option); 0 otherwise. Keypoints are always in the original image 1.
+        rotation1: the right-angle turn (degrees counter-clockwise) image 1 was matched at by a view search
+            (``rotations`` option); 0 otherwise.
+        zoom1: the apparent magnification of image 1 relative to image 0 at which a view search (``zooms``
+            option) matched the pair; 1 otherwise. Keypoints are always in the original images.
     """
 
     keypoints0: np.ndarray
@@ -108,6 +110,7 @@ class Matches:
     features1: Features | None = None
     timings: dict[str, float] = field(default_factory=dict)
     rotation1: int = 0
+    zoom1: float = 1.0
 
     def __post_init__(self) -> None:
         m = len(self.keypoints0)

@@ -48,6 +48,7 @@ class PairResult:
             "num_keypoints": [None if f is None else len(f) for f in (m.features0, m.features1)],
             "num_matches": len(m),
             "rotation1_deg": m.rotation1,
+            "zoom1": m.zoom1,
             "timings_s": m.timings,
             "geometry": None
             if g is None
@@ -66,7 +67,9 @@ class PairResult:
         m, g = self.matches, self.geometry
         lines = [f"{self.names[0]} <-> {self.names[1]}: {len(m)} matches with {m.method}"]
         if m.rotation1:
-            lines.append(f"image 1 matched turned {m.rotation1} degrees counter-clockwise (rotation search)")
+            lines.append(f"image 1 matched turned {m.rotation1} degrees counter-clockwise (view search)")
+        if m.zoom1 != 1:
+            lines.append(f"matched with image 1 zoomed {m.zoom1:g}x relative to image 0 (view search)")
         if g is not None:
             lines.append(f"{g.model} ({g.estimator}, {g.threshold:g} px): {g.num_inliers} inliers")
             lines.append(np.array2string(g.matrix / (g.matrix[2, 2] if g.model == "homography" else 1), precision=5))

@@ -1,0 +1,178 @@
+"""View search: match a pair at several right-angle turns and zooms of the images and keep the best view.
+
+Learned matchers are trained on pairs that are mostly upright and of similar scale. They fail when one image is
+upside down or on its side (LightGlue issues #18, #64, #126; XFeat #58), and semi-dense matchers such as LoFTR
+also fail when one image shows the scene several times larger than the other. The fix their maintainers suggest
+for rotation is to try the four right-angle turns and keep the best result; :class:`ViewSearch` does that, and
+the same for scale, for any method:
+
+* ``rotations``: turns of image 1 (degrees counter-clockwise, from :data:`~tiepoint.matchers.rotation.RIGHT_ANGLES`).
+  Turns are lossless (``np.rot90``), so keypoints map back exactly.
+* ``zooms``: how much larger the scene may appear in image 1 than in image 0. A zoom ``z < 1`` (image 1 zoomed
+  out) shrinks image 0 by ``z``; ``z > 1`` shrinks image 1 by ``1 / z``. Images are only ever shrunk (area
+  interpolation), so a zoom costs less than the unzoomed view.
+* Every combination is a view. Each view's matches are scored by the inliers of a robust homography fit with a
+  loose threshold (:data:`VERIFY_THRESHOLD`) in original pixels; the view with the most inliers wins, ties go to
+  the view listed first (zooms in the order given, then turns). In a 3D scene the homography still gathers the
+  matches of a dominant plane or of the distant background, while a wrong view leaves only chance inliers. The
+  raw match count would be no guide: mutual-nearest-neighbour matchers match about as many points in any view.
+  (On the Oxford and Middlebury temple pairs, with CLIDD S96, this rule picked the turn nearest the true rotation
+  on every pair that any turn could solve.)
+* For a sparse method each distinct shrink of image 0 and each distinct (shrink, turn) of image 1 is extracted
+  once.
+
+The returned :class:`~tiepoint.types.Matches` are in the pixels of the original images, like every method's. Their
+``rotation1`` and ``zoom1`` say which view was kept.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..errors import EstimationError, OptionError
+from ..features.base import in_original_pixels
+from ..geometry.estimate import estimate
+from ..io.image import ImageLike, Resize, as_image, image_size, resize_by_factor
+from ..types import Features, Matches, Size
+from .base import PairMatcher, SparseMethod
+from .rotation import check_rotations, rotate_image, unrotate_features, unrotate_points
+
+VERIFY_THRESHOLD = 8.0
+"""Inlier threshold (pixels) of the homography fit that scores each view."""
+VERIFY_ITERATIONS = 10_000
+"""RANSAC iterations at most for that fit (enough to rank the views; about 10 ms each)."""
+ZOOM_RANGE = (0.1, 10.0)
+"""The smallest and largest zoom accepted."""
+
+
+def check_zooms(zooms: Sequence[float]) -> tuple[float, ...]:
+    """``zooms`` as a tuple of distinct positive floats within :data:`ZOOM_RANGE` (an error names the option)."""
+    try:
+        values = tuple(float(zoom) for zoom in zooms)
+    except (TypeError, ValueError):
+        values = ()
+    low, high = ZOOM_RANGE
+    if not values or any(not (low <= zoom <= high) for zoom in values):
+        raise OptionError(f"zooms must list numbers from {low:g} to {high:g} (1 = same scale), got {zooms!r}")
+    if len(set(values)) != len(values):
+        raise OptionError(f"zooms lists a value twice: {zooms!r}")
+    return values
+
+
+@dataclass(frozen=True)
+class View:
+    """One candidate view of a pair: image 1 turned by ``angle`` and the pair seen at relative ``zoom``."""
+
+    angle: int = 0
+    zoom: float = 1.0
+
+    @property
+    def shrink0(self) -> float:
+        """The factor image 0 is shrunk by (``zoom`` when image 1 is zoomed out, else 1)."""
+        return min(1.0, self.zoom)
+
+    @property
+    def shrink1(self) -> float:
+        """The factor image 1 is shrunk by before it is turned (``1 / zoom`` when image 1 is zoomed in, else 1)."""
+        return min(1.0, 1.0 / self.zoom)
+
+
+def count_inliers(matches: Matches) -> int:
+    """Inliers of a robust homography fit (0 when the matches are too few or degenerate)."""
+    try:
+        return estimate(matches, model="homography", threshold=VERIFY_THRESHOLD,
+                        max_iterations=VERIFY_ITERATIONS).num_inliers
+    except EstimationError:
+        return 0
+
+
+def _original_features(
+    features: Features | None, angle: int, shrunk_size: Size, resize: Resize, size: Size
+) -> Features | None:
+    """Features of a shrunk and turned image with keypoints (and covariances) in the original image of ``size``."""
+    if features is None:
+        return None
+    upright = unrotate_features(features, angle, shrunk_size)
+    return replace(in_original_pixels(upright, resize), image_size=size)
+
+
+class ViewSearch(PairMatcher):
+    """Any method, tried at several views of the pair (see the module docstring).
+
+    Args:
+        method: the method that matches each view.
+        rotations: turns of image 1 to try (degrees counter-clockwise, multiples of 90).
+        zooms: apparent magnifications of image 1 relative to image 0 to try (1 = same scale).
+    """
+
+    def __init__(self, method: PairMatcher, rotations: Sequence[int] = (0,), zooms: Sequence[float] = (1.0,)) -> None:
+        self.method = method
+        self.rotations = check_rotations(rotations)
+        self.zooms = check_zooms(zooms)
+        self.views = [View(angle, zoom) for zoom in self.zooms for angle in self.rotations]
+        self.name = method.name
+
+    def _candidates(self, image0: np.ndarray, image1: np.ndarray) -> Iterator[tuple[View, Matches, Resize, Resize, Size]]:
+        """Each view with its matches (in the pixels of the shrunk and turned images), both images' resizes and the
+        size of shrunk image 1 before its turn."""
+        shrunk0: dict[float, tuple[np.ndarray, Resize]] = {}
+        shrunk1: dict[float, tuple[np.ndarray, Resize]] = {}
+        sparse = isinstance(self.method, SparseMethod)
+        features0: dict[float, Features] = {}
+        for view in self.views:
+            if view.shrink0 not in shrunk0:
+                shrunk0[view.shrink0] = resize_by_factor(image0, view.shrink0)
+            if view.shrink1 not in shrunk1:
+                shrunk1[view.shrink1] = resize_by_factor(image1, view.shrink1)
+            (small0, resize0), (small1, resize1) = shrunk0[view.shrink0], shrunk1[view.shrink1]
+            turned1 = rotate_image(small1, view.angle)
+            if not sparse:
+                yield view, self.method.match(small0, turned1), resize0, resize1, image_size(small1)
+                continue
+            extract0 = 0.0
+            if view.shrink0 not in features0:
+                start = time.perf_counter()
+                features0[view.shrink0] = self.method.extractor.extract(small0)
+                extract0 = time.perf_counter() - start
+            start = time.perf_counter()
+            features1 = self.method.extractor.extract(turned1)
+            extract1 = time.perf_counter() - start
+            matches = self.method.match_features(features0[view.shrink0], features1)
+            matches.timings.update(extract0=extract0, extract1=extract1)
+            yield view, matches, resize0, resize1, image_size(small1)
+
+    def match(self, image0: ImageLike, image1: ImageLike) -> Matches:
+        """Match two images (paths, arrays or tensors); keypoints in original pixels, ``rotation1``/``zoom1`` set."""
+        array0, array1 = as_image(image0, "image0"), as_image(image1, "image1")
+        size0, size1 = image_size(array0), image_size(array1)
+        best, best_inliers, timings = None, -1, {}
+        for view, matches, resize0, resize1, shrunk_size1 in self._candidates(array0, array1):
+            start = time.perf_counter()
+            matches = replace(
+                matches,
+                keypoints0=resize0.to_original(matches.keypoints0),
+                keypoints1=resize1.to_original(unrotate_points(matches.keypoints1, view.angle, shrunk_size1)),
+                image_size0=size0,
+                image_size1=size1,
+                features0=None if matches.features0 is None else replace(
+                    in_original_pixels(matches.features0, resize0), image_size=size0),
+                features1=_original_features(matches.features1, view.angle, shrunk_size1, resize1, size1),
+                rotation1=view.angle,
+                zoom1=view.zoom,
+            )
+            inliers = count_inliers(matches)
+            for stage, seconds in matches.timings.items():
+                timings[stage] = timings.get(stage, 0.0) + seconds
+            timings["verify"] = timings.get("verify", 0.0) + time.perf_counter() - start
+            if inliers > best_inliers:
+                best, best_inliers = matches, inliers
+        best.timings = timings
+        return best
+
+    def __repr__(self) -> str:
+        return f"ViewSearch({self.method!r}, rotations={self.rotations}, zooms={self.zooms})"
