@@ -143,18 +143,25 @@ def split_method_name(name: str) -> tuple[str, str | None]:
 
 
 def build_method(
-    name: str, rotations: Sequence[int] | None = None, zooms: Sequence[float] | None = None, **options: Any
+    name: str,
+    rotations: Sequence[int] | None = None,
+    zooms: Sequence[float] | None = None,
+    accept: float | None = None,
+    **options: Any,
 ):
     """A pair matcher for a method name; options go to whichever part (extractor, matcher) declares them.
 
-    ``rotations`` (e.g. ``(0, 90, 180, 270)``) and ``zooms`` (e.g. ``(0.5, 1, 2)``) wrap any method in a view
+    ``rotations`` (e.g. ``(0, 90, 180, 270)``) and ``zooms`` (e.g. ``(1, 0.5, 2)``) wrap any method in a view
     search that matches the pair at each of those right-angle turns of image 1 and relative zooms and keeps
-    the best view (:class:`~tiepoint.matchers.search.ViewSearch`).
+    the best view; ``accept`` (e.g. ``0.5``) stops it at the first view with that inlier ratio
+    (:class:`~tiepoint.matchers.search.ViewSearch`).
     """
     if rotations is not None or zooms is not None:
         from .matchers.search import ViewSearch
 
-        return ViewSearch(build_method(name, **options), rotations or (0,), zooms or (1.0,))
+        return ViewSearch(build_method(name, **options), rotations or (0,), zooms or (1.0,), accept)
+    if accept is not None:
+        raise OptionError("accept stops a view search early; give rotations or zooms too")
     from .matchers.base import SparseMethod
 
     extractor_name, matcher_name = split_method_name(name)
@@ -168,7 +175,7 @@ def build_method(
     unknown = set(options) - extractor_keys - matcher_keys
     if unknown:
         raise OptionError(
-            f"method {name!r}: unknown option(s) {sorted(unknown)}; valid options are {sorted(extractor_keys | matcher_keys | {'rotations', 'zooms'})}"
+            f"method {name!r}: unknown option(s) {sorted(unknown)}; valid options are {sorted(extractor_keys | matcher_keys | {'rotations', 'zooms', 'accept'})}"
         )
     extractor = _construct(extractor_name, entry, extractor_class, {k: v for k, v in options.items() if k in extractor_keys})
     matcher = matcher_class(**{k: v for k, v in options.items() if k in matcher_keys})

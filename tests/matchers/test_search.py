@@ -151,3 +151,24 @@ def test_search_finds_the_zoom_of_a_zoomed_out_image(data_root):
     expected = (matches.keypoints0 + 0.5) / np.array([resize.scale_x, resize.scale_y]) - 0.5
     correct = np.linalg.norm(matches.keypoints1 - expected, axis=1) < 1.0
     assert len(matches) > 50 and correct.mean() > 0.8
+
+
+def test_accept_stops_at_the_first_view_good_enough(data_root, monkeypatch):
+    image, _ = resize_to_max_edge(load_image(data_root / "oxford_affine/graf/img1.png"), 320)
+    sideways = rotate_image(image, 90)
+    for accept, expected_views in [(None, 4), (0.5, 2)]:  # the right turn (90) is the second listed
+        # A48 learned no invariance to large turns: about 10 of 380 matches are inliers at a wrong turn
+        method = registry.build_method("clidd-a48+mnn", rotations=(0, 90, 180, 270), accept=accept)
+        calls = []
+        extract = method.method.extractor.extract
+        monkeypatch.setattr(method.method.extractor, "extract", lambda image: calls.append(1) or extract(image))
+        matches = method.match(sideways, image)
+        assert matches.rotation1 == 90 and len(calls) == 1 + expected_views
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, -0.1, "half"])
+def test_bad_accept_is_rejected_naming_the_option(bad):
+    with pytest.raises(OptionError, match="accept"):
+        registry.build_method("sift+ratio", rotations=(0, 90), accept=bad)
+    with pytest.raises(OptionError, match="accept"):
+        registry.build_method("sift+ratio", accept=0.5)  # nothing to search

@@ -18,6 +18,9 @@ the same for scale, for any method:
   raw match count would be no guide: mutual-nearest-neighbour matchers match about as many points in any view.
   (On the Oxford and Middlebury temple pairs, with CLIDD S96, this rule picked the turn nearest the true rotation
   on every pair that any turn could solve.)
+* With ``accept`` set, the search stops at the first view whose inliers make up at least that fraction of its
+  matches (and number at least :data:`MIN_ACCEPTED_INLIERS`), so list the likeliest view first. On pairs that
+  need no search this costs one view and one fit.
 * For a sparse method each distinct shrink of image 0 and each distinct (shrink, turn) of image 1 is extracted
   once.
 
@@ -46,6 +49,8 @@ VERIFY_THRESHOLD = 8.0
 """Inlier threshold (pixels) of the homography fit that scores each view."""
 VERIFY_ITERATIONS = 10_000
 """RANSAC iterations at most for that fit (enough to rank the views; about 10 ms each)."""
+MIN_ACCEPTED_INLIERS = 30
+"""The fewest inliers with which ``accept`` stops the search early."""
 ZOOM_RANGE = (0.1, 10.0)
 """The smallest and largest zoom accepted."""
 
@@ -108,12 +113,23 @@ class ViewSearch(PairMatcher):
         method: the method that matches each view.
         rotations: turns of image 1 to try (degrees counter-clockwise, multiples of 90).
         zooms: apparent magnifications of image 1 relative to image 0 to try (1 = same scale).
+        accept: stop at the first view whose homography inliers are at least this fraction of its matches;
+            ``None`` tries every view.
     """
 
-    def __init__(self, method: PairMatcher, rotations: Sequence[int] = (0,), zooms: Sequence[float] = (1.0,)) -> None:
+    def __init__(
+        self,
+        method: PairMatcher,
+        rotations: Sequence[int] = (0,),
+        zooms: Sequence[float] = (1.0,),
+        accept: float | None = None,
+    ) -> None:
         self.method = method
         self.rotations = check_rotations(rotations)
         self.zooms = check_zooms(zooms)
+        if accept is not None and not (isinstance(accept, (int, float)) and 0 < accept <= 1):
+            raise OptionError(f"accept must be a fraction in (0, 1] of a view's matches, got {accept!r}")
+        self.accept = accept
         self.views = [View(angle, zoom) for zoom in self.zooms for angle in self.rotations]
         self.name = method.name
 
@@ -171,8 +187,10 @@ class ViewSearch(PairMatcher):
             timings["verify"] = timings.get("verify", 0.0) + time.perf_counter() - start
             if inliers > best_inliers:
                 best, best_inliers = matches, inliers
+            if self.accept is not None and inliers >= max(MIN_ACCEPTED_INLIERS, self.accept * len(matches)):
+                break
         best.timings = timings
         return best
 
     def __repr__(self) -> str:
-        return f"ViewSearch({self.method!r}, rotations={self.rotations}, zooms={self.zooms})"
+        return f"ViewSearch({self.method!r}, rotations={self.rotations}, zooms={self.zooms}, accept={self.accept})"
