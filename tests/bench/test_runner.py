@@ -244,6 +244,10 @@ def test_report_append_keeps_other_results_and_replaces_same_method(fake_method,
     assert "fake-pose" in (tmp_path / "table.txt").read_text() and "fake-h" in (tmp_path / "table.txt").read_text()
     write_report([pose], tmp_path)  # without append: only the new results
     assert [r.dataset for r in read_results(tmp_path / "results.json")] == ["fake-pose"]
+    fake_method["matcher"] = FakeMatcher(pose_points)
+    other_options = run_benchmark(pose_dataset(), "fake", progress=False, ratio=0.7)
+    write_report([other_options], tmp_path, append=True)  # the same method with other options: kept beside it
+    assert [r.method_options for r in read_results(tmp_path / "results.json")] == [{}, {"ratio": 0.7}]
 
 
 needs_oxford = pytest.mark.skipif(not OXFORD.is_dir(), reason=f"Oxford affine data not found at {OXFORD}")

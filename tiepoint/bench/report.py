@@ -109,11 +109,18 @@ def format_table(results: Sequence[BenchmarkResult]) -> str:
     return "\n\n".join(tables)
 
 
+def _identity(result: BenchmarkResult) -> tuple[str, str, str]:
+    """What makes two results the same run: dataset, method and options (compared as JSON, so a tuple read back
+    from ``results.json`` as a list still matches)."""
+    return result.dataset, result.method, json.dumps(result.to_dict()["method_options"], sort_keys=True)
+
+
 def write_report(results: Sequence[BenchmarkResult], output_dir: str | os.PathLike, append: bool = False) -> list[Path]:
     """Write the results into ``output_dir`` (created if needed); every file is written atomically.
 
     With ``append``, the results already in ``output_dir/results.json`` are kept (before the new ones), except
-    those of the same dataset and method, which the new ones replace; the table and figure show them all.
+    those of the same dataset, method and method options, which the new ones replace; the table and figure show
+    them all.
 
     Files:
         * ``results.json``: every result with its protocol, summary, timing, environment and per-pair
@@ -129,8 +136,8 @@ def write_report(results: Sequence[BenchmarkResult], output_dir: str | os.PathLi
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     if append and (output_dir / "results.json").is_file():
-        replaced = {(r.dataset, r.method) for r in results}
-        kept = [r for r in read_results(output_dir / "results.json") if (r.dataset, r.method) not in replaced]
+        replaced = {_identity(r) for r in results}
+        kept = [r for r in read_results(output_dir / "results.json") if _identity(r) not in replaced]
         results = kept + list(results)
     written = [
         write_json(
