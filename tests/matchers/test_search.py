@@ -8,7 +8,13 @@ from tiepoint.errors import OptionError
 from tiepoint.io.image import image_size, load_image, resize_by_factor, resize_to_max_edge
 from tiepoint.matchers.base import PairMatcher
 from tiepoint.matchers.eloftr import weights_path
-from tiepoint.matchers.rotation import RIGHT_ANGLES, check_rotations, rotate_image, unrotate_features, unrotate_points
+from tiepoint.matchers.rotation import (
+    RIGHT_ANGLES,
+    check_rotations,
+    rotate_image,
+    unrotate_features,
+    unrotate_points,
+)
 from tiepoint.matchers.search import View, ViewSearch, check_zooms
 from tiepoint.types import Features, Matches
 
@@ -161,7 +167,8 @@ def test_accept_stops_at_the_first_view_good_enough(data_root, monkeypatch):
         method = registry.build_method("clidd-a48+mnn", rotations=(0, 90, 180, 270), accept=accept)
         calls = []
         extract = method.method.extractor.extract
-        monkeypatch.setattr(method.method.extractor, "extract", lambda image: calls.append(1) or extract(image))
+        monkeypatch.setattr(method.method.extractor, "extract",
+                            lambda image, calls=calls, extract=extract: calls.append(1) or extract(image))
         matches = method.match(sideways, image)
         assert matches.rotation1 == 90 and len(calls) == 1 + expected_views
 

@@ -30,7 +30,6 @@ The returned :class:`~tiepoint.types.Matches` are in the pixels of the original 
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
