@@ -179,3 +179,9 @@ def test_bad_accept_is_rejected_naming_the_option(bad):
         registry.build_method("sift+ratio", rotations=(0, 90), accept=bad)
     with pytest.raises(OptionError, match="accept"):
         registry.build_method("sift+ratio", accept=0.5)  # nothing to search
+
+
+def test_a_zoom_that_shrinks_an_image_below_the_minimum_is_an_error_naming_it(textured_image):
+    small = textured_image[:64, :64]
+    with pytest.raises(OptionError, match=r"zoom 0.1 shrinks image0 \(64x64\) to 6x6"):
+        registry.build_method("sift+ratio", zooms=(1, 0.1)).match(small, small)

@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import EstimationError, OptionError
 from ..features.base import in_original_pixels
 from ..geometry.estimate import estimate
-from ..io.image import ImageLike, Resize, as_image, image_size, resize_by_factor
+from ..io.image import MIN_SIDE, ImageLike, Resize, as_image, image_size, resize_by_factor
 from ..types import Features, Matches, Size
 from .base import PairMatcher, SparseMethod
 from .rotation import check_rotations, rotate_image, unrotate_features, unrotate_points
@@ -95,6 +95,16 @@ def count_inliers(matches: Matches) -> int:
         return 0
 
 
+def _shrink(image: np.ndarray, factor: float, zoom: float, name: str) -> tuple[np.ndarray, Resize]:
+    """``image`` shrunk by ``factor`` for a view at ``zoom``; an error names the option if it gets too small."""
+    small, resize = resize_by_factor(image, factor)
+    if min(small.shape[:2]) < MIN_SIDE:
+        width, height = image_size(image)
+        raise OptionError(f"zooms: zoom {zoom:g} shrinks {name} ({width}x{height}) to {small.shape[1]}x{small.shape[0]} "
+                          f"pixels, below the {MIN_SIDE}x{MIN_SIDE} that tiepoint needs")
+    return small, resize
+
+
 def _original_features(
     features: Features | None, angle: int, shrunk_size: Size, resize: Resize, size: Size
 ) -> Features | None:
@@ -141,9 +151,9 @@ class ViewSearch(PairMatcher):
         features0: dict[float, Features] = {}
         for view in self.views:
             if view.shrink0 not in shrunk0:
-                shrunk0[view.shrink0] = resize_by_factor(image0, view.shrink0)
+                shrunk0[view.shrink0] = _shrink(image0, view.shrink0, view.zoom, "image0")
             if view.shrink1 not in shrunk1:
-                shrunk1[view.shrink1] = resize_by_factor(image1, view.shrink1)
+                shrunk1[view.shrink1] = _shrink(image1, view.shrink1, view.zoom, "image1")
             (small0, resize0), (small1, resize1) = shrunk0[view.shrink0], shrunk1[view.shrink1]
             turned1 = rotate_image(small1, view.angle)
             if not sparse:
