@@ -106,13 +106,15 @@ def _shrink(image: np.ndarray, factor: float, zoom: float, name: str) -> tuple[n
 
 
 def _original_features(
-    features: Features | None, angle: int, shrunk_size: Size, resize: Resize, size: Size
+    features: Features | None, resize: Resize, size: Size, angle: int = 0, shrunk_size: Size | None = None
 ) -> Features | None:
-    """Features of a shrunk and turned image with keypoints (and covariances) in the original image of ``size``."""
+    """Features of a shrunk (and, for ``angle``, turned) image with keypoints and covariances in the original image
+    of ``size``; ``shrunk_size`` is the size of the shrunk image before its turn."""
     if features is None:
         return None
-    upright = unrotate_features(features, angle, shrunk_size)
-    return replace(in_original_pixels(upright, resize), image_size=size)
+    if angle:
+        features = unrotate_features(features, angle, shrunk_size)
+    return replace(in_original_pixels(features, resize), image_size=size)
 
 
 class ViewSearch(PairMatcher):
@@ -184,9 +186,8 @@ class ViewSearch(PairMatcher):
                 keypoints1=resize1.to_original(unrotate_points(matches.keypoints1, view.angle, shrunk_size1)),
                 image_size0=size0,
                 image_size1=size1,
-                features0=None if matches.features0 is None else replace(
-                    in_original_pixels(matches.features0, resize0), image_size=size0),
-                features1=_original_features(matches.features1, view.angle, shrunk_size1, resize1, size1),
+                features0=_original_features(matches.features0, resize0, size0),
+                features1=_original_features(matches.features1, resize1, size1, view.angle, shrunk_size1),
                 rotation1=view.angle,
                 zoom1=view.zoom,
             )
