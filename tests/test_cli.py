@@ -45,6 +45,13 @@ def test_match_reports_the_view_a_search_kept(tmp_path, stereo_pair, capsys):
     assert "image 1 zoomed 0.3x" in capsys.readouterr().out
 
 
+def test_match_reports_an_aligned_pass(tmp_path, stereo_pair, capsys):
+    assert main(["match", str(stereo_pair.path0), str(stereo_pair.path1), "--option", "align=True",
+                 "--output", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "summary.json").read_text())["aligned"] is True
+    assert "warped onto image 0" in capsys.readouterr().out
+
+
 def test_extract_over_a_folder(tmp_path, stereo_pair, capsys):
     folder = tmp_path / "images"
     folder.mkdir()

@@ -56,7 +56,8 @@ def match(image0: ImageLike, image1: ImageLike, method: str = DEFAULT_METHOD, **
             and, for any method, ``rotations`` (e.g. ``(0, 90, 180, 270)``: match image 1 at each right-angle
             turn) and ``zooms`` (e.g. ``(1, 0.5, 2)``: match with image 1 zoomed out or in by up to 2×); the view
             with the most homography inliers is kept, or with ``accept=0.5`` the first view whose inliers are half
-            its matches (:mod:`tiepoint.matchers.search`).
+            its matches; ``align=True`` then matches once more with image 1 warped onto image 0 by that view's
+            homography (:mod:`tiepoint.matchers.search`).
 
     Returns:
         :class:`Matches` with ``keypoints0`` and ``keypoints1`` ``(M, 2)`` in pixels of each original image

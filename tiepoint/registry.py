@@ -147,19 +147,21 @@ def build_method(
     rotations: Sequence[int] | None = None,
     zooms: Sequence[float] | None = None,
     accept: float | None = None,
+    align: bool = False,
     **options: Any,
 ):
     """A pair matcher for a method name; options go to whichever part (extractor, matcher) declares them.
 
     ``rotations`` (e.g. ``(0, 90, 180, 270)``) and ``zooms`` (e.g. ``(1, 0.5, 2)``) wrap any method in a view
     search that matches the pair at each of those right-angle turns of image 1 and relative zooms and keeps
-    the best view; ``accept`` (e.g. ``0.5``) stops it at the first view with that inlier ratio
+    the best view; ``accept`` (e.g. ``0.5``) stops it at the first view with that inlier ratio, and ``align=True``
+    matches once more with image 1 warped onto image 0 by the best view's homography
     (:class:`~tiepoint.matchers.search.ViewSearch`).
     """
-    if rotations is not None or zooms is not None:
+    if rotations is not None or zooms is not None or align is not False:
         from .matchers.search import ViewSearch
 
-        return ViewSearch(build_method(name, **options), rotations or (0,), zooms or (1.0,), accept)
+        return ViewSearch(build_method(name, **options), rotations or (0,), zooms or (1.0,), accept, align)
     if accept is not None:
         raise OptionError("accept stops a view search early; give rotations or zooms too")
     from .matchers.base import SparseMethod

@@ -97,6 +97,8 @@ class Matches:
             (``rotations`` option); 0 otherwise.
         zoom1: the apparent magnification of image 1 relative to image 0 at which a view search (``zooms``
             option) matched the pair; 1 otherwise. Keypoints are always in the original images.
+        aligned: whether the matches come from image 1 warped onto image 0 by a first homography (the view
+            search's ``align`` option).
     """
 
     keypoints0: np.ndarray
@@ -111,6 +113,7 @@ class Matches:
     timings: dict[str, float] = field(default_factory=dict)
     rotation1: int = 0
     zoom1: float = 1.0
+    aligned: bool = False
 
     def __post_init__(self) -> None:
         m = len(self.keypoints0)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..geometry.accuracy import homography_jacobians
+
 __all__ = ["calibration", "homography_jacobians", "keypoint_pairs", "propagated_errors", "repeatability", "warp"]
 
 
@@ -25,15 +27,6 @@ def warp(points: np.ndarray, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         mapped = homogeneous[:, :2] / w[:, None]
     return mapped, w > 0
-
-
-def homography_jacobians(points: np.ndarray, H: np.ndarray) -> np.ndarray:
-    """``(N, 2, 2)`` Jacobians of the map ``x -> H(x)`` at ``(N, 2)`` points."""
-    points = np.asarray(points, np.float64).reshape(-1, 2)
-    homogeneous = points @ H[:, :2].T + H[:, 2]
-    w = homogeneous[:, 2][:, None, None]
-    outer = homogeneous[:, :2, None] * H[2, :2][None, None, :]
-    return (H[None, :2, :2] * w - outer) / (w * w)
 
 
 def _inside(points: np.ndarray, front: np.ndarray, size: tuple[int, int]) -> np.ndarray:

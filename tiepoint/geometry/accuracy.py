@@ -61,6 +61,15 @@ def apply_homography(H: np.ndarray, points: np.ndarray) -> np.ndarray:
     return result
 
 
+def homography_jacobians(points: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """``(N, 2, 2)`` Jacobians of the map ``x -> H(x)`` at ``(N, 2)`` points."""
+    points = np.asarray(points, np.float64).reshape(-1, 2)
+    homogeneous = points @ H[:, :2].T + H[:, 2]
+    w = homogeneous[:, 2][:, None, None]
+    outer = homogeneous[:, :2, None] * H[2, :2][None, None, :]
+    return (H[None, :2, :2] * w - outer) / (w * w)
+
+
 def homography_corner_error(H_est: np.ndarray, H_gt: np.ndarray, image_size0: Size) -> float:
     """Mean distance between the corners of image 0 mapped by the estimate and by the ground truth.
 

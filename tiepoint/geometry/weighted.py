@@ -29,7 +29,7 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
-from .accuracy import skew
+from .accuracy import homography_jacobians, skew
 from .estimate import (
     PoselibConfig,
     Problem,
@@ -91,12 +91,6 @@ def _inliers(problem: Problem, solution: Solution, minimum: int) -> _Inliers | N
     )
 
 
-def _homography_jacobians(points: np.ndarray, H: np.ndarray) -> np.ndarray:
-    homogeneous = points @ H[:, :2].T + H[:, 2]
-    w = homogeneous[:, 2][:, None, None]
-    return (H[None, :2, :2] * w - homogeneous[:, :2, None] * H[2, :2][None, None, :]) / (w * w)
-
-
 def transfer_residuals(H: np.ndarray, points0: np.ndarray, points1: np.ndarray, whitening: np.ndarray) -> np.ndarray:
     """``(2M,)`` whitened transfer errors ``W_i (H(x0_i) - x1_i)`` for ``(M, 2, 2)`` whitening matrices."""
     homogeneous = points0 @ H[:, :2].T + H[:, 2]
@@ -142,7 +136,7 @@ def _refiner(ransac: Solver, minimum: int, refine: Callable[..., Solution]) -> S
 def _refine_homography(problem: Problem, config: WeightedConfig, solution: Solution, data: _Inliers) -> Solution:
     p0, p1, sigma0, sigma1 = data.points0, data.points1, data.sigma0, data.sigma1
     H0 = np.asarray(solution.matrix, np.float64) / solution.matrix[2, 2]
-    J = _homography_jacobians(p0, H0)
+    J = homography_jacobians(p0, H0)
     whitening = _whitening(sigma1 + J @ sigma0 @ J.transpose(0, 2, 1))
 
     def residuals(h: np.ndarray) -> np.ndarray:

@@ -198,6 +198,12 @@ class Resize:
         scale = np.array([self.scale_x, self.scale_y], dtype=np.float64)
         return ((np.asarray(points, np.float64) + 0.5) * scale - 0.5).astype(np.float32)
 
+    def matrix(self) -> np.ndarray:
+        """``(3, 3)`` homogeneous form of :meth:`to_original` (resized pixels to original pixels)."""
+        return np.array([[self.scale_x, 0.0, 0.5 * self.scale_x - 0.5],
+                         [0.0, self.scale_y, 0.5 * self.scale_y - 0.5],
+                         [0.0, 0.0, 1.0]])
+
     def covariances_to_original(self, covariances: np.ndarray) -> np.ndarray:
         """Map ``(N, 2, 2)`` position covariances (pixels²) of the resized image to the original image."""
         scale = np.diag([self.scale_x, self.scale_y])

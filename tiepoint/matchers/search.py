@@ -21,11 +21,14 @@ the same for scale, for any method:
 * With ``accept`` set, the search stops at the first view whose inliers make up at least that fraction of its
   matches (and number at least :data:`MIN_ACCEPTED_INLIERS`), so list the likeliest view first. On pairs that
   need no search this costs one view and one fit.
+* With ``align``, the best view's homography then warps image 1 onto image 0 (:mod:`~tiepoint.matchers.align`)
+  and the pair is matched once more. The aligned pair needs no invariance from the method, so its matches are
+  more numerous and more precise; they are kept if they have more inliers than the best view's.
 * For a sparse method each distinct shrink of image 0 and each distinct (shrink, turn) of image 1 is extracted
   once.
 
 The returned :class:`~tiepoint.types.Matches` are in the pixels of the original images, like every method's. Their
-``rotation1`` and ``zoom1`` say which view was kept.
+``rotation1`` and ``zoom1`` say which view was kept, ``aligned`` whether the aligned pass was.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from ..errors import EstimationError, OptionError
 from ..features.base import in_original_pixels
 from ..geometry.estimate import estimate
 from ..io.image import MIN_SIDE, ImageLike, Resize, as_image, image_size, resize_by_factor
-from ..types import Features, Matches, Size
+from ..types import Features, Geometry, Matches, Size
+from .align import matches_back, warp_onto
 from .base import PairMatcher, SparseMethod
 from .rotation import check_rotations, rotate_image, unrotate_features, unrotate_points
 
@@ -49,7 +53,7 @@ VERIFY_THRESHOLD = 8.0
 VERIFY_ITERATIONS = 10_000
 """RANSAC iterations at most for that fit (enough to rank the views; about 10 ms each)."""
 MIN_ACCEPTED_INLIERS = 30
-"""The fewest inliers with which ``accept`` stops the search early."""
+"""The fewest inliers with which ``accept`` stops the search early, and with which ``align`` warps image 1."""
 ZOOM_RANGE = (0.1, 10.0)
 """The smallest and largest zoom accepted."""
 
@@ -86,13 +90,12 @@ class View:
         return min(1.0, 1.0 / self.zoom)
 
 
-def count_inliers(matches: Matches) -> int:
-    """Inliers of a robust homography fit (0 when the matches are too few or degenerate)."""
+def fit_homography(matches: Matches) -> Geometry | None:
+    """The robust homography fit that scores a view (``None`` when the matches are too few or degenerate)."""
     try:
-        return estimate(matches, model="homography", threshold=VERIFY_THRESHOLD,
-                        max_iterations=VERIFY_ITERATIONS).num_inliers
+        return estimate(matches, model="homography", threshold=VERIFY_THRESHOLD, max_iterations=VERIFY_ITERATIONS)
     except EstimationError:
-        return 0
+        return None
 
 
 def _shrink(image: np.ndarray, factor: float, zoom: float, name: str) -> tuple[np.ndarray, Resize]:
@@ -126,6 +129,7 @@ class ViewSearch(PairMatcher):
         zooms: apparent magnifications of image 1 relative to image 0 to try (1 = same scale).
         accept: stop at the first view whose homography inliers are at least this fraction of its matches;
             ``None`` tries every view.
+        align: match once more with image 1 warped onto image 0 by the best view's homography.
     """
 
     def __init__(
@@ -134,53 +138,53 @@ class ViewSearch(PairMatcher):
         rotations: Sequence[int] = (0,),
         zooms: Sequence[float] = (1.0,),
         accept: float | None = None,
+        align: bool = False,
     ) -> None:
         self.method = method
         self.rotations = check_rotations(rotations)
         self.zooms = check_zooms(zooms)
         if accept is not None and not (isinstance(accept, (int, float)) and 0 < accept <= 1):
             raise OptionError(f"accept must be a fraction in (0, 1] of a view's matches, got {accept!r}")
+        if not isinstance(align, bool):
+            raise OptionError(f"align must be True or False, got {align!r}")
         self.accept = accept
+        self.align = align
         self.views = [View(angle, zoom) for zoom in self.zooms for angle in self.rotations]
         self.name = method.name
 
-    def _candidates(self, image0: np.ndarray, image1: np.ndarray) -> Iterator[tuple[View, Matches, Resize, Resize, Size]]:
-        """Each view with its matches (in the pixels of the shrunk and turned images), both images' resizes and the
-        size of shrunk image 1 before its turn."""
+    def _match(self, image0: np.ndarray, image1: np.ndarray, key0: float, features0: dict[float, Features]) -> Matches:
+        """The method on one pair of (shrunk, turned or warped) images. A sparse method extracts image 0 once per
+        ``key0`` (its shrink), kept in ``features0``."""
+        if not isinstance(self.method, SparseMethod):
+            return self.method.match(image0, image1)
+        extract0 = 0.0
+        if key0 not in features0:
+            start = time.perf_counter()
+            features0[key0] = self.method.extractor.extract(image0)
+            extract0 = time.perf_counter() - start
+        start = time.perf_counter()
+        features1 = self.method.extractor.extract(image1)
+        extract1 = time.perf_counter() - start
+        matches = self.method.match_features(features0[key0], features1)
+        matches.timings.update(extract0=extract0, extract1=extract1)
+        return matches
+
+    def _candidates(
+        self, image0: np.ndarray, image1: np.ndarray, features0: dict[float, Features]
+    ) -> Iterator[Matches]:
+        """Each view's matches, in the pixels of the original images."""
+        size0, size1 = image_size(image0), image_size(image1)
         shrunk0: dict[float, tuple[np.ndarray, Resize]] = {}
         shrunk1: dict[float, tuple[np.ndarray, Resize]] = {}
-        sparse = isinstance(self.method, SparseMethod)
-        features0: dict[float, Features] = {}
         for view in self.views:
             if view.shrink0 not in shrunk0:
                 shrunk0[view.shrink0] = _shrink(image0, view.shrink0, view.zoom, "image0")
             if view.shrink1 not in shrunk1:
                 shrunk1[view.shrink1] = _shrink(image1, view.shrink1, view.zoom, "image1")
             (small0, resize0), (small1, resize1) = shrunk0[view.shrink0], shrunk1[view.shrink1]
-            turned1 = rotate_image(small1, view.angle)
-            if not sparse:
-                yield view, self.method.match(small0, turned1), resize0, resize1, image_size(small1)
-                continue
-            extract0 = 0.0
-            if view.shrink0 not in features0:
-                start = time.perf_counter()
-                features0[view.shrink0] = self.method.extractor.extract(small0)
-                extract0 = time.perf_counter() - start
-            start = time.perf_counter()
-            features1 = self.method.extractor.extract(turned1)
-            extract1 = time.perf_counter() - start
-            matches = self.method.match_features(features0[view.shrink0], features1)
-            matches.timings.update(extract0=extract0, extract1=extract1)
-            yield view, matches, resize0, resize1, image_size(small1)
-
-    def match(self, image0: ImageLike, image1: ImageLike) -> Matches:
-        """Match two images (paths, arrays or tensors); keypoints in original pixels, ``rotation1``/``zoom1`` set."""
-        array0, array1 = as_image(image0, "image0"), as_image(image1, "image1")
-        size0, size1 = image_size(array0), image_size(array1)
-        best, best_inliers, timings = None, -1, {}
-        for view, matches, resize0, resize1, shrunk_size1 in self._candidates(array0, array1):
-            start = time.perf_counter()
-            matches = replace(
+            matches = self._match(small0, rotate_image(small1, view.angle), view.shrink0, features0)
+            shrunk_size1 = image_size(small1)
+            yield replace(
                 matches,
                 keypoints0=resize0.to_original(matches.keypoints0),
                 keypoints1=resize1.to_original(unrotate_points(matches.keypoints1, view.angle, shrunk_size1)),
@@ -191,16 +195,48 @@ class ViewSearch(PairMatcher):
                 rotation1=view.angle,
                 zoom1=view.zoom,
             )
-            inliers = count_inliers(matches)
+
+    def _aligned(
+        self, image0: np.ndarray, image1: np.ndarray, H: np.ndarray, features0: dict[float, Features], best: Matches
+    ) -> Matches | None:
+        """The pair matched again with image 1 warped onto image 0 by ``H`` (``None`` if ``H`` cannot warp it)."""
+        warped = warp_onto(image1, H, image_size(image0))
+        if warped is None:
+            return None
+        matches = matches_back(self._match(image0, warped, 1.0, features0), H, image_size(image1))
+        return replace(matches, rotation1=best.rotation1, zoom1=best.zoom1, aligned=True)
+
+    def match(self, image0: ImageLike, image1: ImageLike) -> Matches:
+        """Match two images (paths, arrays or tensors); keypoints in original pixels, ``rotation1``, ``zoom1`` and
+        ``aligned`` set."""
+        array0, array1 = as_image(image0, "image0"), as_image(image1, "image1")
+        features0: dict[float, Features] = {}
+        timings: dict[str, float] = {}
+
+        def verified(matches: Matches) -> Geometry | None:
+            start = time.perf_counter()
+            geometry = fit_homography(matches)
             for stage, seconds in matches.timings.items():
                 timings[stage] = timings.get(stage, 0.0) + seconds
             timings["verify"] = timings.get("verify", 0.0) + time.perf_counter() - start
+            return geometry
+
+        best, best_geometry, best_inliers = None, None, -1
+        for matches in self._candidates(array0, array1, features0):
+            geometry = verified(matches)
+            inliers = 0 if geometry is None else geometry.num_inliers
             if inliers > best_inliers:
-                best, best_inliers = matches, inliers
+                best, best_geometry, best_inliers = matches, geometry, inliers
             if self.accept is not None and inliers >= max(MIN_ACCEPTED_INLIERS, self.accept * len(matches)):
                 break
+        if self.align and best_inliers >= MIN_ACCEPTED_INLIERS:
+            aligned = self._aligned(array0, array1, best_geometry.matrix, features0, best)
+            geometry = None if aligned is None else verified(aligned)
+            if geometry is not None and geometry.num_inliers > best_inliers:
+                best = aligned
         best.timings = timings
         return best
 
     def __repr__(self) -> str:
-        return f"ViewSearch({self.method!r}, rotations={self.rotations}, zooms={self.zooms}, accept={self.accept})"
+        return (f"ViewSearch({self.method!r}, rotations={self.rotations}, zooms={self.zooms}, accept={self.accept}, "
+                f"align={self.align})")

@@ -49,6 +49,7 @@ class PairResult:
             "num_matches": len(m),
             "rotation1_deg": m.rotation1,
             "zoom1": m.zoom1,
+            "aligned": m.aligned,
             "timings_s": m.timings,
             "geometry": None
             if g is None
@@ -70,6 +71,8 @@ class PairResult:
             lines.append(f"image 1 matched turned {m.rotation1} degrees counter-clockwise (view search)")
         if m.zoom1 != 1:
             lines.append(f"matched with image 1 zoomed {m.zoom1:g}x relative to image 0 (view search)")
+        if m.aligned:
+            lines.append("matched again with image 1 warped onto image 0 by the first homography (align)")
         if g is not None:
             lines.append(f"{g.model} ({g.estimator}, {g.threshold:g} px): {g.num_inliers} inliers")
             lines.append(np.array2string(g.matrix / (g.matrix[2, 2] if g.model == "homography" else 1), precision=5))

@@ -1,0 +1,87 @@
+"""Alignment: warp image 1 into the frame of image 0 by a homography, and map what is found there back.
+
+The view search (:mod:`tiepoint.matchers.search`) uses this for its ``align`` pass. A first match gives a
+homography ``H`` from image 0 to image 1. Image 1 warped by it looks nearly like image 0: same scale, same turn,
+same perspective. Matched again, the pair no longer asks the descriptors for any invariance, so the matches are
+more numerous and more precise. A point ``x`` of the warped image is the point ``H(x)`` of image 1, so every
+match maps back exactly.
+
+Shrinking by a warp would alias, so where ``H`` makes image 1 smaller (image 1 shows the scene larger), image 1
+is first shrunk by that factor with area interpolation and then warped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+
+from ..geometry.accuracy import apply_homography, homography_jacobians
+from ..io.image import MIN_SIDE, resize_by_factor
+from ..types import Features, Matches, Size
+
+BORDER_MARGIN = 0.5
+"""Points mapped back further than this outside image 1 (pixels beyond the outer pixel centres) are dropped."""
+
+
+def warp_scale(H: np.ndarray, size0: Size) -> float:
+    """How much larger ``H`` shows image 0's centre in image 1 (square root of the Jacobian's determinant;
+    ``nan`` when ``H`` is degenerate there)."""
+    centre = np.array([[(size0[0] - 1) / 2.0, (size0[1] - 1) / 2.0]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        determinant = float(np.linalg.det(homography_jacobians(centre, H)[0]))
+    return float(np.sqrt(determinant)) if np.isfinite(determinant) and determinant > 0 else float("nan")
+
+
+def warp_onto(image1: np.ndarray, H: np.ndarray, size0: Size) -> np.ndarray | None:
+    """Image 1 warped into the frame of image 0 (``size0`` = ``(width, height)``), pixel ``x`` of the result
+    showing pixel ``H(x)`` of image 1; outside image 1 it is black. ``None`` when ``H`` is degenerate at image 0's
+    centre or would shrink image 1 below :data:`~tiepoint.io.image.MIN_SIDE` pixels."""
+    scale = warp_scale(H, size0)
+    if not np.isfinite(scale):
+        return None
+    shrink = min(1.0, 1.0 / scale)
+    if min(image1.shape[:2]) * shrink < MIN_SIDE:
+        return None
+    small, resize = resize_by_factor(image1, shrink)
+    to_small = np.linalg.inv(resize.matrix()) @ H
+    return cv2.warpPerspective(small, to_small, tuple(size0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _inside(points: np.ndarray, size: Size) -> np.ndarray:
+    width, height = size
+    low = -BORDER_MARGIN
+    return ((points[:, 0] >= low) & (points[:, 1] >= low)
+            & (points[:, 0] <= width - 1 + BORDER_MARGIN) & (points[:, 1] <= height - 1 + BORDER_MARGIN))
+
+
+def _features_back(features: Features, H: np.ndarray, size1: Size) -> tuple[Features, np.ndarray]:
+    """Features of the warped image mapped to image 1 (keypoints by ``H``, covariances by its Jacobian), with
+    those that fall outside image 1 dropped; also the new index of each old feature (-1 where dropped)."""
+    keypoints = apply_homography(H, features.keypoints)
+    keep = np.flatnonzero(_inside(keypoints, size1))
+    covariances = None
+    if features.covariances is not None:
+        J = homography_jacobians(features.keypoints[keep], H)
+        covariances = (J @ features.covariances[keep] @ J.transpose(0, 2, 1)).astype(np.float32)
+    index = np.full(len(features), -1)
+    index[keep] = np.arange(len(keep))
+    mapped = replace(features.subset(keep), keypoints=keypoints[keep].astype(np.float32), covariances=covariances,
+                     image_size=size1)
+    return mapped, index
+
+
+def matches_back(matches: Matches, H: np.ndarray, size1: Size) -> Matches:
+    """Matches between image 0 and image 1 warped by :func:`warp_onto`, in the pixels of image 1 (``size1``);
+    matches whose point falls outside image 1 (the black border) are dropped."""
+    keypoints1 = apply_homography(H, matches.keypoints1)
+    moved = replace(matches, keypoints1=keypoints1.astype(np.float32), image_size1=size1)
+    if matches.features1 is not None:
+        features1, new_index = _features_back(matches.features1, H, size1)
+        indices = matches.indices
+        if indices is not None:
+            indices = np.stack([indices[:, 0], new_index[indices[:, 1]]], axis=1)
+        moved = replace(moved, features1=features1, indices=indices)
+    return moved.subset(_inside(keypoints1, size1))
