@@ -147,7 +147,7 @@ def build_method(
     rotations: Sequence[int] | None = None,
     zooms: Sequence[float] | None = None,
     accept: float | None = None,
-    align: bool = False,
+    align: bool | str = False,
     **options: Any,
 ):
     """A pair matcher for a method name; options go to whichever part (extractor, matcher) declares them.
@@ -155,13 +155,17 @@ def build_method(
     ``rotations`` (e.g. ``(0, 90, 180, 270)``) and ``zooms`` (e.g. ``(1, 0.5, 2)``) wrap any method in a view
     search that matches the pair at each of those right-angle turns of image 1 and relative zooms and keeps
     the best view; ``accept`` (e.g. ``0.5``) stops it at the first view with that inlier ratio, and ``align=True``
-    matches once more with image 1 warped onto image 0 by the best view's homography
+    matches once more with image 1 warped onto image 0 by the best view's homography; ``align="ratio"`` (a matcher
+    name, sparse methods only) matches that aligned pair with another matcher than the search
     (:class:`~tiepoint.matchers.search.ViewSearch`).
     """
     if rotations is not None or zooms is not None or align is not False:
         from .matchers.search import ViewSearch
 
-        return ViewSearch(build_method(name, **options), rotations or (0,), zooms or (1.0,), accept, align)
+        method = build_method(name, **options)
+        if isinstance(align, str):
+            align = _aligned_method(name, method, align)
+        return ViewSearch(method, rotations or (0,), zooms or (1.0,), accept, align)
     if accept is not None:
         raise OptionError("accept stops a view search early; give rotations or zooms too")
     from .matchers.base import SparseMethod
@@ -177,12 +181,27 @@ def build_method(
     unknown = set(options) - extractor_keys - matcher_keys
     if unknown:
         raise OptionError(
-            f"method {name!r}: unknown option(s) {sorted(unknown)}; valid options are {sorted(extractor_keys | matcher_keys | {'rotations', 'zooms', 'accept'})}"
+            f"method {name!r}: unknown option(s) {sorted(unknown)}; valid options are {sorted(extractor_keys | matcher_keys | {'rotations', 'zooms', 'accept', 'align'})}"
         )
     extractor = _construct(extractor_name, entry, extractor_class, {k: v for k, v in options.items() if k in extractor_keys})
     matcher = matcher_class(**{k: v for k, v in options.items() if k in matcher_keys})
     full_name = f"{extractor_name}+{matcher_name}"
     return SparseMethod(full_name, extractor, matcher)
+
+
+def _aligned_method(name: str, method: Any, matcher_name: str):
+    """The method that matches the aligned pair for ``align="<matcher>"``: the same extractor, that matcher."""
+    from .matchers.base import SparseMethod
+
+    if matcher_name not in _MATCHERS:
+        raise OptionError(f"align must be True, False or a matcher name ({', '.join(sorted(_MATCHERS))}), "
+                          f"got {matcher_name!r}")
+    if not isinstance(method, SparseMethod):
+        raise OptionError(f"align={matcher_name!r} names a descriptor matcher, but {name!r} is a dense method; use align=True")
+    extractor_name, _ = split_method_name(name)
+    aligned_name = f"{extractor_name}+{matcher_name}"
+    split_method_name(aligned_name)  # an unknown matcher, or one that does not fit the descriptors, is an error
+    return SparseMethod(aligned_name, method.extractor, build_matcher(matcher_name))
 
 
 @lru_cache(maxsize=16)

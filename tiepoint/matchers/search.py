@@ -23,7 +23,10 @@ the same for scale, for any method:
   need no search this costs one view and one fit.
 * With ``align``, the best view's homography then warps image 1 onto image 0 (:mod:`~tiepoint.matchers.align`)
   and the pair is matched once more. The aligned pair needs no invariance from the method, so its matches are
-  more numerous and more precise; they are kept if they have more inliers than the best view's.
+  more numerous and more precise; they are kept if they have more inliers than the best view's. ``align`` may
+  also be another sparse method with the same extractor (``align="ratio"`` in :func:`~tiepoint.registry.build_method`):
+  a permissive matcher (mutual nearest neighbours) then finds the geometry, and a strict one (the ratio test)
+  matches the aligned pair, where the true matches are unambiguous.
 * For a sparse method each distinct shrink of image 0 and each distinct (shrink, turn) of image 1 is extracted
   once.
 
@@ -53,7 +56,10 @@ VERIFY_THRESHOLD = 8.0
 VERIFY_ITERATIONS = 10_000
 """RANSAC iterations at most for that fit (enough to rank the views; about 10 ms each)."""
 MIN_ACCEPTED_INLIERS = 30
-"""The fewest inliers with which ``accept`` stops the search early, and with which ``align`` warps image 1."""
+"""The fewest inliers with which ``accept`` stops the search early."""
+MIN_ALIGN_INLIERS = 8
+"""The fewest inliers (twice the homography's minimal sample) with which ``align`` warps image 1. A wrong
+homography costs one more match, not a wrong result: the aligned matches are kept only if they have more inliers."""
 ZOOM_RANGE = (0.1, 10.0)
 """The smallest and largest zoom accepted."""
 
@@ -129,7 +135,8 @@ class ViewSearch(PairMatcher):
         zooms: apparent magnifications of image 1 relative to image 0 to try (1 = same scale).
         accept: stop at the first view whose homography inliers are at least this fraction of its matches;
             ``None`` tries every view.
-        align: match once more with image 1 warped onto image 0 by the best view's homography.
+        align: match once more with image 1 warped onto image 0 by the best view's homography: ``True`` with
+            ``method``, or with this other method (sparse, sharing ``method``'s extractor).
     """
 
     def __init__(
@@ -138,34 +145,42 @@ class ViewSearch(PairMatcher):
         rotations: Sequence[int] = (0,),
         zooms: Sequence[float] = (1.0,),
         accept: float | None = None,
-        align: bool = False,
+        align: bool | PairMatcher = False,
     ) -> None:
         self.method = method
         self.rotations = check_rotations(rotations)
         self.zooms = check_zooms(zooms)
         if accept is not None and not (isinstance(accept, (int, float)) and 0 < accept <= 1):
             raise OptionError(f"accept must be a fraction in (0, 1] of a view's matches, got {accept!r}")
-        if not isinstance(align, bool):
-            raise OptionError(f"align must be True or False, got {align!r}")
+        if not isinstance(align, (bool, PairMatcher)):
+            raise OptionError(f"align must be True, False or the name of a descriptor matcher, got {align!r}")
+        if isinstance(align, SparseMethod) and not (
+            isinstance(method, SparseMethod) and align.extractor is method.extractor
+        ):
+            raise OptionError("align: a sparse method for the aligned pass must share the searched method's extractor")
         self.accept = accept
-        self.align = align
+        self.aligner = method if align is True else (align or None)
         self.views = [View(angle, zoom) for zoom in self.zooms for angle in self.rotations]
         self.name = method.name
 
-    def _match(self, image0: np.ndarray, image1: np.ndarray, key0: float, features0: dict[float, Features]) -> Matches:
-        """The method on one pair of (shrunk, turned or warped) images. A sparse method extracts image 0 once per
-        ``key0`` (its shrink), kept in ``features0``."""
-        if not isinstance(self.method, SparseMethod):
-            return self.method.match(image0, image1)
+    def _match(
+        self, image0: np.ndarray, image1: np.ndarray, key0: float, features0: dict[float, Features],
+        method: PairMatcher | None = None,
+    ) -> Matches:
+        """``method`` (else the searched method) on one pair of (shrunk, turned or warped) images. A sparse method
+        extracts image 0 once per ``key0`` (its shrink), kept in ``features0``."""
+        method = method or self.method
+        if not isinstance(method, SparseMethod):
+            return method.match(image0, image1)
         extract0 = 0.0
         if key0 not in features0:
             start = time.perf_counter()
-            features0[key0] = self.method.extractor.extract(image0)
+            features0[key0] = method.extractor.extract(image0)
             extract0 = time.perf_counter() - start
         start = time.perf_counter()
-        features1 = self.method.extractor.extract(image1)
+        features1 = method.extractor.extract(image1)
         extract1 = time.perf_counter() - start
-        matches = self.method.match_features(features0[key0], features1)
+        matches = method.match_features(features0[key0], features1)
         matches.timings.update(extract0=extract0, extract1=extract1)
         return matches
 
@@ -203,7 +218,7 @@ class ViewSearch(PairMatcher):
         warped = warp_onto(image1, H, image_size(image0))
         if warped is None:
             return None
-        matches = matches_back(self._match(image0, warped, 1.0, features0), H, image_size(image1))
+        matches = matches_back(self._match(image0, warped, 1.0, features0, self.aligner), H, image_size(image1))
         return replace(matches, rotation1=best.rotation1, zoom1=best.zoom1, aligned=True)
 
     def match(self, image0: ImageLike, image1: ImageLike) -> Matches:
@@ -229,7 +244,7 @@ class ViewSearch(PairMatcher):
                 best, best_geometry, best_inliers = matches, geometry, inliers
             if self.accept is not None and inliers >= max(MIN_ACCEPTED_INLIERS, self.accept * len(matches)):
                 break
-        if self.align and best_inliers >= MIN_ACCEPTED_INLIERS:
+        if self.aligner is not None and best_inliers >= MIN_ALIGN_INLIERS:
             aligned = self._aligned(array0, array1, best_geometry.matrix, features0, best)
             geometry = None if aligned is None else verified(aligned)
             if geometry is not None and geometry.num_inliers > best_inliers:
@@ -239,4 +254,4 @@ class ViewSearch(PairMatcher):
 
     def __repr__(self) -> str:
         return (f"ViewSearch({self.method!r}, rotations={self.rotations}, zooms={self.zooms}, accept={self.accept}, "
-                f"align={self.align})")
+                f"align={self.aligner is not None})")
