@@ -23,8 +23,8 @@ the same for scale, for any method:
   need no search this costs one view and one fit.
 * With ``align``, the best view's homography then warps image 1 onto image 0 (:mod:`~tiepoint.matchers.align`)
   and the pair is matched once more. The aligned pair needs no invariance from the method, so its matches are
-  more numerous and more precise; they are kept if they have more inliers than the best view's. ``align`` may
-  also be another sparse method with the same extractor (``align="ratio"`` in :func:`~tiepoint.registry.build_method`):
+  more numerous and more precise; they are kept if they have more inliers than the best view's, or a larger
+  share of inliers. ``align`` may also be another sparse method with the same extractor (``align="ratio"`` in :func:`~tiepoint.registry.build_method`):
   a permissive matcher (mutual nearest neighbours) then finds the geometry, and a strict one (the ratio test)
   matches the aligned pair, where the true matches are unambiguous.
 * For a sparse method each distinct shrink of image 0 and each distinct (shrink, turn) of image 1 is extracted
@@ -59,7 +59,8 @@ MIN_ACCEPTED_INLIERS = 30
 """The fewest inliers with which ``accept`` stops the search early."""
 MIN_ALIGN_INLIERS = 8
 """The fewest inliers (twice the homography's minimal sample) with which ``align`` warps image 1. A wrong
-homography costs one more match, not a wrong result: the aligned matches are kept only if they have more inliers."""
+homography costs one more match, not a wrong result: the aligned matches are kept only if they have more inliers
+or a larger share of inliers, and on a wrong homography both are at chance level."""
 ZOOM_RANGE = (0.1, 10.0)
 """The smallest and largest zoom accepted."""
 
@@ -124,6 +125,14 @@ def _original_features(
     if angle:
         features = unrotate_features(features, angle, shrunk_size)
     return replace(in_original_pixels(features, resize), image_size=size)
+
+
+def _improves(inliers: int, matches: int, best_inliers: int, best_matches: int) -> bool:
+    """Whether the aligned pass (``inliers`` of ``matches``) beats the best view: more inliers, or a larger share of
+    inliers (a strict matcher keeps fewer, surer matches). On a wrong homography both are at chance level."""
+    if inliers < MIN_ALIGN_INLIERS:
+        return False
+    return inliers > best_inliers or inliers * best_matches > best_inliers * matches
 
 
 class ViewSearch(PairMatcher):
@@ -247,7 +256,7 @@ class ViewSearch(PairMatcher):
         if self.aligner is not None and best_inliers >= MIN_ALIGN_INLIERS:
             aligned = self._aligned(array0, array1, best_geometry.matrix, features0, best)
             geometry = None if aligned is None else verified(aligned)
-            if geometry is not None and geometry.num_inliers > best_inliers:
+            if geometry is not None and _improves(geometry.num_inliers, len(aligned), best_inliers, len(best)):
                 best = aligned
         best.timings = timings
         return best
