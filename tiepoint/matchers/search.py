@@ -24,9 +24,11 @@ the same for scale, for any method:
 * With ``align``, the best view's homography then warps image 1 onto image 0 (:mod:`~tiepoint.matchers.align`)
   and the pair is matched once more. The aligned pair needs no invariance from the method, so its matches are
   more numerous and more precise; they are kept if they have more inliers than the best view's, or a larger
-  share of inliers. ``align`` may also be another sparse method with the same extractor (``align="ratio"`` in :func:`~tiepoint.registry.build_method`):
-  a permissive matcher (mutual nearest neighbours) then finds the geometry, and a strict one (the ratio test)
-  matches the aligned pair, where the true matches are unambiguous.
+  share of inliers. ``align`` may also be another sparse method with the same extractor (``align="ratio"``
+  in :func:`~tiepoint.registry.build_method`): a permissive matcher (mutual nearest neighbours) then finds the
+  geometry, and a strict one (the ratio test) matches the aligned pair, where the true matches are unambiguous.
+  The warp is a homography, so the aligned pass suits planar scenes and distant views; in a 3D scene it can cost
+  pose accuracy (see the README).
 * For a sparse method each distinct shrink of image 0 and each distinct (shrink, turn) of image 1 is extracted
   once.
 
