@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .config import option_names
+from .config import option_names, parse_spec
 from .errors import OptionError, UnknownMethodError
 from .weights import WEIGHTS_DIR
 
@@ -156,7 +156,8 @@ def build_method(
     search that matches the pair at each of those right-angle turns of image 1 and relative zooms and keeps
     the best view; ``accept`` (e.g. ``0.5``) stops it at the first view with that inlier ratio, and ``align=True``
     matches once more with image 1 warped onto image 0 by the best view's homography; ``align="ratio"`` (a matcher
-    name, sparse methods only) matches that aligned pair with another matcher than the search
+    name, with options after a colon as in ``"ratio:ratio=0.9"``; sparse methods only) matches that aligned pair
+    with another matcher than the search
     (:class:`~tiepoint.matchers.search.ViewSearch`).
     """
     if rotations is not None or zooms is not None or align is not False:
@@ -189,10 +190,12 @@ def build_method(
     return SparseMethod(full_name, extractor, matcher)
 
 
-def _aligned_method(name: str, method: Any, matcher_name: str):
-    """The method that matches the aligned pair for ``align="<matcher>"``: the same extractor, that matcher."""
+def _aligned_method(name: str, method: Any, spec: str):
+    """The method that matches the aligned pair for ``align="<matcher>[:option=value;...]"`` (e.g. ``"ratio"`` or
+    ``"ratio:ratio=0.9"``): the same extractor, that matcher with those options."""
     from .matchers.base import SparseMethod
 
+    matcher_name, matcher_options = parse_spec(spec)
     if matcher_name not in _MATCHERS:
         raise OptionError(f"align must be True, False or a matcher name ({', '.join(sorted(_MATCHERS))}), "
                           f"got {matcher_name!r}")
@@ -201,7 +204,7 @@ def _aligned_method(name: str, method: Any, matcher_name: str):
     extractor_name, _ = split_method_name(name)
     aligned_name = f"{extractor_name}+{matcher_name}"
     split_method_name(aligned_name)  # an unknown matcher, or one that does not fit the descriptors, is an error
-    return SparseMethod(aligned_name, method.extractor, build_matcher(matcher_name))
+    return SparseMethod(aligned_name, method.extractor, build_matcher(matcher_name, **matcher_options))
 
 
 @lru_cache(maxsize=16)

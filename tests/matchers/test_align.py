@@ -128,6 +128,9 @@ def test_align_may_name_another_matcher_for_the_aligned_pass(perspective_pair):
     matches = method.match(image0, image1)
     errors = np.linalg.norm(apply_homography(H, matches.keypoints0) - matches.keypoints1, axis=1)
     assert matches.aligned and (errors < 3.0).mean() > 0.86  # measured: 0.89 of 447 (mnn throughout: 0.83 of 519)
+    assert registry.build_method("clidd-a48+mnn", align="ratio:ratio=0.9").aligner.matcher.config.ratio == 0.9
+    with pytest.raises(OptionError, match="rato"):
+        registry.build_method("clidd-a48+mnn", align="ratio:rato=0.9")
     with pytest.raises(OptionError, match="dense"):
         registry.build_method("eloftr", align="ratio")
     with pytest.raises(UnknownMethodError, match="binary"):
