@@ -185,3 +185,6 @@ def test_a_zoom_that_shrinks_an_image_below_the_minimum_is_an_error_naming_it(te
     small = textured_image[:64, :64]
     with pytest.raises(OptionError, match=r"zoom 0.1 shrinks image0 \(64x64\) to 6x6"):
         registry.build_method("sift+ratio", zooms=(1, 0.1)).match(small, small)
+    # checked before any matching, so also for a view that `accept` might never reach
+    with pytest.raises(OptionError, match=r"zoom 8 shrinks image1 \(64x64\) to 8x8"):
+        registry.build_method("sift+ratio", zooms=(1, 8), accept=0.01).match(textured_image, textured_image[:64, :64])

@@ -226,6 +226,11 @@ def resize_to_max_edge(image: np.ndarray, max_edge: int | None) -> tuple[np.ndar
     return resize_by_factor(image, max_edge / max(height, width))
 
 
+def shrunk_size(size: tuple[int, int], factor: float) -> tuple[int, int]:
+    """``(width, height)`` of an image of ``size`` shrunk by ``factor`` with :func:`resize_by_factor`."""
+    return max(1, round(size[0] * factor)), max(1, round(size[1] * factor))
+
+
 def resize_by_factor(image: np.ndarray, factor: float) -> tuple[np.ndarray, Resize]:
     """Shrink an image by ``factor`` in ``(0, 1]`` (area interpolation; 1 returns the image itself).
 
@@ -238,7 +243,7 @@ def resize_by_factor(image: np.ndarray, factor: float) -> tuple[np.ndarray, Resi
     if factor == 1:
         return image, Resize()
     height, width = image.shape[:2]
-    new_width, new_height = max(1, round(width * factor)), max(1, round(height * factor))
+    new_width, new_height = shrunk_size((width, height), factor)
     resized = cv2.resize(image, (new_width, new_height), interpolation=cv2.INTER_AREA)
     return resized, Resize(width / new_width, height / new_height)
 

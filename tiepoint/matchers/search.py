@@ -47,7 +47,7 @@ import numpy as np
 from ..errors import EstimationError, OptionError
 from ..features.base import in_original_pixels
 from ..geometry.estimate import estimate
-from ..io.image import MIN_SIDE, ImageLike, Resize, as_image, image_size, resize_by_factor
+from ..io.image import MIN_SIDE, ImageLike, Resize, as_image, image_size, resize_by_factor, shrunk_size
 from ..types import Features, Geometry, Matches, Size
 from .align import matches_back, warp_onto
 from .base import PairMatcher, SparseMethod
@@ -107,14 +107,15 @@ def fit_homography(matches: Matches) -> Geometry | None:
         return None
 
 
-def _shrink(image: np.ndarray, factor: float, zoom: float, name: str) -> tuple[np.ndarray, Resize]:
-    """``image`` shrunk by ``factor`` for a view at ``zoom``; an error names the option if it gets too small."""
-    small, resize = resize_by_factor(image, factor)
-    if min(small.shape[:2]) < MIN_SIDE:
-        width, height = image_size(image)
-        raise OptionError(f"zooms: zoom {zoom:g} shrinks {name} ({width}x{height}) to {small.shape[1]}x{small.shape[0]} "
-                          f"pixels, below the {MIN_SIDE}x{MIN_SIDE} that tiepoint needs")
-    return small, resize
+def _check_views(views: Sequence[View], size0: Size, size1: Size) -> None:
+    """An error naming the zoom and the image if some view would shrink an image below ``MIN_SIDE`` pixels
+    (checked before any matching)."""
+    for view in views:
+        for name, size, factor in (("image0", size0, view.shrink0), ("image1", size1, view.shrink1)):
+            width, height = shrunk_size(size, factor)
+            if min(width, height) < MIN_SIDE:
+                raise OptionError(f"zooms: zoom {view.zoom:g} shrinks {name} ({size[0]}x{size[1]}) to {width}x{height} "
+                                  f"pixels, below the {MIN_SIDE}x{MIN_SIDE} that tiepoint needs")
 
 
 def _original_features(
@@ -204,9 +205,9 @@ class ViewSearch(PairMatcher):
         shrunk1: dict[float, tuple[np.ndarray, Resize]] = {}
         for view in self.views:
             if view.shrink0 not in shrunk0:
-                shrunk0[view.shrink0] = _shrink(image0, view.shrink0, view.zoom, "image0")
+                shrunk0[view.shrink0] = resize_by_factor(image0, view.shrink0)
             if view.shrink1 not in shrunk1:
-                shrunk1[view.shrink1] = _shrink(image1, view.shrink1, view.zoom, "image1")
+                shrunk1[view.shrink1] = resize_by_factor(image1, view.shrink1)
             (small0, resize0), (small1, resize1) = shrunk0[view.shrink0], shrunk1[view.shrink1]
             matches = self._match(small0, rotate_image(small1, view.angle), view.shrink0, features0)
             shrunk_size1 = image_size(small1)
@@ -236,6 +237,7 @@ class ViewSearch(PairMatcher):
         """Match two images (paths, arrays or tensors); keypoints in original pixels, ``rotation1``, ``zoom1`` and
         ``aligned`` set."""
         array0, array1 = as_image(image0, "image0"), as_image(image1, "image1")
+        _check_views(self.views, image_size(array0), image_size(array1))
         features0: dict[float, Features] = {}
         timings: dict[str, float] = {}
 
