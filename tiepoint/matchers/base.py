@@ -36,15 +36,18 @@ class SparseMethod(PairMatcher):
 
     def match(self, image0: ImageLike, image1: ImageLike) -> Matches:
         array0, array1 = as_image(image0, "image0"), as_image(image1, "image1")
-        start = time.perf_counter()
-        features0 = self.extractor.extract(array0)
-        middle = time.perf_counter()
-        features1 = self.extractor.extract(array1)
-        end = time.perf_counter()
+        features0, extract0 = self.timed_extract(array0)
+        features1, extract1 = self.timed_extract(array1)
         matches = self.match_features(features0, features1)
-        matches.timings.update(extract0=middle - start, extract1=end - middle)
+        matches.timings.update(extract0=extract0, extract1=extract1)
         matches.image_size0, matches.image_size1 = image_size(array0), image_size(array1)
         return matches
+
+    def timed_extract(self, image: np.ndarray) -> tuple[Features, float]:
+        """The features of one image array and the seconds their extraction took."""
+        start = time.perf_counter()
+        features = self.extractor.extract(image)
+        return features, time.perf_counter() - start
 
     def match_features(self, features0: Features, features1: Features) -> Matches:
         """Match features that were already extracted (e.g. read from a feature file)."""

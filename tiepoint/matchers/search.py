@@ -186,12 +186,8 @@ class ViewSearch(PairMatcher):
             return method.match(image0, image1)
         extract0 = 0.0
         if key0 not in features0:
-            start = time.perf_counter()
-            features0[key0] = method.extractor.extract(image0)
-            extract0 = time.perf_counter() - start
-        start = time.perf_counter()
-        features1 = method.extractor.extract(image1)
-        extract1 = time.perf_counter() - start
+            features0[key0], extract0 = method.timed_extract(image0)
+        features1, extract1 = method.timed_extract(image1)
         matches = method.match_features(features0[key0], features1)
         matches.timings.update(extract0=extract0, extract1=extract1)
         return matches
