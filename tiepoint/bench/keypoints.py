@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..geometry.accuracy import homography_jacobians
+from ..geometry.accuracy import homography_jacobians, inside_image
 
 __all__ = ["calibration", "homography_jacobians", "keypoint_pairs", "propagated_errors", "repeatability", "warp"]
 
@@ -27,13 +27,6 @@ def warp(points: np.ndarray, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         mapped = homogeneous[:, :2] / w[:, None]
     return mapped, w > 0
-
-
-def _inside(points: np.ndarray, front: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    width, height = size
-    x, y = points[:, 0], points[:, 1]
-    with np.errstate(invalid="ignore"):
-        return front & (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
 
 
 def keypoint_pairs(
@@ -55,8 +48,8 @@ def keypoint_pairs(
     H = np.asarray(H, np.float64) / H[2, 2]
     mapped0, front0 = warp(keypoints0, H)
     mapped1, front1 = warp(keypoints1, np.linalg.inv(H))
-    visible0 = np.flatnonzero(_inside(mapped0, front0, size1))
-    visible1 = np.flatnonzero(_inside(mapped1, front1, size0))
+    visible0 = np.flatnonzero(front0 & inside_image(mapped0, size1))
+    visible1 = np.flatnonzero(front1 & inside_image(mapped1, size0))
     if len(visible0) == 0 or len(visible1) == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty, len(visible0), len(visible1)

@@ -61,6 +61,15 @@ def apply_homography(H: np.ndarray, points: np.ndarray) -> np.ndarray:
     return result
 
 
+def inside_image(points: np.ndarray, size: Size) -> np.ndarray:
+    """``(N,)`` bool: which ``(N, 2)`` pixel coordinates lie on an image of ``size`` ``(width, height)``, whose pixels
+    cover ``[-0.5, width - 0.5] x [-0.5, height - 0.5]`` (pixel centres at integers); ``nan`` is outside."""
+    width, height = size
+    x, y = points[:, 0], points[:, 1]
+    with np.errstate(invalid="ignore"):
+        return (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
+
+
 def homography_jacobians(points: np.ndarray, H: np.ndarray) -> np.ndarray:
     """``(N, 2, 2)`` Jacobians of the map ``x -> H(x)`` at ``(N, 2)`` points."""
     points = np.asarray(points, np.float64).reshape(-1, 2)

@@ -17,12 +17,9 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from ..geometry.accuracy import apply_homography, homography_jacobians
+from ..geometry.accuracy import apply_homography, homography_jacobians, inside_image
 from ..io.image import MIN_SIDE, resize_by_factor
 from ..types import Features, Matches, Size
-
-BORDER_MARGIN = 0.5
-"""Points mapped back further than this outside image 1 (pixels beyond the outer pixel centres) are dropped."""
 
 
 def warp_scale(H: np.ndarray, size0: Size) -> float:
@@ -50,18 +47,11 @@ def warp_onto(image1: np.ndarray, H: np.ndarray, size0: Size) -> np.ndarray | No
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def _inside(points: np.ndarray, size: Size) -> np.ndarray:
-    width, height = size
-    low = -BORDER_MARGIN
-    return ((points[:, 0] >= low) & (points[:, 1] >= low)
-            & (points[:, 0] <= width - 1 + BORDER_MARGIN) & (points[:, 1] <= height - 1 + BORDER_MARGIN))
-
-
 def _features_back(features: Features, H: np.ndarray, size1: Size) -> tuple[Features, np.ndarray]:
     """Features of the warped image mapped to image 1 (keypoints by ``H``, covariances by its Jacobian), with
     those that fall outside image 1 dropped; also the new index of each old feature (-1 where dropped)."""
     keypoints = apply_homography(H, features.keypoints)
-    keep = np.flatnonzero(_inside(keypoints, size1))
+    keep = np.flatnonzero(inside_image(keypoints, size1))
     covariances = None
     if features.covariances is not None:
         J = homography_jacobians(features.keypoints[keep], H)
@@ -84,4 +74,4 @@ def matches_back(matches: Matches, H: np.ndarray, size1: Size) -> Matches:
         if indices is not None:
             indices = np.stack([indices[:, 0], new_index[indices[:, 1]]], axis=1)
         moved = replace(moved, features1=features1, indices=indices)
-    return moved.subset(_inside(keypoints1, size1))
+    return moved.subset(inside_image(keypoints1, size1))
