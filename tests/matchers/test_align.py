@@ -8,8 +8,10 @@ from tiepoint import registry
 from tiepoint.errors import OptionError, UnknownMethodError
 from tiepoint.geometry.accuracy import apply_homography
 from tiepoint.io.image import load_image, resize_to_max_edge
-from tiepoint.matchers.align import matches_back, warp_onto, warp_scale
-from tiepoint.matchers.search import ViewSearch
+from tiepoint.bench.datasets import middlebury
+from tiepoint.matchers.align import matches_back, parallax_share, warp_onto, warp_scale
+from tiepoint.matchers import search
+from tiepoint.matchers.search import MAX_PARALLAX_SHARE, ViewSearch
 from tiepoint.types import Features, Matches
 
 
@@ -135,3 +137,39 @@ def test_align_may_name_another_matcher_for_the_aligned_pass(perspective_pair):
         registry.build_method("eloftr", align="ratio")
     with pytest.raises(UnknownMethodError, match="binary"):
         registry.build_method("orb+mnn", align="dualsoftmax")  # dual-softmax needs float descriptors
+
+
+def _two_views(depths: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of 3D points (camera-0 coordinates ``xy * depth``, ``depth``) in two 640x480 cameras 0.3 apart
+    along x and turned by 5 degrees about y, with 0.3 px of noise."""
+    K = np.array([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
+    points = np.column_stack([xy * depths[:, None], depths])
+    a = np.deg2rad(5.0)
+    R = np.array([[np.cos(a), 0.0, np.sin(a)], [0.0, 1.0, 0.0], [-np.sin(a), 0.0, np.cos(a)]])
+    rng = np.random.default_rng(0)
+    pixels = []
+    for X in (points, points @ R.T + [-0.3, 0.0, 0.0]):
+        x = X @ K.T
+        pixels.append(x[:, :2] / x[:, 2:] + rng.normal(0.0, 0.3, (len(X), 2)))
+    return pixels[0], pixels[1]
+
+
+def test_parallax_share_tells_a_plane_from_a_3d_scene():
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(-0.5, 0.5, (500, 2))
+    plane = _two_views(4.0 + 2.0 * xy[:, 0], xy)  # the plane z = 4 + 2 x / z, tilted
+    scene = _two_views(rng.uniform(3.0, 8.0, 500), xy)  # depths spread from 3 to 8
+    assert parallax_share(plane) < 0.05
+    assert parallax_share(scene) > 0.5
+    assert parallax_share((plane[0][:5], plane[1][:5])) == 0.0  # too few matches for either model: no evidence
+
+
+def test_align_keeps_the_first_matches_of_a_3d_scene(data_root, monkeypatch):
+    # On the temple the warp onto one plane cost pose accuracy (README); its aligned matches show parallax
+    temple = middlebury(data_root / "middlebury/templeSparseRing")
+    image0, image1 = next(pair for pair in temple if pair.name == "templeSR0007-templeSR0008").load()[:2]
+    method = registry.build_method("clidd-a48+mnn", align="ratio")
+    assert not method.match(image0, image1).aligned
+    monkeypatch.setattr(search, "MAX_PARALLAX_SHARE", 1.1)  # no parallax check: the aligned matches are kept
+    aligned = method.match(image0, image1)
+    assert aligned.aligned and parallax_share(aligned) >= MAX_PARALLAX_SHARE

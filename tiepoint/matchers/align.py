@@ -8,6 +8,13 @@ match maps back exactly.
 
 Shrinking by a warp would alias, so where ``H`` makes image 1 smaller (image 1 shows the scene larger), image 1
 is first shrunk by that factor with area interpolation and then warped.
+
+A homography describes a plane, or a scene seen from one place. In a 3D scene seen from two places, the warp
+aligns one plane and shears the rest, and the aligned matches gather near that plane: on the Middlebury temple
+they were more precise, yet gave worse relative poses. :func:`parallax_share` tells the two cases apart from the
+aligned matches themselves: of the matches that fit an epipolar geometry within
+:data:`PARALLAX_EPIPOLAR_THRESHOLD`, the share that lies farther than :data:`PARALLAX_HOMOGRAPHY_THRESHOLD` from
+the homography. Points on a plane fit both; points off it fit only the epipolar geometry.
 """
 
 from __future__ import annotations
@@ -17,9 +24,16 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
+from ..errors import EstimationError
 from ..geometry.accuracy import apply_homography, homography_jacobians, inside_image
+from ..geometry.estimate import estimate
 from ..io.image import MIN_SIDE, resize_by_factor
 from ..types import Features, Matches, Size
+
+PARALLAX_EPIPOLAR_THRESHOLD = 1.0
+"""Sampson distance (pixels) within which a match fits the epipolar geometry in :func:`parallax_share`."""
+PARALLAX_HOMOGRAPHY_THRESHOLD = 3.0
+"""Transfer error (pixels) within which a match fits the homography in :func:`parallax_share`."""
 
 
 def warp_scale(H: np.ndarray, size0: Size) -> float:
@@ -75,3 +89,22 @@ def matches_back(matches: Matches, H: np.ndarray, size1: Size) -> Matches:
             indices = np.stack([indices[:, 0], new_index[indices[:, 1]]], axis=1)
         moved = replace(moved, features1=features1, indices=indices)
     return moved.subset(inside_image(keypoints1, size1))
+
+
+def parallax_share(matches: Matches) -> float:
+    """The share of the matches fitting an epipolar geometry (fundamental matrix, within
+    :data:`PARALLAX_EPIPOLAR_THRESHOLD`) that lie farther than :data:`PARALLAX_HOMOGRAPHY_THRESHOLD` from a
+    homography fitted to the same matches: near 0 for a plane or a scene seen from one place, large for a 3D scene
+    seen with a baseline. 0 when either model cannot be fitted (too few or degenerate matches: no evidence of
+    parallax).
+
+    Measured on the aligned matches of CLIDD A48 and S96 and of Efficient LoFTR: at most 0.29 on the Oxford
+    pairs they solve, at least 0.38 on the Middlebury temple pairs where a fundamental matrix fits a quarter of
+    the matches or more.
+    """
+    try:
+        epipolar = estimate(matches, model="fundamental", threshold=PARALLAX_EPIPOLAR_THRESHOLD).inliers
+        planar = estimate(matches, model="homography", threshold=PARALLAX_HOMOGRAPHY_THRESHOLD).inliers
+    except EstimationError:
+        return 0.0
+    return float((epipolar & ~planar).sum() / max(1, epipolar.sum()))
