@@ -46,10 +46,18 @@ def test_match_reports_the_view_a_search_kept(tmp_path, stereo_pair, capsys):
 
 
 def test_match_reports_an_aligned_pass(tmp_path, stereo_pair, capsys):
-    assert main(["match", str(stereo_pair.path0), str(stereo_pair.path1), "--option", "align=True",
-                 "--output", str(tmp_path)]) == 0
-    assert json.loads((tmp_path / "summary.json").read_text())["aligned"] is True
+    # a planar pair: the left image and a perspective warp of it (on the 3D stereo pair the parallax check
+    # keeps the first matches)
+    H = np.array([[0.9, 0.15, 30.0], [-0.1, 0.95, 20.0], [0.0002, 0.0001, 1.0]])
+    warped = cv2.warpPerspective(stereo_pair.image0, H, stereo_pair.image0.shape[1::-1])
+    cv2.imwrite(str(tmp_path / "warped.png"), warped[..., ::-1])
+    assert main(["match", str(stereo_pair.path0), str(tmp_path / "warped.png"), "--option", "align=True",
+                 "--output", str(tmp_path / "planar")]) == 0
+    assert json.loads((tmp_path / "planar" / "summary.json").read_text())["aligned"] is True
     assert "warped onto image 0" in capsys.readouterr().out
+    assert main(["match", str(stereo_pair.path0), str(stereo_pair.path1), "--option", "align=True",
+                 "--output", str(tmp_path / "stereo")]) == 0
+    assert json.loads((tmp_path / "stereo" / "summary.json").read_text())["aligned"] is False
 
 
 def test_extract_over_a_folder(tmp_path, stereo_pair, capsys):

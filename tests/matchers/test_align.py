@@ -9,7 +9,7 @@ from tiepoint.errors import OptionError, UnknownMethodError
 from tiepoint.geometry.accuracy import apply_homography
 from tiepoint.io.image import load_image, resize_to_max_edge
 from tiepoint.bench.datasets import middlebury
-from tiepoint.matchers.align import matches_back, parallax_share, warp_onto, warp_scale
+from tiepoint.matchers.align import matches_back, parallax_share, refine_aligned, warp_onto, warp_scale
 from tiepoint.matchers import search
 from tiepoint.matchers.search import MAX_PARALLAX_SHARE, ViewSearch
 from tiepoint.types import Features, Matches
@@ -82,6 +82,25 @@ def test_matches_map_back_with_their_features_and_the_black_border_dropped():
     np.testing.assert_allclose(back.features1.covariances, np.tile(4 * np.eye(2), (2, 1, 1)))  # Jacobian 2 I
 
 
+def test_refinement_moves_aligned_points_to_the_true_sub_pixel_shift(textured_image):
+    image0 = cv2.resize(textured_image, (320, 240), interpolation=cv2.INTER_CUBIC)
+    shift = np.array([0.4, -0.3])  # the warped image shows image-0 pixel x at x + shift
+    warped = cv2.warpAffine(image0, np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]]), (320, 240),
+                            flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    keypoints0 = np.array([[100.0, 80.0], [160.0, 120.0], [220.0, 150.0], [60.0, 180.0]], np.float32)
+    start = keypoints0 + shift + [[1.0, 1.0], [-1.2, 0.5], [0.0, -1.5], [6.0, 0.0]]  # the last is 6 px off
+    features1 = Features(keypoints=start[::-1].astype(np.float32), scores=np.ones(4, np.float32),
+                         descriptors=np.eye(4, dtype=np.float32), image_size=(320, 240))
+    matches = Matches(keypoints0=keypoints0, keypoints1=start.astype(np.float32), scores=np.ones(4, np.float32),
+                      image_size0=(320, 240), image_size1=(320, 240), indices=np.array([[0, 3], [1, 2], [2, 1], [3, 0]]),
+                      features1=features1)
+    refined = refine_aligned(image0, warped, matches)
+    np.testing.assert_allclose(refined.keypoints1[:3], keypoints0[:3] + shift, atol=0.1)  # measured: within 0.07
+    np.testing.assert_allclose(refined.keypoints1[3], start[3])  # farther than REFINE_MAX_SHIFT: left alone
+    np.testing.assert_allclose(refined.features1.keypoints[refined.indices[:, 1]], refined.keypoints1)
+    np.testing.assert_allclose(refined.keypoints0, keypoints0)
+
+
 @pytest.fixture(scope="module")
 def perspective_pair(data_root):
     """Graf image 1 (320 px) and the same image turned by 30 degrees with a perspective tilt, with that H."""
@@ -97,13 +116,14 @@ def test_align_makes_the_matches_of_a_perspective_pair_precise(perspective_pair)
     image0, image1, H = perspective_pair
     correct = {}
     for align in (False, True):
-        # A48 learned little invariance: measured 7 % of 400 matches within 1 px, and 46 % of 519 after the warp
+        # A48 learned little invariance: measured 7 % of 400 matches within 1 px; 84 % of 519 after the warp and
+        # the Lucas-Kanade refinement (46 % without the refinement)
         matches = registry.build_method("clidd-a48+mnn", align=align).match(image0, image1)
         assert matches.aligned == align and matches.image_size1 == (image1.shape[1], image1.shape[0])
         errors = np.linalg.norm(apply_homography(H, matches.keypoints0) - matches.keypoints1, axis=1)
         correct[align] = (errors < 1.0).mean()
         np.testing.assert_allclose(matches.features1.keypoints[matches.indices[:, 1]], matches.keypoints1)
-    assert correct[False] < 0.2 and correct[True] > 0.35
+    assert correct[False] < 0.2 and correct[True] > 0.75
 
 
 def test_align_is_skipped_when_the_first_match_has_too_few_inliers(textured_image):
@@ -129,7 +149,7 @@ def test_align_may_name_another_matcher_for_the_aligned_pass(perspective_pair):
     assert method.aligner.extractor is method.method.extractor and method.aligner.matcher.name == "ratio"
     matches = method.match(image0, image1)
     errors = np.linalg.norm(apply_homography(H, matches.keypoints0) - matches.keypoints1, axis=1)
-    assert matches.aligned and (errors < 3.0).mean() > 0.86  # measured: 0.89 of 447 (mnn throughout: 0.83 of 519)
+    assert matches.aligned and (errors < 3.0).mean() > 0.9  # measured: 0.92 of 447 (mnn throughout: 0.86 of 519)
     assert registry.build_method("clidd-a48+mnn", align="ratio:ratio=0.9").aligner.matcher.config.ratio == 0.9
     with pytest.raises(OptionError, match="rato"):
         registry.build_method("clidd-a48+mnn", align="ratio:rato=0.9")

@@ -6,6 +6,11 @@ same perspective. Matched again, the pair no longer asks the descriptors for any
 more numerous and more precise. A point ``x`` of the warped image is the point ``H(x)`` of image 1, so every
 match maps back exactly.
 
+On the aligned pair a match's two neighbourhoods look alike up to a small shift, the case Lucas-Kanade tracking
+is made for. :func:`refine_aligned` moves each match's point in the warped image to where image 0's
+neighbourhood of the match lies (OpenCV's pyramidal Lucas-Kanade, started at the match), which is sub-pixel
+whatever the method's keypoints are.
+
 Shrinking by a warp would alias, so where ``H`` makes image 1 smaller (image 1 shows the scene larger), image 1
 is first shrunk by that factor with area interpolation and then warped.
 
@@ -27,9 +32,13 @@ import numpy as np
 from ..errors import EstimationError
 from ..geometry.accuracy import apply_homography, homography_jacobians, inside_image
 from ..geometry.estimate import estimate
-from ..io.image import MIN_SIDE, resize_by_factor
+from ..io.image import MIN_SIDE, resize_by_factor, to_gray
 from ..types import Features, Matches, Size
 
+REFINE_WINDOW = 21
+"""Side (pixels) of the Lucas-Kanade window of :func:`refine_aligned`."""
+REFINE_MAX_SHIFT = 3.0
+"""The largest move (pixels) :func:`refine_aligned` accepts; a point that would move farther stays."""
 PARALLAX_EPIPOLAR_THRESHOLD = 1.0
 """Sampson distance (pixels) within which a match fits the epipolar geometry in :func:`parallax_share`."""
 PARALLAX_HOMOGRAPHY_THRESHOLD = 3.0
@@ -59,6 +68,31 @@ def warp_onto(image1: np.ndarray, H: np.ndarray, size0: Size) -> np.ndarray | No
     to_small = np.linalg.inv(resize.matrix()) @ H
     return cv2.warpPerspective(small, to_small, tuple(size0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def refine_aligned(image0: np.ndarray, warped: np.ndarray, matches: Matches) -> Matches:
+    """``matches`` between ``image0`` and ``warped`` (both ``(H, W, 3)`` uint8 RGB of one size) with each point of
+    the warped image moved to where image 0's :data:`REFINE_WINDOW`-pixel neighbourhood of the match lies
+    (pyramidal Lucas-Kanade, ``cv2.calcOpticalFlowPyrLK``, two levels, started at the match). Points that the
+    tracker loses or would move more than :data:`REFINE_MAX_SHIFT` pixels stay where they were. The matched
+    features of the warped image move with their points."""
+    if len(matches) == 0:
+        return matches
+    start = matches.keypoints1.astype(np.float32).reshape(-1, 1, 2)
+    tracked, found, _ = cv2.calcOpticalFlowPyrLK(
+        to_gray(image0), to_gray(warped), matches.keypoints0.astype(np.float32).reshape(-1, 1, 2), start.copy(),
+        winSize=(REFINE_WINDOW, REFINE_WINDOW), maxLevel=1, flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
+        criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01),
+    )
+    start, tracked = start.reshape(-1, 2), tracked.reshape(-1, 2)
+    moved = (found.ravel() == 1) & (np.linalg.norm(tracked - start, axis=1) <= REFINE_MAX_SHIFT)
+    keypoints1 = np.where(moved[:, None], tracked, start)
+    refined = replace(matches, keypoints1=keypoints1)
+    if matches.features1 is not None and matches.indices is not None:
+        feature_points = matches.features1.keypoints.copy()
+        feature_points[matches.indices[:, 1]] = keypoints1
+        refined = replace(refined, features1=replace(matches.features1, keypoints=feature_points))
+    return refined
 
 
 def _features_back(features: Features, H: np.ndarray, size1: Size) -> tuple[Features, np.ndarray]:

@@ -27,6 +27,8 @@ the same for scale, for any method:
   share of inliers. ``align`` may also be another sparse method with the same extractor (``align="ratio"``
   in :func:`~tiepoint.registry.build_method`): a permissive matcher (mutual nearest neighbours) then finds the
   geometry, and a strict one (the ratio test) matches the aligned pair, where the true matches are unambiguous.
+  Each aligned match is then refined to sub-pixel by Lucas-Kanade tracking on the aligned pair
+  (:func:`~tiepoint.matchers.align.refine_aligned`).
   The warp is a homography, which suits planar scenes and distant views; in a 3D scene seen with a baseline it
   would gather the matches near one plane and cost pose accuracy. So the aligned matches are also dropped when
   they show parallax: when a third or more of those that fit an epipolar geometry lie off their homography
@@ -51,7 +53,7 @@ from ..features.base import in_original_pixels
 from ..geometry.estimate import estimate
 from ..io.image import MIN_SIDE, ImageLike, Resize, as_image, image_size, resize_by_factor, shrunk_size
 from ..types import Features, Geometry, Matches, Size
-from .align import matches_back, parallax_share, warp_onto
+from .align import matches_back, parallax_share, refine_aligned, warp_onto
 from .base import PairMatcher, SparseMethod
 from .rotation import check_rotations, rotate_image, unrotate_features, unrotate_points
 
@@ -233,7 +235,8 @@ class ViewSearch(PairMatcher):
         warped = warp_onto(image1, H, image_size(image0))
         if warped is None:
             return None
-        matches = matches_back(self._match(image0, warped, 1.0, features0, self.aligner), H, image_size(image1))
+        matches = refine_aligned(image0, warped, self._match(image0, warped, 1.0, features0, self.aligner))
+        matches = matches_back(matches, H, image_size(image1))
         return replace(matches, rotation1=best.rotation1, zoom1=best.zoom1, aligned=True)
 
     def match(self, image0: ImageLike, image1: ImageLike) -> Matches:
