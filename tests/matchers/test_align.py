@@ -1,16 +1,17 @@
-"""The view search's align pass: exact warping bookkeeping, and more precise matches on a real perspective pair."""
+"""The view search's align pass: exact warping bookkeeping, the sub-pixel refinement, the parallax check, and more
+precise matches on a real perspective pair."""
 
 import cv2
 import numpy as np
 import pytest
 
 from tiepoint import registry
+from tiepoint.bench.datasets import middlebury
 from tiepoint.errors import OptionError, UnknownMethodError
 from tiepoint.geometry.accuracy import apply_homography
 from tiepoint.io.image import load_image, resize_to_max_edge
-from tiepoint.bench.datasets import middlebury
-from tiepoint.matchers.align import matches_back, parallax_share, refine_aligned, warp_onto, warp_scale
 from tiepoint.matchers import search
+from tiepoint.matchers.align import matches_back, parallax_share, refine_aligned, warp_onto, warp_scale
 from tiepoint.matchers.search import MAX_PARALLAX_SHARE, ViewSearch
 from tiepoint.types import Features, Matches
 
