@@ -540,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a method option, e.g. ratio=0.9; \"rotations=(0,90,180,270)\" matches image 1 at each "
                             "right-angle turn and \"zooms=(1,0.5,2)\" at each relative scale, keeping the best view; "
                             "accept=0.5 stops at the first view with that inlier ratio; align=True matches once more with image 1 "
-                            "warped onto image 0 by the best view's homography (repeatable)")
+                            "warped onto image 0 by the best view's homography and refines the matches (kept unless they "
+                            "show parallax, a 3D scene); align=ratio does so with the ratio test (repeatable)")
 
     p = commands.add_parser("demo", help="match the bundled stereo pair and score it against its ground truth")
     p.add_argument("--method", default=DEFAULT_METHOD)

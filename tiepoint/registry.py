@@ -157,8 +157,8 @@ def build_method(
     the best view; ``accept`` (e.g. ``0.5``) stops it at the first view with that inlier ratio, and ``align=True``
     matches once more with image 1 warped onto image 0 by the best view's homography; ``align="ratio"`` (a matcher
     name, with options after a colon as in ``"ratio:ratio=0.9"``; sparse methods only) matches that aligned pair
-    with another matcher than the search
-    (:class:`~tiepoint.matchers.search.ViewSearch`).
+    with another matcher than the search. The aligned matches are refined to sub-pixel and kept unless they show
+    parallax (a 3D scene; :class:`~tiepoint.matchers.search.ViewSearch`).
     """
     if rotations is not None or zooms is not None or align is not False:
         from .matchers.search import ViewSearch
