@@ -108,7 +108,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         resize=args.resize,
         progress=not args.quiet,
         **overrides,
-        **parse_options(args.option),
+        method_options=parse_options(args.option),
     )
     print(format_table(results))
     if args.output:

@@ -18,6 +18,7 @@ from tiepoint.bench import (
     load_dataset,
     read_results,
     run_benchmark,
+    run_benchmarks,
     write_report,
 )
 from tiepoint.bench.datasets import Dataset, Pair
@@ -165,6 +166,15 @@ def test_pose_run_with_known_matches(fake_method):
         assert record.error < 0.1 and record.num_inliers == 160
         assert record.precision[0] == pytest.approx(0.8)
     assert result.summary["auc@5deg"] > 0.98 and result.summary["precision@1px"] == pytest.approx(0.8)
+
+
+def test_a_method_option_may_share_its_name_with_a_protocol_setting(fake_method):
+    # ELoFTR's match confidence "threshold" and the estimator's inlier threshold: both reach their place
+    fake_method["matcher"] = FakeMatcher(pose_points)
+    (result,) = run_benchmarks([pose_dataset()], ["fake"], threshold=2.0, progress=False,
+                               method_options={"threshold": 0.3})
+    assert fake_method["options"] == {"max_keypoints": 2048, "threshold": 0.3}
+    assert result.protocol.threshold == 2.0 and result.method_options == {"threshold": 0.3}
 
 
 def test_failures_are_recorded_with_infinite_error(fake_method):

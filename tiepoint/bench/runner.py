@@ -20,7 +20,7 @@ import platform
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -489,12 +489,14 @@ def run_benchmarks(
     max_keypoints: int | None | str = "default",
     resize: int | None = None,
     progress: bool = True,
-    **method_options: Any,
+    method_options: Mapping[str, Any] | None = None,
 ) -> list[BenchmarkResult]:
     """Every method on every dataset, each under its dataset's default protocol with the given overrides.
 
     A convenience for command lines: ``run_benchmarks(["oxford", "middlebury"], ["sift", "orb"])``.
-    ``root`` applies to every dataset given by name.
+    ``root`` applies to every dataset given by name. ``method_options`` go to every method, as one mapping: a
+    method option may share its name with a protocol setting here (Efficient LoFTR's match ``threshold`` and the
+    estimator's inlier ``threshold``).
     """
     results = []
     for dataset in datasets:
@@ -504,7 +506,7 @@ def run_benchmarks(
         )
         for method in methods:
             results.append(
-                run_benchmark(data, method, protocol=protocol, progress=progress, **method_options)
+                run_benchmark(data, method, protocol=protocol, progress=progress, **(method_options or {}))
             )
     return results
 
