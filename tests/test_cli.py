@@ -85,3 +85,12 @@ def test_errors_are_one_line_messages(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_ship_names_a_corrupt_benchmark_file(tmp_path, capsys):
+    scores = tmp_path / "scores.json"
+    scores.write_text("{not json")
+    # the scores are read before anything is shipped, so the package's weights are never touched
+    assert main(["train", "ship", str(tmp_path / "run"), "--size", "A48", "--benchmark", str(scores)]) == 2
+    error = capsys.readouterr().err
+    assert "--benchmark" in error and "scores.json" in error and "Traceback" not in error

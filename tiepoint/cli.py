@@ -22,13 +22,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 from .config import parse_options
-from .errors import TiepointError
+from .errors import CorruptFileError, TiepointError
 
 
 def _method_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -168,6 +169,21 @@ def cmd_export(args: argparse.Namespace) -> None:
         )
 
 
+def _print_validation(scores: dict[str, float]) -> None:
+    """Print a training run's last validation scores."""
+    print("final validation: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+
+
+def _benchmark_scores(path: Path | None) -> dict[str, Any] | None:
+    """The scores in a ship command's ``--benchmark`` JSON file (``None`` without one); an error names the file."""
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise CorruptFileError(f"--benchmark {path}: not a readable JSON file ({error})") from error
+
+
 def cmd_train_clidd(args: argparse.Namespace) -> None:
     from .train.clidd import train_clidd
 
@@ -177,7 +193,7 @@ def cmd_train_clidd(args: argparse.Namespace) -> None:
         batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr, device=args.device,
         workers=args.workers, seed=args.seed, validate_every=args.validate_every, rotation=args.rotation,
     )
-    print("final validation: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+    _print_validation(scores)
 
 
 def _export_eloftr(args: argparse.Namespace) -> None:
@@ -205,24 +221,20 @@ def cmd_train_eloftr(args: argparse.Namespace) -> None:
         perspective=args.perspective, scale=tuple(args.scale), validation_pairs=args.validation_pairs, device=args.device,
         workers=args.workers, seed=args.seed, validate_every=args.validate_every,
     )
-    print("final validation: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+    _print_validation(scores)
 
 
 def cmd_train_ship_eloftr(args: argparse.Namespace) -> None:
-    import json
-
     from .train.eloftr import ship
 
-    benchmark = json.loads(args.benchmark.read_text()) if args.benchmark else None
+    benchmark = _benchmark_scores(args.benchmark)
     print(f"wrote {ship(args.run, args.config, benchmark)}")
 
 
 def cmd_train_ship(args: argparse.Namespace) -> None:
-    import json
-
     from .train.clidd import ship
 
-    benchmark = json.loads(args.benchmark.read_text()) if args.benchmark else None
+    benchmark = _benchmark_scores(args.benchmark)
     print(f"wrote {ship(args.run, args.size, benchmark)}")
 
 
@@ -234,15 +246,13 @@ def cmd_train_raco(args: argparse.Namespace) -> None:
         batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr, detector=args.detector,
         device=args.device, workers=args.workers, seed=args.seed, validate_every=args.validate_every,
     )
-    print("final validation: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+    _print_validation(scores)
 
 
 def cmd_train_ship_raco(args: argparse.Namespace) -> None:
-    import json
-
     from .train.raco import ship_raco
 
-    benchmark = json.loads(args.benchmark.read_text()) if args.benchmark else None
+    benchmark = _benchmark_scores(args.benchmark)
     print(f"wrote {ship_raco(args.run, args.stage, benchmark)}")
 
 
@@ -471,15 +481,13 @@ def cmd_train_upsampler(args: argparse.Namespace) -> None:
         steps=args.steps, stage2_steps=args.stage2_steps, batch_size=args.batch_size, learning_rate=args.lr,
         seed=args.seed, validate_every=args.validate_every, layer=args.layer,
     )
-    print("final validation: " + " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+    _print_validation(scores)
 
 
 def cmd_ship_upsampler(args: argparse.Namespace) -> None:
-    import json
-
     from .train.upsampler import ship_upsampler
 
-    benchmark = json.loads(args.benchmark.read_text()) if args.benchmark else None
+    benchmark = _benchmark_scores(args.benchmark)
     print(f"wrote {ship_upsampler(args.run, args.backbone, args.method, benchmark)}")
 
 
@@ -487,8 +495,6 @@ def cmd_bench_upsamplers(args: argparse.Namespace) -> None:
     from .bench.upsamplers import format_upsampler_table, run_upsampler_benchmark
 
     path = run_upsampler_benchmark(args.output, args.backbones, args.methods, args.photos, args.root, args.parts)
-    import json
-
     print(format_upsampler_table(json.loads(path.read_text())))
     print(f"wrote {path}")
 
