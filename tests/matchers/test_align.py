@@ -178,7 +178,7 @@ def _two_views(depths: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def test_parallax_share_tells_a_plane_from_a_3d_scene():
     rng = np.random.default_rng(1)
     xy = rng.uniform(-0.5, 0.5, (500, 2))
-    plane = _two_views(4.0 + 2.0 * xy[:, 0], xy)  # the plane z = 4 + 2 x / z, tilted
+    plane = _two_views(4.0 / (1.0 + 0.5 * xy[:, 0]), xy)  # the tilted plane 0.5 X + Z = 4 (depths 3.2 to 5.3)
     scene = _two_views(rng.uniform(3.0, 8.0, 500), xy)  # depths spread from 3 to 8
     assert parallax_share(plane) < 0.05
     assert parallax_share(scene) > 0.5
