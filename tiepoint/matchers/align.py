@@ -125,16 +125,16 @@ def matches_back(matches: Matches, H: np.ndarray, size1: Size) -> Matches:
     return moved.subset(inside_image(keypoints1, size1))
 
 
-def parallax_share(matches: Matches) -> float:
-    """The share of the matches fitting an epipolar geometry (fundamental matrix, within
-    :data:`PARALLAX_EPIPOLAR_THRESHOLD`) that lie farther than :data:`PARALLAX_HOMOGRAPHY_THRESHOLD` from a
-    homography fitted to the same matches: near 0 for a plane or a scene seen from one place, large for a 3D scene
-    seen with a baseline. 0 when either model cannot be fitted (too few or degenerate matches: no evidence of
-    parallax).
+def parallax_share(matches: Matches | tuple[np.ndarray, np.ndarray]) -> float:
+    """The share of the matches (:class:`Matches`, or ``(M, 2)`` pixel arrays of both images) fitting an epipolar
+    geometry (fundamental matrix, within :data:`PARALLAX_EPIPOLAR_THRESHOLD`) that lie farther than
+    :data:`PARALLAX_HOMOGRAPHY_THRESHOLD` from a homography fitted to the same matches: near 0 for a plane or a
+    scene seen from one place, large for a 3D scene seen with a baseline. 0 when either model cannot be fitted (too
+    few or degenerate matches: no evidence of parallax).
 
-    Measured on the aligned matches (before :func:`refine_aligned`) of CLIDD A48 (the step-3000 weights) and S96
-    and of Efficient LoFTR: at most 0.29 on the Oxford pairs they solve, at least 0.38 on the Middlebury temple
-    pairs where a fundamental matrix fits a quarter of the matches or more.
+    Measured on the aligned matches of CLIDD A48 and S96 and of Efficient LoFTR (``benchmarks/parallax_shares.py``,
+    pairs where a fundamental matrix fits a quarter of the matches or more): at most 0.26 on the Oxford pairs but
+    one that A48 fails (bark 1-5, 0.41), at least 0.35 on the Middlebury temple pairs.
     """
     try:
         epipolar = estimate(matches, model="fundamental", threshold=PARALLAX_EPIPOLAR_THRESHOLD).inliers

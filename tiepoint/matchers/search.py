@@ -70,8 +70,9 @@ or a larger share of inliers, and on a wrong homography both are at chance level
 MAX_PARALLAX_SHARE = 1 / 3
 """The aligned matches are dropped when this share or more of their epipolar inliers lies off their homography
 (:func:`~tiepoint.matchers.align.parallax_share`): a 3D scene, where the warp would bias the matches towards one
-plane. Chosen between the largest share measured on the Oxford pairs (0.29) and the smallest on the temple's
-(0.38): the evaluation pairs, for want of other 3D data with ground truth."""
+plane. Chosen between the largest share measured on the Oxford pairs (0.29, before the matches were refined; 0.26
+after) and the smallest on the temple's (0.38 before, 0.35 after; ``benchmarks/parallax_shares.py``): the
+evaluation pairs, for want of other 3D data with ground truth."""
 ZOOM_RANGE = (0.1, 10.0)
 """The smallest and largest zoom accepted."""
 
@@ -231,7 +232,8 @@ class ViewSearch(PairMatcher):
     def _aligned(
         self, image0: np.ndarray, image1: np.ndarray, H: np.ndarray, features0: dict[float, Features], best: Matches
     ) -> Matches | None:
-        """The pair matched again with image 1 warped onto image 0 by ``H`` (``None`` if ``H`` cannot warp it)."""
+        """The pair matched again with image 1 warped onto image 0 by ``H``, the matches refined on the warped pair
+        and mapped back to image 1 (``None`` if ``H`` cannot warp it)."""
         warped = warp_onto(image1, H, image_size(image0))
         if warped is None:
             return None
