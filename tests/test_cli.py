@@ -94,3 +94,17 @@ def test_ship_names_a_corrupt_benchmark_file(tmp_path, capsys):
     assert main(["train", "ship", str(tmp_path / "run"), "--size", "A48", "--benchmark", str(scores)]) == 2
     error = capsys.readouterr().err
     assert "--benchmark" in error and "scores.json" in error and "Traceback" not in error
+
+
+def test_pair_commands_default_to_clidd_and_feature_file_pipelines_to_sift():
+    from tiepoint import DEFAULT_METHOD, RECONSTRUCTION_METHOD
+    from tiepoint.cli import build_parser
+
+    parser = build_parser()
+    assert (DEFAULT_METHOD, RECONSTRUCTION_METHOD) == ("clidd", "sift")
+    for command in (["match", "a.png", "b.png"], ["demo"]):
+        assert parser.parse_args(command).method == DEFAULT_METHOD
+    assert parser.parse_args(["bench"]).methods == [DEFAULT_METHOD]
+    for command in (["extract", "photos", "f.h5"], ["reconstruct", "photos", "out"], ["match-pairs", "f.h5", "p.txt", "m.h5"],
+                    ["bench-reconstruction"]):
+        assert parser.parse_args(command).method == RECONSTRUCTION_METHOD

@@ -12,7 +12,7 @@ The public face::
 Conventions for coordinates, sizes and poses are documented in :mod:`tiepoint.types`.
 """
 
-from .api import DEFAULT_METHOD, estimate, extract, load_image, match, methods
+from .api import DEFAULT_METHOD, RECONSTRUCTION_METHOD, estimate, extract, load_image, match, methods
 from .errors import (
     EstimationError,
     ImageError,
@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_METHOD",
+    "RECONSTRUCTION_METHOD",
     "Camera",
     "EstimationError",
     "Features",

@@ -87,13 +87,14 @@ def cmd_extract(args: argparse.Namespace) -> None:
 
 
 def cmd_methods(args: argparse.Namespace) -> None:
-    from .api import DEFAULT_METHOD, methods
+    from .api import DEFAULT_METHOD, RECONSTRUCTION_METHOD, methods
 
     listed = methods()
     width = max(len(m.name) for m in listed)
     for m in listed:
         print(f"{m.name:<{width}}  {m.kind:<6}  {m.summary}")
-    print(f"\ndefault method: {DEFAULT_METHOD}; an extractor name alone (e.g. 'sift') uses its default matcher")
+    print(f"\ndefault method: {DEFAULT_METHOD} (feature-file pipelines: {RECONSTRUCTION_METHOD}); "
+          "an extractor name alone (e.g. 'sift') uses its default matcher")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -411,13 +412,13 @@ def _add_pair_files(p: argparse.ArgumentParser, output_help: str) -> None:
 
 
 def _add_pipeline_commands(commands: Any, add_method_arguments: Any) -> None:
-    from .api import DEFAULT_METHOD
+    from .api import RECONSTRUCTION_METHOD
 
     p = commands.add_parser("reconstruct", help="images -> features, pairs, matches, verification, COLMAP model")
     p.add_argument("images", type=Path, help="a folder of images or a text file listing image paths")
     p.add_argument("output", type=Path, help="folder for features.h5, pairs.txt, matches.h5, geometries.h5, "
                    "database.db, sparse/, summary.json, reconstruction.png (resumed if it exists)")
-    add_method_arguments(p)
+    add_method_arguments(p, default=RECONSTRUCTION_METHOD)
     p.add_argument("--pairs", default="exhaustive", help="exhaustive (default), sequential:K, retrieval:K or a pairs file")
     p.add_argument("--max-error", type=float, default=4.0, help="RANSAC threshold of the verification in pixels")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -436,7 +437,7 @@ def _add_pipeline_commands(commands: Any, add_method_arguments: Any) -> None:
     p.add_argument("features", type=Path)
     p.add_argument("pairs", type=Path, help="a pairs file (tiepoint pairs, or hloc's)")
     p.add_argument("output", type=Path, help="the HDF5 match file (resumed if it exists)")
-    p.add_argument("--method", default=DEFAULT_METHOD, help="a sparse method whose extractor made FEATURES")
+    p.add_argument("--method", default=RECONSTRUCTION_METHOD, help="a sparse method whose extractor made FEATURES")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a matcher option, e.g. ratio=0.9")
     p.add_argument("--overwrite", action="store_true", help="match again pairs already in the file")
     _add_backend_arguments(p)
@@ -467,7 +468,7 @@ def _add_pipeline_commands(commands: Any, add_method_arguments: Any) -> None:
     p.add_argument("--root", type=Path, help="the templeSparseRing folder (default: found under ../shared/data)")
     p.add_argument("--output", type=Path, default=Path("benchmarks/reconstruction"), help="folder for the results")
     p.add_argument("--work", type=Path, default=Path("outputs/bench-reconstruction"), help="folder for the runs")
-    p.add_argument("--method", default=DEFAULT_METHOD)
+    p.add_argument("--method", default=RECONSTRUCTION_METHOD)
     p.add_argument("--scaling-images", type=Path, help="images for the scaling run (default: the Oxford affine set)")
     p.add_argument("--run", nargs="+", default=["temple", "scaling"], choices=["temple", "scaling"])
     p.set_defaults(func=cmd_bench_reconstruction)
@@ -533,14 +534,14 @@ def _add_upsampler_commands(commands: Any, train_commands: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .api import DEFAULT_METHOD
+    from .api import DEFAULT_METHOD, RECONSTRUCTION_METHOD
 
     parser = argparse.ArgumentParser(prog="tiepoint", description="Tie points between images, turned into geometry.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add_method_arguments(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--method", default=DEFAULT_METHOD, help=f"method name (default {DEFAULT_METHOD}; see `tiepoint methods`)")
+    def add_method_arguments(p: argparse.ArgumentParser, default: str = DEFAULT_METHOD) -> None:
+        p.add_argument("--method", default=default, help=f"method name (default {default}; see `tiepoint methods`)")
         p.add_argument("--max-keypoints", type=int, help="keypoint budget per image")
         p.add_argument("--option", action="append", metavar="KEY=VALUE",
                        help="a method option, e.g. ratio=0.9; \"rotations=(0,90,180,270)\" matches image 1 at each "
@@ -570,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("extract", help="extract features of a folder or list of images into HDF5")
     p.add_argument("images", type=Path, help="a folder of images or a text file listing image paths")
     p.add_argument("output", type=Path, help="the HDF5 feature file (resumed if it exists)")
-    add_method_arguments(p)
+    add_method_arguments(p, default=RECONSTRUCTION_METHOD)
     p.add_argument("--image-root", type=Path, help="image names are stored relative to this folder")
     p.add_argument("--overwrite", action="store_true", help="re-extract images already in the file")
     p.add_argument("--half", action="store_true", help="store float descriptors as float16")

@@ -2,7 +2,9 @@
 
 A **sparse** method is named ``EXTRACTOR+MATCHER`` (``sift+ratio``, ``orb+mnn``); the extractor's name alone
 (``sift``) means its default matcher. A **dense** method (a model that matches a pair directly) has a single
-name. Classes are registered by import path and imported only when first built, so listing methods is cheap.
+name. A **preset** is a name for a method with chosen options (``clidd``, the default method, is CLIDD S96 with
+mutual nearest neighbours, a keypoint pyramid and the aligned second pass); options given with it override its own.
+Classes are registered by import path and imported only when first built, so listing methods is cheap.
 
 New models register here, in the tables at the bottom of this file.
 """
@@ -48,10 +50,20 @@ class _Entry:
         return getattr(importlib.import_module(module), attribute)
 
 
+@dataclass(frozen=True)
+class _Preset:
+    method: str  # the registered method it configures
+    options: tuple[tuple[str, Any], ...]
+    summary: str
+
+
 _EXTRACTORS: dict[str, _Entry] = {}
 _MATCHERS: dict[str, _Entry] = {}
 _PAIR_MATCHERS: dict[str, _Entry] = {}
+_PRESETS: dict[str, _Preset] = {}
 _FLOAT_ONLY_MATCHERS = {"dualsoftmax"}
+SEARCH_OPTIONS = ("rotations", "zooms", "accept", "align")
+"""Options of any method: the view search and the aligned second pass (:func:`build_method`)."""
 
 
 def register_extractor(
@@ -88,8 +100,43 @@ def register_pair_matcher(name: str, target: str, summary: str) -> None:
     _PAIR_MATCHERS[name] = _Entry(target, summary)
 
 
+def register_preset(name: str, method: str, options: dict[str, Any], summary: str) -> None:
+    """Register ``name`` as ``method`` with ``options`` (e.g. ``{"align": "ratio"}``); a caller's options override
+    these. Feature-file pipelines, which match stored features rather than images, use only the preset's
+    extractor and matcher options."""
+    split_method_name(method)  # the method must exist
+    _PRESETS[name] = _Preset(method, tuple(sorted(options.items())), summary)
+
+
+def preset_options(name: str, part: str = "all") -> dict[str, Any]:
+    """The options a preset sets (``{}`` for any other name): ``part="extractor"`` or ``"matcher"`` keeps only
+    those the extractor's or the matcher's ``Config`` declares."""
+    if name not in _PRESETS:
+        return {}
+    preset = _PRESETS[name]
+    options = dict(preset.options)
+    if part == "all":
+        return options
+    extractor_name, matcher_name = split_method_name(preset.method)
+    if part == "extractor":
+        keys = option_names(_EXTRACTORS[extractor_name].load().Config)
+    elif part == "matcher":
+        keys = set() if matcher_name is None else option_names(_MATCHERS[matcher_name].load().Config)
+    else:
+        raise ValueError(f"part must be 'all', 'extractor' or 'matcher', got {part!r}")
+    return {key: value for key, value in options.items() if key in keys}
+
+
+def describe_preset(name: str) -> str | None:
+    """``"clidd-s96+mnn with align='ratio', scales=(1, 0.5, 0.25)"`` for a preset; ``None`` for any other name."""
+    if name not in _PRESETS:
+        return None
+    preset = _PRESETS[name]
+    return preset.method + " with " + ", ".join(f"{key}={value!r}" for key, value in preset.options)
+
+
 def methods() -> list[MethodInfo]:
-    """All registered methods: every compatible extractor+matcher pair, then the dense methods."""
+    """All registered methods: every compatible extractor+matcher pair, the dense methods, then the presets."""
     listed = []
     for extractor, entry in _EXTRACTORS.items():
         for matcher, matcher_entry in _MATCHERS.items():
@@ -98,6 +145,9 @@ def methods() -> list[MethodInfo]:
             default = " (default for '" + extractor + "')" if matcher == entry.default_matcher else ""
             listed.append(MethodInfo(f"{extractor}+{matcher}", "sparse", f"{entry.summary}; {matcher_entry.summary}{default}"))
     listed += [MethodInfo(name, "dense", entry.summary) for name, entry in _PAIR_MATCHERS.items()]
+    for name, preset in _PRESETS.items():
+        kind = "dense" if split_method_name(preset.method)[1] is None else "sparse"
+        listed.append(MethodInfo(name, kind, f"{preset.summary}: {describe_preset(name)}"))
     return listed
 
 
@@ -125,14 +175,16 @@ def build_matcher(name: str, **options: Any):
 
 def split_method_name(name: str) -> tuple[str, str | None]:
     """``"sift+ratio"`` -> ``("sift", "ratio")``; ``"sift"`` -> ``("sift", "ratio")`` (its default);
-    a dense method -> ``(name, None)``."""
+    a dense method -> ``(name, None)``; a preset -> the parts of its method."""
     if not isinstance(name, str) or not name:
         raise UnknownMethodError(f"method must be a non-empty string, got {name!r}")
+    if name in _PRESETS:
+        return split_method_name(_PRESETS[name].method)
     if name in _PAIR_MATCHERS:
         return name, None
     extractor, _, matcher = name.partition("+")
     if extractor not in _EXTRACTORS:
-        known = sorted(_EXTRACTORS) + sorted(_PAIR_MATCHERS)
+        known = sorted(_EXTRACTORS) + sorted(_PAIR_MATCHERS) + sorted(_PRESETS)
         raise UnknownMethodError(f"unknown method {name!r}; available: {', '.join(known)} (see `tiepoint methods`)")
     entry = _EXTRACTORS[extractor]
     matcher = matcher or entry.default_matcher
@@ -147,7 +199,7 @@ def build_method(
     rotations: Sequence[int] | None = None,
     zooms: Sequence[float] | None = None,
     accept: float | None = None,
-    align: bool | str = False,
+    align: bool | str | None = None,
     **options: Any,
 ):
     """A pair matcher for a method name; options go to whichever part (extractor, matcher) declares them.
@@ -159,14 +211,21 @@ def build_method(
     name, with options after a colon as in ``"ratio:ratio=0.9"``; sparse methods only) matches that aligned pair
     with another matcher than the search. The aligned matches are refined to sub-pixel and kept unless they show
     parallax (a 3D scene; :class:`~tiepoint.matchers.search.ViewSearch`).
+
+    A preset's name builds its method with its options, overridden by those given (``align=False`` turns its
+    second pass off).
     """
-    if rotations is not None or zooms is not None or align is not False:
+    if name in _PRESETS:
+        given = dict(options, rotations=rotations, zooms=zooms, accept=accept, align=align)
+        given = {key: value for key, value in given.items() if key not in SEARCH_OPTIONS or value is not None}
+        return build_method(_PRESETS[name].method, **{**preset_options(name), **given})
+    if rotations is not None or zooms is not None or align not in (None, False):
         from .matchers.search import ViewSearch
 
         method = build_method(name, **options)
         if isinstance(align, str):
             align = _aligned_method(name, method, align)
-        return ViewSearch(method, rotations or (0,), zooms or (1.0,), accept, align)
+        return ViewSearch(method, rotations or (0,), zooms or (1.0,), accept, align or False)
     if accept is not None:
         raise OptionError("accept stops a view search early; give rotations or zooms too")
     from .matchers.base import SparseMethod
@@ -284,3 +343,7 @@ register_matcher("ratio", "tiepoint.matchers.nearest:RatioTest", "mutual NN with
 register_matcher("dualsoftmax", "tiepoint.matchers.nearest:DualSoftmax", "dual-softmax mutual NN")
 register_pair_matcher("eloftr", "tiepoint.matchers.eloftr:EfficientLoFTRMatcher", "Efficient LoFTR semi-dense matcher, trained here (small config)")
 register_pair_matcher("eloftr-opt", "tiepoint.matchers.eloftr:OptimizedEfficientLoFTRMatcher", "Efficient LoFTR, optimized mode: no dual-softmax at inference")
+register_preset(
+    "clidd", "clidd-s96+mnn", {"scales": (1, 0.5, 0.25), "align": "ratio"},
+    "CLIDD S96 on a 3-level keypoint pyramid, mutual NN, then the aligned second pass with the ratio test (the default)",
+)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..api import RECONSTRUCTION_METHOD
 from ..errors import DatasetError
 from ..geometry.accuracy import rotation_error
 from ..io.colmap import CameraOptions, import_pycolmap
@@ -174,7 +175,7 @@ def temple_benchmark(
     root: str | Path,
     output: str | Path,
     work: str | Path,
-    method: str = "sift",
+    method: str = RECONSTRUCTION_METHOD,
     variants: Sequence[str] = tuple(TEMPLE_VARIANTS),
     progress: bool = False,
 ) -> dict[str, Any]:
@@ -244,7 +245,7 @@ def temple_benchmark(
 
 
 def scaling_benchmark(
-    images: str | Path, output: str | Path, work: str | Path, method: str = "sift", workers: Sequence[int] = (1, 2),
+    images: str | Path, output: str | Path, work: str | Path, method: str = RECONSTRUCTION_METHOD, workers: Sequence[int] = (1, 2),
 ) -> dict[str, Any]:
     """Throughput of extraction (images/s) and matching (pairs/s, exhaustive) on the local backend and on a
     local Ray instance with each number of ``workers``; writes ``scaling.json`` under ``output``.

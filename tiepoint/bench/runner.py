@@ -157,7 +157,7 @@ class BenchmarkResult:
         dataset: the dataset's name.
         description: the dataset's one-line description.
         method: the method name as given.
-        method_options: the options the method was built with (besides the protocol's).
+        method_options: the options the method was built with (besides the protocol's), a preset's included.
         protocol: the :class:`Protocol`.
         records: one :class:`~tiepoint.bench.metrics.PairRecord` per pair, in dataset order.
         summary: aggregate metrics (:func:`~tiepoint.bench.metrics.summarize`), fractions in ``[0, 1]``.
@@ -470,7 +470,7 @@ def run_benchmark(
         dataset=data.name,
         description=data.description,
         method=method,
-        method_options=dict(method_options),
+        method_options={**registry.preset_options(method), **method_options},
         protocol=protocol,
         records=records,
         summary=summary,

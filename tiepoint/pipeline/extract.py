@@ -26,9 +26,10 @@ import h5py
 from tqdm import tqdm
 
 from .. import registry
+from ..api import RECONSTRUCTION_METHOD
 from ..errors import ImageError, NoImagesError, OptionError
-from ..io.image import IMAGE_EXTENSIONS
 from ..io.h5 import list_feature_names, open_for_update, write_features
+from ..io.image import IMAGE_EXTENSIONS
 from ..types import Features
 from .backends import Backend, chunked, get_backend
 
@@ -65,7 +66,7 @@ class ExtractionSummary:
 def extract_features(
     images: str | Path | Sequence[str | Path],
     output: str | Path,
-    method: str = "sift",
+    method: str = RECONSTRUCTION_METHOD,
     max_keypoints: int | None = None,
     image_root: str | Path | None = None,
     overwrite: bool = False,
@@ -108,6 +109,7 @@ def extract_features(
     start = time.perf_counter()
     root, names = find_images(images, image_root)
     extractor_name, _ = registry.split_method_name(method)
+    options = {**registry.preset_options(method, "extractor"), **options}
     if max_keypoints is not None:
         options["max_keypoints"] = max_keypoints
     extractor = registry.get_extractor(extractor_name, **options)

@@ -31,6 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import registry
+from ..api import RECONSTRUCTION_METHOD
 from ..errors import OptionError
 from ..io.h5 import COMPLETE, feature_attribute, open_for_update, pair_key, read_features, write_matches
 from ..types import Features
@@ -208,7 +209,7 @@ def match_pairs(
     pairs: Sequence[Pair],
     features: str | Path,
     output: str | Path,
-    method: str = "sift",
+    method: str = RECONSTRUCTION_METHOD,
     backend: str | Backend | None = None,
     chunk_size: int = 32,
     overwrite: bool = False,
@@ -241,6 +242,7 @@ def match_pairs(
     extractor_name, matcher_name = registry.split_method_name(method)
     if matcher_name is None:
         raise OptionError(f"method {method!r} matches images directly; pair matching needs a sparse method")
+    options = {**registry.preset_options(method, "matcher"), **options}
     _matcher(matcher_name, tuple(sorted(options.items())))  # unknown options fail here, before any work
     pairs = list(pairs)
     _check_extractor(features, pairs, extractor_name, method)

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from .. import registry
+from ..api import RECONSTRUCTION_METHOD
 from ..config import option_names
 from ..errors import OptionError, TiepointError
 from ..io.colmap import CameraOptions, import_pycolmap, write_database
@@ -268,7 +269,7 @@ class ReconstructionResult:
 def reconstruct(
     images: str | Path,
     output: str | Path,
-    method: str = "sift",
+    method: str = RECONSTRUCTION_METHOD,
     pairs: str = "exhaustive",
     backend: str | Backend | None = "local",
     address: str | None = None,
@@ -314,6 +315,8 @@ def reconstruct(
     matcher_keys = option_names(type(registry.build_matcher(matcher_name)).Config)
     extractor_options = {k: v for k, v in options.items() if k not in matcher_keys}  # checked by the extractor
     matcher_options = {k: v for k, v in options.items() if k in matcher_keys}
+    extractor_options = {**registry.preset_options(method, "extractor"), **extractor_options}
+    matcher_options = {**registry.preset_options(method, "matcher"), **matcher_options}
     root, names = find_images(images)
     files = {kind: output / name for kind, name in FILES.items()}
     timings: dict[str, float] = {}
