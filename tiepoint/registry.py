@@ -241,7 +241,7 @@ def build_method(
     unknown = set(options) - extractor_keys - matcher_keys
     if unknown:
         raise OptionError(
-            f"method {name!r}: unknown option(s) {sorted(unknown)}; valid options are {sorted(extractor_keys | matcher_keys | {'rotations', 'zooms', 'accept', 'align'})}"
+            f"method {name!r}: unknown option(s) {sorted(unknown)}; valid options are {sorted(extractor_keys | matcher_keys | set(SEARCH_OPTIONS))}"
         )
     extractor = _construct(extractor_name, entry, extractor_class, {k: v for k, v in options.items() if k in extractor_keys})
     matcher = matcher_class(**{k: v for k, v in options.items() if k in matcher_keys})
