@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import EstimationError
 from ..geometry.accuracy import apply_homography, homography_jacobians, inside_image
 from ..geometry.estimate import estimate
-from ..io.image import MIN_SIDE, resize_by_factor, to_gray
+from ..io.image import MIN_SIDE, image_size, resize_by_factor, shrunk_size, to_gray
 from ..types import Features, Matches, Size
 
 REFINE_WINDOW = 21
@@ -62,7 +62,7 @@ def warp_onto(image1: np.ndarray, H: np.ndarray, size0: Size) -> np.ndarray | No
     if not np.isfinite(scale):
         return None
     shrink = min(1.0, 1.0 / scale)
-    if min(image1.shape[:2]) * shrink < MIN_SIDE:
+    if min(shrunk_size(image_size(image1), shrink)) < MIN_SIDE:
         return None
     small, resize = resize_by_factor(image1, shrink)
     to_small = np.linalg.inv(resize.matrix()) @ H
