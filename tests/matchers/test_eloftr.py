@@ -72,6 +72,31 @@ def test_subpixel_expectation_follows_the_correlation():
     torch.testing.assert_close(offset, torch.tensor([[[1.0, 0.0]]]), atol=1e-3, rtol=0)
 
 
+def test_stage_two_moves_stage_one_pixels_by_less_than_one_pixel():
+    model = _model()
+    image0, image1 = torch.rand(1, 1, 64, 64), torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        _, _, fine0, fine1 = model.features(image0, image1)
+        batch, cell0, cell1 = torch.zeros(5, dtype=torch.long), torch.randint(0, 8, (5, 2)), torch.randint(0, 8, (5, 2))
+        pixels0, pixels1 = model.refine(fine0, fine1, batch, cell0, cell1, subpixel=False)
+        keypoints0, keypoints1 = model.refine(fine0, fine1, batch, cell0, cell1)
+    assert torch.equal(pixels0, keypoints0) and torch.equal(pixels1, pixels1.round())
+    assert ((pixels1 // CELL).long() == cell1).all()  # stage 1 stays inside the matched cell
+    assert ((keypoints1 - pixels1).abs() < 1).all()
+
+
+def test_keypoints_keep_full_precision_under_half_precision_autocast():
+    model = _model()
+    image0, image1 = torch.rand(1, 1, 64, 544), torch.rand(1, 1, 64, 544)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        output = model(image0, image1, threshold=0.0)
+    keypoints0 = output["keypoints0"]
+    assert keypoints0.dtype == output["keypoints1"].dtype == torch.float32
+    # bfloat16 steps by 2 px beyond 256 and 4 px beyond 512: odd pixels there show the keypoints were not rounded
+    far = keypoints0[keypoints0[:, 0] > 512, 0]
+    assert len(far) > 0 and (far % 2 == 1).any()
+
+
 def test_reparameterized_model_gives_the_same_matches():
     model = _model()
     for norm in model.modules():

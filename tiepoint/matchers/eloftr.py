@@ -291,6 +291,7 @@ class EfficientLoFTR(nn.Module):
         threshold: float = 0.2,
         optimized: bool = False,
         raw_threshold: float = 5.0,
+        subpixel: bool = True,
     ) -> dict[str, Tensor]:
         """Match batches of image pairs.
 
@@ -300,6 +301,7 @@ class EfficientLoFTR(nn.Module):
             optimized: skip the dual-softmax; coarse matches are mutual nearest neighbours of the raw similarity
                 above ``raw_threshold`` and their confidence is ``sigmoid(S - raw_threshold)``.
             raw_threshold: the threshold on ``S`` in the optimized mode.
+            subpixel: run the second refinement stage; ``False`` returns stage 1's pixel matches (diagnosis).
 
         Returns:
             keypoints0: ``(M, 2)`` pixel ``(x, y)`` in image 0 (pixel centres, the matched pixel of the cell);
@@ -320,11 +322,16 @@ class EfficientLoFTR(nn.Module):
         w0, w1 = coarse0.shape[-1], coarse1.shape[-1]
         cell0 = torch.stack([index0 % w0, torch.div(index0, w0, rounding_mode="floor")], -1)
         cell1 = torch.stack([index1 % w1, torch.div(index1, w1, rounding_mode="floor")], -1)
-        keypoints0, keypoints1 = self.refine(fine0, fine1, batch, cell0, cell1)
+        keypoints0, keypoints1 = self.refine(fine0, fine1, batch, cell0, cell1, subpixel)
         return {"keypoints0": keypoints0, "keypoints1": keypoints1, "confidence": confidence, "batch": batch}
 
-    def refine(self, fine0: Tensor, fine1: Tensor, batch: Tensor, cell0: Tensor, cell1: Tensor) -> tuple[Tensor, Tensor]:
+    def refine(
+        self, fine0: Tensor, fine1: Tensor, batch: Tensor, cell0: Tensor, cell1: Tensor, subpixel: bool = True
+    ) -> tuple[Tensor, Tensor]:
         """Two-stage refinement of coarse matches (see :meth:`windows` for the arguments).
+
+        Args:
+            subpixel: run stage 2; ``False`` stops at stage 1's pixel matches (for diagnosis).
 
         Returns:
             ``(M, 2)`` pixel positions in image 0 and ``(M, 2)`` sub-pixel positions in image 1.
@@ -336,11 +343,14 @@ class EfficientLoFTR(nn.Module):
         pixel1 = best % (CELL * CELL)
         local0 = torch.stack([pixel0 % CELL, torch.div(pixel0, CELL, rounding_mode="floor")], -1)
         local1 = torch.stack([pixel1 % CELL, torch.div(pixel1, CELL, rounding_mode="floor")], -1)
+        # float32 even under half-precision autocast: half precision has 0.5 px steps beyond 512 px
+        keypoints0 = (cell0 * CELL + local0).float()
+        keypoints1 = (cell1 * CELL + local1).float()
+        if not subpixel:
+            return keypoints0, keypoints1
         feature0 = window0.gather(1, pixel0[:, None, None].expand(-1, 1, window0.shape[-1]))  # (M, 1, C)
         offset = self.subpixel(feature0, self.neighbourhoods(window1, local1[:, None]))[:, 0]
-        keypoints0 = (cell0 * CELL + local0).to(offset.dtype)
-        keypoints1 = (cell1 * CELL + local1).to(offset.dtype) + offset
-        return keypoints0, keypoints1
+        return keypoints0, keypoints1 + offset.float()
 
     # ------------------------------------------------------------------------------------------ weights
 
