@@ -220,7 +220,7 @@ def cmd_train_eloftr(args: argparse.Namespace) -> None:
         args.photos, args.out or Path(f"runs/eloftr_{args.config}"), config=args.config, steps=args.steps,
         batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr, rotation=args.rotation,
         perspective=args.perspective, scale=tuple(args.scale), validation_pairs=args.validation_pairs, device=args.device,
-        workers=args.workers, seed=args.seed, validate_every=args.validate_every,
+        workers=args.workers, seed=args.seed, validate_every=args.validate_every, minutes=args.minutes,
     )
     _print_validation(scores)
 
@@ -683,6 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="data-loading processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--validate-every", type=int, default=250, help="steps between validations")
+    p.add_argument("--minutes", type=float, help="stop with a checkpoint after this many minutes (run again to resume)")
     p.set_defaults(func=cmd_train_eloftr)
     p = train_commands.add_parser("ship-eloftr", help="copy an Efficient LoFTR run's best weights into the package")
     p.add_argument("run", type=Path, help="the run folder")

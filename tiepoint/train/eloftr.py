@@ -166,6 +166,7 @@ def train_eloftr(
     seed: int = 0,
     validate_every: int = 250,
     until: int | None = None,
+    minutes: float | None = None,
 ) -> dict[str, float]:
     """Train Efficient LoFTR from scratch on the photo corpus (resumes a run in ``out``); returns the last validation.
 
@@ -177,9 +178,12 @@ def train_eloftr(
         rotation, perspective: largest in-plane rotation (degrees) and corner displacement of the homographies.
         scale: ``(low, high)`` zoom of the second image relative to the first.
         until: stop after this step (resumable), as if interrupted.
+        minutes: stop (with a checkpoint, resumable) after this many minutes of this call, e.g. on a lent GPU.
     """
     if config not in CONFIGS:
         raise OptionError(f"unknown Efficient LoFTR config {config!r}; configs: {', '.join(CONFIGS)}")
+    if minutes is not None and minutes <= 0:
+        raise OptionError(f"minutes must be positive, got {minutes}")
     if crop % 32 or crop < 64:
         raise OptionError(f"crop must be a multiple of 32 and at least 64, got {crop}")
     train_photos, val_photos = list_photos(photos, "train"), list_photos(photos, "val")
@@ -207,7 +211,7 @@ def train_eloftr(
         EfficientLoFTR(config), dataset, ELoFTRLoss(fine_matches), lambda m: validation_scores(m, held_out),
         train_config, out, describe,
     )
-    return trainer.run(until=until)
+    return trainer.run(until=until, seconds=None if minutes is None else 60.0 * minutes)
 
 
 def ship(run: str | Path, config: str = "small", benchmark: dict[str, Any] | None = None, destination: Path | None = None) -> Path:

@@ -209,12 +209,17 @@ class Trainer:
             self._save("best.pt", full=False)
         return scores
 
-    def run(self, until: int | None = None) -> dict[str, float]:
+    def run(self, until: int | None = None, seconds: float | None = None) -> dict[str, float]:
         """Train until ``config.steps`` (resuming from ``checkpoint.pt``); returns the last validation.
 
         Args:
             until: stop (with a checkpoint) after this step instead, as if interrupted there.
+            seconds: stop (with a checkpoint) after the first step that ends this many seconds after this call
+                began, e.g. to fit a machine lent for a limited time; ``run`` again to go on.
         """
+        if seconds is not None and seconds <= 0:
+            raise OptionError(f"seconds must be positive, got {seconds}")
+        deadline = None if seconds is None else time.perf_counter() + seconds
         stop = self.config.steps if until is None else min(until, self.config.steps)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
@@ -248,8 +253,12 @@ class Trainer:
                 running, counted = {}, 0
             if self.step % self.config.validate_every == 0 or self.step == self.config.steps:
                 self.validate()
-            if self.step % self.config.checkpoint_every == 0 or self.step in (stop, self.config.steps):
+            out_of_time = deadline is not None and time.perf_counter() >= deadline
+            if self.step % self.config.checkpoint_every == 0 or self.step in (stop, self.config.steps) or out_of_time:
                 self._save("checkpoint.pt", full=True)
+            if out_of_time:
+                print(f"stopped at step {self.step} after {seconds:g} s; run again to resume", flush=True)
+                break
         return self.last_scores or self.validate()
 
 
