@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..io.files import atomic_path, write_json
 from .metrics import key, precision_name
-from .runner import BenchmarkResult, _jsonable
+from .runner import BenchmarkResult, jsonable
 
 _HOMOGRAPHY_COLUMNS = [
     # (header, source, key, kind)
@@ -112,7 +112,7 @@ def format_table(results: Sequence[BenchmarkResult]) -> str:
 def _identity(result: BenchmarkResult) -> tuple[str, str, str]:
     """What makes two results the same run: dataset, method and options (compared as JSON, so a tuple read back
     from ``results.json`` as a list still matches)."""
-    return result.dataset, result.method, json.dumps(_jsonable(result.method_options), sort_keys=True)
+    return result.dataset, result.method, json.dumps(jsonable(result.method_options), sort_keys=True)
 
 
 def write_report(results: Sequence[BenchmarkResult], output_dir: str | os.PathLike, append: bool = False) -> list[Path]:

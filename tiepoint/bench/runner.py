@@ -139,7 +139,7 @@ class Protocol:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["mma_thresholds"] = list(self.mma_thresholds)
-        data["estimator_options"] = _jsonable(self.estimator_options)
+        data["estimator_options"] = jsonable(self.estimator_options)
         return data
 
     @classmethod
@@ -192,7 +192,7 @@ class BenchmarkResult:
             {k: v for k, v in record.to_dict().items() if k not in ("extract_ms", "match_ms", "estimate_ms")}
             for record in self.records
         ]
-        return {"summary": _jsonable(self.summary), "records": records}
+        return {"summary": jsonable(self.summary), "records": records}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data: plain Python types only; non-finite numbers (the error of a failed pair, a
@@ -203,11 +203,11 @@ class BenchmarkResult:
             "description": self.description,
             "task": self.task,
             "method": self.method,
-            "method_options": _jsonable(self.method_options),
+            "method_options": jsonable(self.method_options),
             "protocol": self.protocol.to_dict(),
-            "summary": _jsonable(self.summary),
-            "timing": _jsonable(self.timing),
-            "environment": _jsonable(self.environment),
+            "summary": jsonable(self.summary),
+            "timing": jsonable(self.timing),
+            "environment": jsonable(self.environment),
             "created": self.created,
             "records": [record.to_dict() for record in self.records],
         }
@@ -230,14 +230,14 @@ class BenchmarkResult:
         )
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """``value`` with NumPy types turned into Python ones and non-finite floats into ``None``."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
@@ -516,6 +516,7 @@ __all__ = [
     "Protocol",
     "environment",
     "estimate_and_score",
+    "jsonable",
     "match_and_check",
     "run_benchmark",
     "run_benchmarks",

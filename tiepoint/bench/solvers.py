@@ -43,7 +43,7 @@ from ..io.files import atomic_path, write_json
 from ..types import Camera
 from .datasets import load_dataset
 from .metrics import PairRecord, summarize
-from .runner import Protocol, _jsonable, environment, estimate_and_score, match_and_check
+from .runner import Protocol, environment, estimate_and_score, jsonable, match_and_check
 
 __all__ = [
     "SOLVERS",
@@ -618,7 +618,7 @@ def run_solver_benchmark(
     written = [
         write_json(
             output_dir / "solvers.json",
-            _jsonable({"environment": environment(), "synthetic": sweep_result, "real": real}),
+            jsonable({"environment": environment(), "synthetic": sweep_result, "real": real}),
         )
     ]
     with atomic_path(output_dir / "table.txt") as tmp:
