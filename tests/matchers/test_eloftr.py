@@ -88,13 +88,14 @@ def test_stage_two_moves_stage_one_pixels_by_less_than_one_pixel():
 def test_keypoints_keep_full_precision_under_half_precision_autocast():
     model = _model()
     image0, image1 = torch.rand(1, 1, 64, 544), torch.rand(1, 1, 64, 544)
+    cells = torch.tensor([[64, 1], [65, 2], [66, 3]])  # pixels 512..535: bfloat16 steps by 4 px there
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        output = model(image0, image1, threshold=0.0)
-    keypoints0 = output["keypoints0"]
-    assert keypoints0.dtype == output["keypoints1"].dtype == torch.float32
-    # bfloat16 steps by 2 px beyond 256 and 4 px beyond 512: odd pixels there show the keypoints were not rounded
-    far = keypoints0[keypoints0[:, 0] > 512, 0]
-    assert len(far) > 0 and (far % 2 == 1).any()
+        _, _, fine0, fine1 = model.features(image0, image1)
+        keypoints0, keypoints1 = model.refine(fine0, fine1, torch.zeros(3, dtype=torch.long), cells, cells)
+    assert fine0.dtype == torch.bfloat16  # the features are half precision, the keypoints are not
+    assert keypoints0.dtype == keypoints1.dtype == torch.float32
+    assert ((keypoints0 // CELL).long() == cells).all()
+    assert (keypoints0 % 4 != 0).any() or (keypoints1 % 1 != 0).any()  # not rounded to bfloat16's 4 px steps
 
 
 def test_reparameterized_model_gives_the_same_matches():

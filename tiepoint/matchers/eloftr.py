@@ -30,6 +30,7 @@ size (d = 256, 4 layers, RepVGG [1, 2, 4, 14]) and ships untrained.
 from __future__ import annotations
 
 import json
+import math
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -226,9 +227,12 @@ class EfficientLoFTR(nn.Module):
         return torch.einsum("bcn,bcm->bnm", f0, f1) / self.config.temperature
 
     @staticmethod
-    def dual_softmax(similarity: Tensor) -> Tensor:
-        """``P = softmax over image 1 * softmax over image 0``, ``(B, N0, N1)``."""
-        return torch.softmax(similarity, 2) * torch.softmax(similarity, 1)
+    def mutual_nearest(best1: Tensor, best0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Mutual nearest neighbours from each image-0 cell's best image-1 cell ``best1`` ``(B, N0)`` and each
+        image-1 cell's best image-0 cell ``best0`` ``(B, N1)``: ``batch``, ``index0``, ``index1``, each ``(M,)``."""
+        mutual = best0.gather(1, best1) == torch.arange(best1.shape[1], device=best1.device)
+        batch, index0 = torch.nonzero(mutual, as_tuple=True)
+        return batch, index0, best1[batch, index0]
 
     @staticmethod
     def windows(fine0: Tensor, fine1: Tensor, batch: Tensor, cell0: Tensor, cell1: Tensor) -> tuple[Tensor, Tensor]:
@@ -310,15 +314,25 @@ class EfficientLoFTR(nn.Module):
         """
         coarse0, coarse1, fine0, fine1 = self.features(image0, image1)
         similarity = self.similarity(coarse0, coarse1)  # (B, N0, N1)
+        # one (N0, N1) temporary at a time besides the similarity: large images make these matrices large
         if optimized:
-            score, confidence_of = similarity, lambda s: torch.sigmoid(s - raw_threshold)
-            limit = raw_threshold
+            best1, best0 = similarity.argmax(2), similarity.argmax(1)
         else:
-            score, confidence_of = self.dual_softmax(similarity), lambda s: s
-            limit = threshold
-        mutual = (score == score.max(2, keepdim=True).values) & (score == score.max(1, keepdim=True).values) & (score > limit)
-        batch, index0, index1 = torch.nonzero(mutual, as_tuple=True)
-        confidence = confidence_of(score[batch, index0, index1])
+            # log P = 2 S - logsumexp over image 1 (per row) - logsumexp over image 0 (per column), so a row's
+            # best column maximises S - column / 2 and a column's best row S - row / 2
+            row, column = similarity.logsumexp(2), similarity.logsumexp(1)  # (B, N0), (B, N1)
+            best1 = (similarity - column[:, None, :] / 2).argmax(2)
+            best0 = (similarity - row[:, :, None] / 2).argmax(1)
+        batch, index0, index1 = self.mutual_nearest(best1, best0)
+        score = similarity[batch, index0, index1]
+        if optimized:
+            keep = score > raw_threshold
+            confidence = torch.sigmoid(score[keep] - raw_threshold)
+        else:
+            log_p = 2 * score - row[batch, index0] - column[batch, index1]
+            keep = log_p > math.log(threshold) if threshold > 0 else torch.ones_like(log_p, dtype=torch.bool)
+            confidence = log_p[keep].exp()
+        batch, index0, index1 = batch[keep], index0[keep], index1[keep]
         w0, w1 = coarse0.shape[-1], coarse1.shape[-1]
         cell0 = torch.stack([index0 % w0, torch.div(index0, w0, rounding_mode="floor")], -1)
         cell1 = torch.stack([index1 % w1, torch.div(index1, w1, rounding_mode="floor")], -1)
