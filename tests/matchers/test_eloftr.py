@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tiepoint.errors import OptionError, WeightsError
-from tiepoint.matchers.eloftr import CELL, EfficientLoFTR, ELoFTRConfig, weights_path
+from tiepoint.matchers.eloftr import CELL, EfficientLoFTR, ELoFTRConfig, _pointwise, weights_path
 
 TINY = ELoFTRConfig(widths=(8, 8, 16, 32), blocks=(1, 1, 1, 1), heads=2, layers=1, fine_widths=(16, 8, 8))
 
@@ -49,6 +49,34 @@ def test_optimized_mode_is_mutual_nearest_neighbours_of_the_similarity():
     mutual = (similarity == similarity.max(1, keepdim=True).values) & (similarity == similarity.max(0, keepdim=True).values)
     assert len(output["confidence"]) == int(mutual.sum())
     assert ((output["confidence"] > 0) & (output["confidence"] <= 1)).all()
+
+
+def test_default_mode_is_mutual_nearest_neighbours_of_the_dual_softmax():
+    model = _model()
+    image0, image1 = torch.rand(1, 1, 64, 96), torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        similarity = model.similarity(*model.features(image0, image1)[:2])[0]
+        output = model(image0, image1, threshold=0.0)
+        cut = float(output["confidence"].median())
+        some = model(image0, image1, threshold=cut)
+    p = torch.softmax(similarity, 0) * torch.softmax(similarity, 1)  # the dual-softmax, formed here only
+    mutual = (p == p.max(1, keepdim=True).values) & (p == p.max(0, keepdim=True).values)
+    index0, index1 = torch.nonzero(mutual, as_tuple=True)
+    cells0 = (output["keypoints0"] // CELL).long()
+    assert len(output["confidence"]) == len(index0) > 0
+    assert torch.equal(cells0[:, 1] * 12 + cells0[:, 0], index0)  # image 0 is 12 cells wide, row-major order
+    torch.testing.assert_close(output["confidence"], p[index0, index1], rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(some["confidence"], output["confidence"][output["confidence"] > cut])
+
+
+def test_pointwise_is_the_one_by_one_convolution():
+    torch.manual_seed(0)
+    x, add = torch.randn(2, 6, 5, 7), torch.randn(2, 4, 5, 7)
+    for bias in (True, False):
+        conv = torch.nn.Conv2d(6, 4, 1, bias=bias)
+        with torch.no_grad():
+            torch.testing.assert_close(_pointwise(conv, x), conv(x))
+            torch.testing.assert_close(_pointwise(conv, x, add=add), conv(x) + add)
 
 
 def test_windows_read_the_cells_and_their_margin():

@@ -30,7 +30,6 @@ size (d = 256, 4 layers, RepVGG [1, 2, 4, 14]) and ships untrained.
 from __future__ import annotations
 
 import json
-import math
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -97,6 +96,23 @@ def _up(x: Tensor) -> Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
+def _pointwise(conv: nn.Conv2d, x: Tensor, add: Tensor | None = None) -> Tensor:
+    """``conv(x) + add`` for a 1x1 convolution ``conv``, as one batched matrix product.
+
+    On a CPU this is several times faster than ``conv2d`` for the few channels of the fine maps, and the addition
+    comes free with the product. ``x``: ``(B, C, H, W)``; ``add``: ``(B, conv.out_channels, H, W)`` or ``None``.
+    """
+    b, c, h, w = x.shape
+    weight = conv.weight.flatten(1).expand(b, -1, -1)  # (B, C_out, C)
+    flat = x.reshape(b, c, h * w)
+    base = None if add is None else add.reshape(b, -1, h * w)
+    if conv.bias is not None:
+        bias = conv.bias[None, :, None]
+        base = bias.expand(b, -1, h * w) if base is None else base + bias
+    product = torch.bmm(weight, flat) if base is None else torch.baddbmm(base, weight, flat)
+    return product.view(b, -1, h, w)
+
+
 def _gather_windows(feature: Tensor, batch: Tensor, origin: Tensor, offsets: Tensor) -> Tensor:
     """Features ``(M, K*K, C)`` of ``feature`` ``(B, C, H, W)`` at ``origin + offsets`` (rows and columns, K offsets)
     around ``origin`` ``(M, 2)`` (x, y) in image ``batch`` ``(M,)``; one flat index, so that ONNX gets one Gather."""
@@ -129,9 +145,9 @@ class FineFusion(nn.Module):
         self.out = nn.Conv2d(f1, f1, 1)
 
     def forward(self, coarse: Tensor, x4: Tensor, x2: Tensor, x1: Tensor) -> Tensor:
-        f = self.mix4(_up(self.project8(coarse)) + self.project4(x4))
-        f = self.mix2(_up(f) + self.project2(x2))
-        return self.out(F.relu(_up(f) + self.project1(x1)))
+        f = self.mix4(_pointwise(self.project4, x4, add=_up(_pointwise(self.project8, coarse))))
+        f = self.mix2(_pointwise(self.project2, x2, add=_up(f)))
+        return _pointwise(self.out, F.relu(_pointwise(self.project1, x1, add=_up(f))))
 
 
 class EfficientLoFTR(nn.Module):
@@ -224,7 +240,7 @@ class EfficientLoFTR(nn.Module):
         """
         f0 = F.normalize(coarse0.flatten(2), dim=1)
         f1 = F.normalize(coarse1.flatten(2), dim=1)
-        return torch.einsum("bcn,bcm->bnm", f0, f1) / self.config.temperature
+        return torch.einsum("bcn,bcm->bnm", f0 / self.config.temperature, f1)  # scaling f0 saves a pass over S
 
     @staticmethod
     def mutual_nearest(best1: Tensor, best0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -314,24 +330,25 @@ class EfficientLoFTR(nn.Module):
         """
         coarse0, coarse1, fine0, fine1 = self.features(image0, image1)
         similarity = self.similarity(coarse0, coarse1)  # (B, N0, N1)
-        # one (N0, N1) temporary at a time besides the similarity: large images make these matrices large
+        # one (N0, N1) matrix besides the similarity: large images make these matrices large
         if optimized:
             best1, best0 = similarity.argmax(2), similarity.argmax(1)
         else:
-            # log P = 2 S - logsumexp over image 1 (per row) - logsumexp over image 0 (per column), so a row's
-            # best column maximises S - column / 2 and a column's best row S - row / 2
-            row, column = similarity.logsumexp(2), similarity.logsumexp(1)  # (B, N0), (B, N1)
-            best1 = (similarity - column[:, None, :] / 2).argmax(2)
-            best0 = (similarity - row[:, :, None] / 2).argmax(1)
+            # P = exp(S)^2 / (row sums * column sums of exp(S)); |S| <= 1 / temperature, so exp cannot overflow.
+            # A row's best column maximises exp(S) / sqrt(column sum), a column's best row exp(S) / sqrt(row sum).
+            root_p = similarity.float().exp()
+            row_sum, column_sum = root_p.sum(2, keepdim=True), root_p.sum(1, keepdim=True)
+            best1 = root_p.mul_(column_sum.rsqrt()).argmax(2)
+            best0 = root_p.mul_(row_sum.rsqrt()).argmax(1)  # root_p is now sqrt(P)
         batch, index0, index1 = self.mutual_nearest(best1, best0)
-        score = similarity[batch, index0, index1]
         if optimized:
+            score = similarity[batch, index0, index1]
             keep = score > raw_threshold
             confidence = torch.sigmoid(score[keep] - raw_threshold)
         else:
-            log_p = 2 * score - row[batch, index0] - column[batch, index1]
-            keep = log_p > math.log(threshold) if threshold > 0 else torch.ones_like(log_p, dtype=torch.bool)
-            confidence = log_p[keep].exp()
+            probability = root_p[batch, index0, index1] ** 2
+            keep = probability > threshold
+            confidence = probability[keep]
         batch, index0, index1 = batch[keep], index0[keep], index1[keep]
         w0, w1 = coarse0.shape[-1], coarse1.shape[-1]
         cell0 = torch.stack([index0 % w0, torch.div(index0, w0, rounding_mode="floor")], -1)
