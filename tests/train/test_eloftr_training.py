@@ -57,6 +57,21 @@ def test_losses_are_finite_and_training_reduces_them():
     assert last["total"] == pytest.approx(expected_total, rel=1e-4)
 
 
+def test_losses_stay_float32_under_mixed_precision():
+    torch.manual_seed(0)
+    model, loss, batch = EfficientLoFTR(TINY), ELoFTRLoss(fine_matches=16), _batch()
+    torch.manual_seed(1)
+    full = loss(model, batch)
+    torch.manual_seed(1)  # the same fine matches are sampled
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # what the trainer does on a GPU, there with CUDA
+        mixed = loss(model, batch)
+    for name, value in mixed.items():
+        assert value.dtype == torch.float32, name
+        assert float(value) == pytest.approx(float(full[name]), rel=0.02), name
+    mixed["total"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 def test_validation_scores_count_matches_within_three_pixels():
     torch.manual_seed(0)
     model = EfficientLoFTR(TINY).eval()

@@ -79,9 +79,17 @@ class ELoFTRLoss:
 
     def __call__(self, model: EfficientLoFTR, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         image0, image1, H = gray(batch["image0"]), gray(batch["image1"]), batch["H_0to1"].float()
-        coarse0, coarse1, fine0, fine1 = model.features(image0, image1)
+        features = model.features(image0, image1)  # in the trainer's precision (bfloat16 autocast on a GPU)
+        # the scores and losses in float32: bfloat16 similarity logits near 1 / temperature = 10 step by 0.06
+        with torch.autocast(image0.device.type, enabled=False):
+            return self._losses(model, *(x.float() for x in features), H, image0.shape[-2:], image1.shape[-2:])
+
+    def _losses(
+        self, model: EfficientLoFTR, coarse0: Tensor, coarse1: Tensor, fine0: Tensor, fine1: Tensor, H: Tensor,
+        size0: tuple[int, int], size1: tuple[int, int],
+    ) -> dict[str, Tensor]:
         similarity = model.similarity(coarse0, coarse1)  # (B, N0, N1)
-        valid, index1 = coarse_ground_truth(H, tuple(image0.shape[-2:]), tuple(image1.shape[-2:]))
+        valid, index1 = coarse_ground_truth(H, tuple(size0), tuple(size1))
         log_p = _dual_log_likelihood(similarity)
         picked = log_p.gather(2, index1[..., None])[..., 0]  # (B, N0)
         coarse = -(picked * valid).sum() / valid.sum().clamp(min=1)
