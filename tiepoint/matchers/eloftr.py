@@ -51,6 +51,7 @@ from ..nn.weights import load_weights
 from ..types import Matches
 from ..weights import WEIGHTS_DIR
 from .base import PairMatcher
+from .nearest import mutual_nearest_neighbours
 
 __all__ = ["CONFIGS", "ELoFTRConfig", "EfficientLoFTR", "EfficientLoFTRMatcher", "OptimizedEfficientLoFTRMatcher"]
 
@@ -243,14 +244,6 @@ class EfficientLoFTR(nn.Module):
         return torch.einsum("bcn,bcm->bnm", f0 / self.config.temperature, f1)  # scaling f0 saves a pass over S
 
     @staticmethod
-    def mutual_nearest(best1: Tensor, best0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Mutual nearest neighbours from each image-0 cell's best image-1 cell ``best1`` ``(B, N0)`` and each
-        image-1 cell's best image-0 cell ``best0`` ``(B, N1)``: ``batch``, ``index0``, ``index1``, each ``(M,)``."""
-        mutual = best0.gather(1, best1) == torch.arange(best1.shape[1], device=best1.device)
-        batch, index0 = torch.nonzero(mutual, as_tuple=True)
-        return batch, index0, best1[batch, index0]
-
-    @staticmethod
     def windows(fine0: Tensor, fine1: Tensor, batch: Tensor, cell0: Tensor, cell1: Tensor) -> tuple[Tensor, Tensor]:
         """The fine features of matched cells: 8x8 pixels in image 0, 10x10 (one pixel of margin) in image 1.
 
@@ -330,23 +323,23 @@ class EfficientLoFTR(nn.Module):
         """
         coarse0, coarse1, fine0, fine1 = self.features(image0, image1)
         similarity = self.similarity(coarse0, coarse1)  # (B, N0, N1)
-        # one (N0, N1) matrix besides the similarity: large images make these matrices large
         if optimized:
-            best1, best0 = similarity.argmax(2), similarity.argmax(1)
+            score = similarity
         else:
             # P = exp(S)^2 / (row sums * column sums of exp(S)); |S| <= 1 / temperature, so exp cannot overflow.
-            # A row's best column maximises exp(S) / sqrt(column sum), a column's best row exp(S) / sqrt(row sum).
-            root_p = similarity.float().exp()
-            row_sum, column_sum = root_p.sum(2, keepdim=True), root_p.sum(1, keepdim=True)
-            best1 = root_p.mul_(column_sum.rsqrt()).argmax(2)
-            best0 = root_p.mul_(row_sum.rsqrt()).argmax(1)  # root_p is now sqrt(P)
-        batch, index0, index1 = self.mutual_nearest(best1, best0)
+            # exp(S) scaled in place by both sums is sqrt(P): P's mutual nearest neighbours without forming P or the
+            # softmaxes (one (N0, N1) matrix besides S; large images make these matrices large).
+            score = similarity.float().exp()
+            row_sum, column_sum = score.sum(2, keepdim=True), score.sum(1, keepdim=True)
+            score.mul_(row_sum.rsqrt()).mul_(column_sum.rsqrt())
+        matches0, best = mutual_nearest_neighbours(score)  # (B, N0) each
+        batch, index0 = torch.nonzero(matches0 >= 0, as_tuple=True)
+        index1, best = matches0[batch, index0], best[batch, index0]
         if optimized:
-            score = similarity[batch, index0, index1]
-            keep = score > raw_threshold
-            confidence = torch.sigmoid(score[keep] - raw_threshold)
+            keep = best > raw_threshold
+            confidence = torch.sigmoid(best[keep] - raw_threshold)
         else:
-            probability = root_p[batch, index0, index1] ** 2
+            probability = best**2
             keep = probability > threshold
             confidence = probability[keep]
         batch, index0, index1 = batch[keep], index0[keep], index1[keep]
