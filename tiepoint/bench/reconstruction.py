@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import registry
 from ..api import RECONSTRUCTION_METHOD
 from ..errors import DatasetError
 from ..geometry.accuracy import rotation_error
@@ -176,18 +177,21 @@ def temple_benchmark(
     output: str | Path,
     work: str | Path,
     method: str = RECONSTRUCTION_METHOD,
-    variants: Sequence[str] = tuple(TEMPLE_VARIANTS),
+    variants: Sequence[str] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Reconstruct the temple ring in each variant, align to the ground truth, write ``temple.json`` and
     ``temple.png`` (the first variant's cameras and points with the aligned true centres) under ``output``.
 
+    A dense method (``eloftr``) runs the variants without retrieval (it needs descriptors), and the retrieval
+    precision is not measured.
+
     Args:
         root: the ``templeSparseRing`` folder.
         output: the folder for the results (small files, meant to be committed).
         work: the folder for the reconstructions (features, matches, databases, models: not committed).
-        method: a sparse method.
-        variants: names from :data:`TEMPLE_VARIANTS`.
+        method: a sparse or dense method.
+        variants: names from :data:`TEMPLE_VARIANTS` (default: all that ``method`` can run).
         progress: show progress bars.
 
     Returns:
@@ -195,6 +199,9 @@ def temple_benchmark(
     """
     from ..pipeline.reconstruct import MapperOptions, reconstruct
 
+    dense = registry.split_method_name(method)[1] is None
+    if variants is None:
+        variants = [name for name, v in TEMPLE_VARIANTS.items() if not (dense and v["pairs"].startswith("retrieval"))]
     truth, K = temple_ground_truth(root)
     output, work = Path(output), Path(work)
     results: dict[str, Any] = {"dataset": str(root), "method": method, "environment": _environment(),
@@ -232,6 +239,9 @@ def temple_benchmark(
         results["variants"][name] = entry
         logger.info("temple %s: %s", name, entry)
 
+    if dense:
+        write_json(output / "temple.json", results)
+        return results
     features = work / variants[0] / "features.h5"
     neighbours = view_neighbours(truth)
     results["retrieval"] = {

@@ -285,6 +285,25 @@ def read_matches(source: H5Source, name0: str, name1: str) -> tuple[np.ndarray, 
     return indices, scores0[matched]
 
 
+def read_group(source: H5Source, key: str, required: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
+    """Read every dataset of a group written by :func:`write_group`.
+
+    Args:
+        source: an HDF5 file path or an open ``h5py.File``.
+        key: the group's key.
+        required: datasets the group must hold.
+        what: what the group holds, for the error message (``"dense matches for pair ..."``).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        KeyError: no complete group with the ``required`` datasets at ``key``.
+        CorruptFileError: the file is not readable HDF5.
+    """
+    with _opened(source) as file:
+        group = _complete_group(file, key, required, what)
+        return {name: np.asarray(data) for name, data in group.items() if isinstance(data, h5py.Dataset)}
+
+
 def has_matches(source: H5Source, name0: str, name1: str) -> bool:
     """Whether the file holds complete matches for the pair, in either order."""
     with _opened(source) as file:

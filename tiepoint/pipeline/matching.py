@@ -21,6 +21,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -88,7 +89,7 @@ def unique_pairs(pairs: Sequence[Pair]) -> list[Pair]:
 
 def process_pairs(
     pairs: Sequence[Pair],
-    features: str | Path,
+    features: str | Path | None,
     output: str | Path,
     worker: Callable[..., list[Any]],
     settings: Any,
@@ -105,7 +106,8 @@ def process_pairs(
 
     Args:
         pairs: image name pairs; repeats are dropped.
-        features: the feature file the pairs' images are read from.
+        features: the feature file the pairs' images are read from, or ``None`` for a worker that reads the
+            images itself (dense matching: then ``worker`` gets no features).
         output: the HDF5 output, one group per pair under :func:`~tiepoint.io.h5.pair_key`.
         worker: a module-level function ``worker(pairs, payloads, settings, names, *features)`` returning
             one result per pair; ``features`` are the :class:`Features` of ``names``, in that order.
@@ -127,7 +129,8 @@ def process_pairs(
     pairs = unique_pairs(pairs)
     summary = PairStageSummary(Path(output))
     runner = get_backend(backend)
-    with open_for_update(output) as file, h5py.File(features, "r") as feature_file:
+    opened = nullcontext(None) if features is None else h5py.File(features, "r")
+    with open_for_update(output) as file, opened as feature_file:
         present = [] if overwrite else [p for p in pairs if _has_group(file, pair_key(*p))]
         check_same_method(file, [pair_key(*p) for p in present], method_json, Path(output), what)
         done = set(present)
@@ -153,7 +156,7 @@ def process_pairs(
 
 def _tasks(
     chunks: list[list[Pair]],
-    feature_file: h5py.File,
+    feature_file: h5py.File | None,
     runner: Backend,
     settings: Any,
     payload: Callable[[Pair], Any] | None,
@@ -165,15 +168,15 @@ def _tasks(
     for chunk in chunks:
         names = list(dict.fromkeys(name for pair in chunk for name in pair))
         for name in names:
-            if name not in handles:
+            if name not in handles and feature_file is not None:
                 handles[name] = runner.put(read_features(feature_file, name))
-        arguments = [handles[name] for name in names]
+        arguments = [handles[name] for name in names if name in handles]
         payloads = [payload(pair) for pair in chunk] if payload else [None] * len(chunk)
         yield (chunk, payloads, settings, names, *arguments)
         for name in names:
             uses[name] -= sum(name in pair for pair in chunk)
             if uses[name] == 0:
-                del handles[name]
+                handles.pop(name, None)
 
 
 @lru_cache(maxsize=8)

@@ -227,7 +227,7 @@ def _vlad(descriptors: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return vector / norm if norm > 0 else vector
 
 
-def select_pairs(features: str | Path, strategy: str | PairStrategy, names: Sequence[str] | None = None) -> list[Pair]:
+def select_pairs(features: str | Path | None, strategy: str | PairStrategy, names: Sequence[str] | None = None) -> list[Pair]:
     """The pairs of images to match.
 
     Args:
@@ -256,9 +256,15 @@ def select_pairs(features: str | Path, strategy: str | PairStrategy, names: Sequ
 
 
 def make_pairs(
-    features: str | Path, output: str | Path, strategy: str | PairStrategy = "exhaustive", overwrite: bool = False
+    features: str | Path | None,
+    output: str | Path,
+    strategy: str | PairStrategy = "exhaustive",
+    overwrite: bool = False,
+    names: Sequence[str] | None = None,
 ) -> list[Pair]:
     """Select pairs (:func:`select_pairs`) and write them to a pairs file; reuse the file if it exists.
+
+    ``features`` may be ``None`` when ``names`` are given and the strategy needs no descriptors (not retrieval).
 
     Returns:
         The pairs, as written (or as read from an existing ``output``).
@@ -267,7 +273,7 @@ def make_pairs(
     if output.is_file() and not overwrite:
         logger.info("reusing the pairs in %s", output)
         return read_pairs(output)
-    pairs = select_pairs(features, strategy)
+    pairs = select_pairs(features, strategy, names)
     write_pairs(output, pairs, header=f"pairs: {parse_strategy(strategy)}")
     return pairs
 

@@ -50,6 +50,7 @@ from ..io.colmap import CameraOptions, import_pycolmap, write_database
 from ..io.files import write_json
 from ..viz import plot_reconstruction
 from .backends import Backend, get_backend
+from .dense import match_dense, merge_dense
 from .extract import extract_features, find_images
 from .matching import match_pairs
 from .pairs import make_pairs, parse_strategy
@@ -68,6 +69,10 @@ FILES = {
     "figure": "reconstruction.png",
 }
 """The outputs of :func:`reconstruct`, relative to its output folder."""
+
+DENSE_FILES = {"dense": "dense_matches.h5"}
+"""The further output of :func:`reconstruct` with a dense method (:mod:`~tiepoint.pipeline.dense`): each pair's
+points, merged into the ``features`` and ``matches`` files."""
 
 
 class IncompleteStageError(TiepointError):
@@ -287,7 +292,9 @@ def reconstruct(
         images: a folder of images, a text file listing them, or a sequence of paths (as for
             :func:`~tiepoint.pipeline.extract.extract_features`).
         output: the output folder (see :data:`FILES`).
-        method: a sparse method (``"sift"``, ``"sift+mnn"``, ...); see ``tiepoint methods``.
+        method: a sparse method (``"sift"``, ``"sift+mnn"``, ...) or a dense one (``"eloftr"``: each pair is matched
+            from its images and the points merged into keypoints per image, see :mod:`~tiepoint.pipeline.dense`;
+            its outputs add ``dense_matches.h5``); see ``tiepoint methods``.
         pairs: ``"exhaustive"``, ``"sequential:K"``, ``"retrieval:K"`` or a pairs file.
         backend: ``"local"`` or ``"ray"`` (extraction, matching and verification), or a backend object.
         address: the Ray cluster to connect to (``None`` starts a local Ray instance).
@@ -295,10 +302,10 @@ def reconstruct(
         camera: camera model and intrinsics.
         verification: RANSAC options of the geometric verification.
         mapper: options of the incremental mapper.
-        max_keypoints: keypoints per image (the extractor's default when ``None``).
+        max_keypoints: keypoints per image (the extractor's default when ``None``; sparse methods only).
         progress: show progress bars.
         **options: options of the extractor and matcher (e.g. ``ratio=0.9``), each going to whichever
-            declares it.
+            declares it; or of the dense method.
 
     Returns:
         A :class:`ReconstructionResult`; ``summary.json`` holds its ``summary``.
@@ -310,49 +317,33 @@ def reconstruct(
     output = Path(output)
     strategy = parse_strategy(pairs)
     extractor_name, matcher_name = registry.split_method_name(method)
-    if matcher_name is None:
-        raise OptionError(f"method {method!r} matches images directly; reconstruct needs a sparse method")
-    matcher_keys = option_names(type(registry.build_matcher(matcher_name)).Config)
-    extractor_options = {k: v for k, v in options.items() if k not in matcher_keys}  # checked by the extractor
-    matcher_options = {k: v for k, v in options.items() if k in matcher_keys}
-    extractor_options = {**registry.preset_options(method, "extractor"), **extractor_options}
-    matcher_options = {**registry.preset_options(method, "matcher"), **matcher_options}
+    dense = matcher_name is None
+    if dense and max_keypoints is not None:
+        raise OptionError(f"max_keypoints: the dense method {method!r} finds its own points in each pair; leave it unset")
+    if dense and strategy.kind == "retrieval":
+        raise OptionError(f"pairs {strategy}: retrieval needs a sparse method's descriptors; with the dense method "
+                          f"{method!r} use exhaustive, sequential:K or a pairs file")
     root, names = find_images(images)
-    files = {kind: output / name for kind, name in FILES.items()}
+    files = {kind: output / name for kind, name in {**FILES, **(DENSE_FILES if dense else {})}.items()}
     timings: dict[str, float] = {}
     runner = get_backend(backend, address, num_workers)
     try:
-        start = time.perf_counter()
-        extracted = extract_features(images, files["features"], method=extractor_name, max_keypoints=max_keypoints,
-                                     progress=progress, backend=runner, **extractor_options)
-        timings["extract"] = time.perf_counter() - start
-        if extracted.failed:
-            logger.warning("%d image(s) could not be used: %s", len(extracted.failed),
-                           "; ".join(f"{n}: {r}" for n, r in extracted.failed[:5]))
-        names = [name for name in names if name not in dict(extracted.failed)]
-        if len(names) < 2:
-            raise OptionError(f"{images}: fewer than two readable images, nothing to reconstruct")
-
-        start = time.perf_counter()
-        pair_list = make_pairs(files["features"], files["pairs"], strategy)
-        timings["pairs"] = time.perf_counter() - start
-
-        start = time.perf_counter()
-        matched = match_pairs(pair_list, files["features"], files["matches"], method=f"{extractor_name}+{matcher_name}",
-                              backend=runner, progress=progress, **matcher_options)
-        timings["match"] = time.perf_counter() - start
-        _require_complete("matching", matched.failed, files["matches"])
-
+        if dense:
+            names, pair_list, new_matches = _dense_matches(root, names, files, method, strategy, runner, progress,
+                                                           options, timings)
+        else:
+            names, pair_list, new_matches = _sparse_matches(images, names, files, extractor_name, matcher_name, strategy,
+                                                            runner, max_keypoints, progress, options, timings)
         start = time.perf_counter()
         verified = verify_pairs(pair_list, files["features"], files["matches"], files["geometries"], camera=camera,
-                                options=verification, backend=runner, progress=progress)
+                                options=verification, backend=runner, progress=progress, overwrite=dense and new_matches)
         timings["verify"] = time.perf_counter() - start
         _require_complete("verification", verified.failed, files["geometries"])
     finally:
         if not isinstance(backend, Backend):
             runner.close()
 
-    rebuild = bool(extracted.extracted or matched.done or verified.done) or not files["database"].is_file()
+    rebuild = new_matches or bool(verified.done) or not files["database"].is_file()
     start = time.perf_counter()
     if rebuild:
         database = write_database(files["database"], files["features"], files["matches"], pair_list,
@@ -373,7 +364,7 @@ def reconstruct(
     summary = summarize(models, names)
     summary.update({
         "images": str(images),
-        "method": f"{extractor_name}+{matcher_name}",
+        "method": method if dense else f"{extractor_name}+{matcher_name}",
         "options": options,
         "max_keypoints": max_keypoints,
         "pairs": str(strategy),
@@ -391,6 +382,68 @@ def reconstruct(
         files.pop("figure")
     write_json(files["summary"], summary)
     return ReconstructionResult(output, files, summary, models)
+
+
+def _sparse_matches(
+    images: Any, names: list[str], files: dict[str, Path], extractor_name: str, matcher_name: str, strategy: Any,
+    runner: Backend, max_keypoints: int | None, progress: bool, options: dict[str, Any], timings: dict[str, float],
+) -> tuple[list[str], list[tuple[str, str]], bool]:
+    """Extract features, choose pairs and match them; returns the usable image names, the pairs and whether
+    anything new was computed."""
+    matcher_keys = option_names(type(registry.build_matcher(matcher_name)).Config)
+    extractor_options = {k: v for k, v in options.items() if k not in matcher_keys}  # checked by the extractor
+    matcher_options = {k: v for k, v in options.items() if k in matcher_keys}
+    method = f"{extractor_name}+{matcher_name}"
+    extractor_options = {**registry.preset_options(method, "extractor"), **extractor_options}
+    matcher_options = {**registry.preset_options(method, "matcher"), **matcher_options}
+    start = time.perf_counter()
+    extracted = extract_features(images, files["features"], method=extractor_name, max_keypoints=max_keypoints,
+                                 progress=progress, backend=runner, **extractor_options)
+    timings["extract"] = time.perf_counter() - start
+    if extracted.failed:
+        logger.warning("%d image(s) could not be used: %s", len(extracted.failed),
+                       "; ".join(f"{n}: {r}" for n, r in extracted.failed[:5]))
+    names = [name for name in names if name not in dict(extracted.failed)]
+    if len(names) < 2:
+        raise OptionError(f"{images}: fewer than two readable images, nothing to reconstruct")
+
+    start = time.perf_counter()
+    pair_list = make_pairs(files["features"], files["pairs"], strategy)
+    timings["pairs"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    matched = match_pairs(pair_list, files["features"], files["matches"], method=method, backend=runner,
+                          progress=progress, **matcher_options)
+    timings["match"] = time.perf_counter() - start
+    _require_complete("matching", matched.failed, files["matches"])
+    return names, pair_list, bool(extracted.extracted or matched.done)
+
+
+def _dense_matches(
+    root: Path, names: list[str], files: dict[str, Path], method: str, strategy: Any, runner: Backend,
+    progress: bool, options: dict[str, Any], timings: dict[str, float],
+) -> tuple[list[str], list[tuple[str, str]], bool]:
+    """Choose pairs by name, match them with a dense method and merge each image's points into keypoints
+    (:mod:`~tiepoint.pipeline.dense`); returns the matched image names, the pairs and whether the merged files
+    were (re)written."""
+    if len(names) < 2:
+        raise OptionError(f"{root}: fewer than two images, nothing to reconstruct")
+    start = time.perf_counter()
+    pair_list = make_pairs(None, files["pairs"], strategy, names=names)
+    timings["pairs"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    matched = match_dense(pair_list, root, files["dense"], method=method, backend=runner, progress=progress, **options)
+    timings["match"] = time.perf_counter() - start
+    _require_complete("dense matching", matched.failed, files["dense"])
+
+    start = time.perf_counter()
+    merge = bool(matched.done) or not (files["features"].is_file() and files["matches"].is_file())
+    if merge:
+        merge_dense(pair_list, files["dense"], files["features"], files["matches"])
+    timings["merge"] = time.perf_counter() - start
+    paired = {name for pair in pair_list for name in pair}
+    return [name for name in names if name in paired], pair_list, merge
 
 
 def _require_complete(stage: str, failed: list, path: Path) -> None:

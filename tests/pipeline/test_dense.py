@@ -1,0 +1,138 @@
+"""Dense methods in the feature-file pipeline: match_dense, merge_dense, and reconstruct with ELoFTR."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from tiepoint.bench.reconstruction import model_poses, pose_errors
+from tiepoint.errors import OptionError
+from tiepoint.io.h5 import list_feature_names, read_features, read_matches
+from tiepoint.pipeline.dense import match_dense, merge_dense, merge_points, one_to_one, read_dense_matches
+from tiepoint.pipeline.pairs import exhaustive_pairs
+from tiepoint.pipeline.reconstruct import reconstruct
+
+NAMES = [f"view{i}.png" for i in range(3)]
+
+
+def test_merge_points_pools_each_square_at_its_mean():
+    points = np.array([[10.2, 5.1], [9.8, 4.9], [10.4, 5.3], [11.0, 5.0], [0.0, 0.0]], np.float32)
+    keypoints, index = merge_points(points, cell=1.0)
+    assert len(keypoints) == 3 and index[0] == index[1] == index[2] and len(set(index[[0, 3, 4]])) == 3
+    np.testing.assert_allclose(keypoints[index[0]], [10.1333, 5.1], atol=1e-4)
+    np.testing.assert_allclose(keypoints[index[3]], [11.0, 5.0])
+    coarse, coarse_index = merge_points(points, cell=4.0)  # the square centred at (12, 4) spans x 10 to 14
+    assert len(coarse) == 3 and len(set(coarse_index[[0, 2, 3]])) == 1 and coarse_index[1] != coarse_index[0]
+    np.testing.assert_allclose(coarse[coarse_index[0]], [10.5333, 5.1333], atol=1e-4)
+    with pytest.raises(OptionError, match="cell"):
+        merge_points(points, cell=0)
+
+
+def test_one_to_one_keeps_the_best_match_of_each_keypoint():
+    indices = np.array([[0, 0], [0, 1], [1, 1], [2, 2], [3, 2]])
+    scores = np.array([0.5, 0.9, 0.8, 0.1, 0.3])
+    kept = one_to_one(indices, scores)
+    # [0, 1] (0.9) beats [0, 0] for keypoint 0 and [1, 1] for keypoint 1; [3, 2] beats [2, 2]
+    np.testing.assert_array_equal(kept, [1, 4])
+
+
+@pytest.fixture(scope="module")
+def dense_run(corner_scene, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dense")
+    pairs = exhaustive_pairs(NAMES)
+    summary = match_dense(pairs, corner_scene.folder, folder / "dense.h5", method="eloftr", progress=False)
+    return pairs, folder, summary
+
+
+def test_match_dense_stores_each_pair_and_resumes(corner_scene, dense_run):
+    pairs, folder, summary = dense_run
+    assert sorted(summary.done) == sorted(pairs) and not summary.failed
+    for pair in pairs:
+        data = read_dense_matches(folder / "dense.h5", *pair)
+        assert len(data["scores"]) > 100 and data["keypoints0"].shape == data["keypoints1"].shape
+        assert data["image_size0"].tolist() == [320, 240]
+    again = match_dense(pairs, corner_scene.folder, folder / "dense.h5", method="eloftr", progress=False)
+    assert again.done == [] and sorted(again.skipped) == sorted(pairs)
+    with pytest.raises(OptionError, match="already holds"):  # other options than the stored matches
+        match_dense(pairs, corner_scene.folder, folder / "dense.h5", method="eloftr", threshold=0.5, progress=False)
+    with pytest.raises(OptionError, match="sparse"):
+        match_dense(pairs, corner_scene.folder, folder / "other.h5", method="sift")
+    with pytest.raises(OptionError, match="unknown option"):
+        match_dense(pairs, corner_scene.folder, folder / "other.h5", method="eloftr", ratio=0.8)
+    with pytest.raises(FileNotFoundError, match="image folder"):
+        match_dense(pairs, folder / "missing", folder / "other.h5")
+
+
+def test_merge_dense_makes_shared_keypoints_that_keep_the_matches(dense_run):
+    pairs, folder, _ = dense_run
+    totals = merge_dense(pairs, folder / "dense.h5", folder / "features.h5", folder / "matches.h5")
+    assert totals["images"] == 3 and list_feature_names(folder / "features.h5") == NAMES
+    features = {name: read_features(folder / "features.h5", name) for name in NAMES}
+    assert features["view0.png"].descriptors.shape[1] == 0 and features["view0.png"].image_size == (320, 240)
+    assert totals["keypoints"] == sum(len(f) for f in features.values())
+    # every stored match is one of the pair's dense matches, moved by the merge less than half a pixel diagonal
+    tracked = {}
+    for name0, name1 in pairs:
+        raw = read_dense_matches(folder / "dense.h5", name0, name1)
+        indices, scores = read_matches(folder / "matches.h5", name0, name1)
+        assert len(indices) > 0.9 * len(raw["scores"])
+        for side, name, column in ((0, name0, 0), (1, name1, 1)):
+            merged = features[name].keypoints[indices[:, column]]
+            nearest = np.linalg.norm(merged[:, None] - raw[f"keypoints{side}"][None], axis=-1).min(1)
+            assert nearest.max() < 0.71
+        tracked[name0, name1] = indices
+    # a keypoint of view1 matched in both of its pairs makes a track over three views
+    in_01 = set(tracked["view0.png", "view1.png"][:, 1])
+    in_12 = set(tracked["view1.png", "view2.png"][:, 0])
+    assert len(in_01 & in_12) > 50
+    with h5py.File(folder / "matches.h5") as file:
+        assert "eloftr" in file["view0.png/view1.png"].attrs["method"]
+    with pytest.raises(KeyError, match="view0.png"):
+        merge_dense([("view0.png", "view5.png")], folder / "dense.h5", folder / "f2.h5", folder / "m2.h5")
+    assert not (folder / "f2.h5").exists()
+
+
+def test_reconstruct_refuses_what_a_dense_method_cannot_do(corner_scene, tmp_path):
+    with pytest.raises(OptionError, match="retrieval"):
+        reconstruct(corner_scene.folder, tmp_path / "a", method="eloftr", pairs="retrieval:2", progress=False)
+    with pytest.raises(OptionError, match="max_keypoints"):
+        reconstruct(corner_scene.folder, tmp_path / "b", method="eloftr", max_keypoints=100, progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.slow
+def test_reconstructs_the_corner_scene_with_eloftr(corner_scene, tmp_path):
+    output = tmp_path / "scene"
+    result = reconstruct(corner_scene.folder, output, method="eloftr", pairs="sequential:2", progress=False)
+    summary = result.summary
+    assert summary["registered_images"] == 6 and summary["method"] == "eloftr"
+    assert summary["mean_reprojection_error_px"] < 1.0 and summary["num_points3D"] > 300
+    assert set(summary["timings_s"]) == {"pairs", "match", "merge", "verify", "database", "map"}
+    errors = pose_errors(model_poses(result.models[0]), corner_scene.poses)
+    assert errors["rotation_error_deg"]["max"] < 1.0 and errors["centre_error_percent"]["max"] < 2.0
+    assert (output / "dense_matches.h5").is_file()
+    database_time = (output / "database.db").stat().st_mtime_ns
+    again = reconstruct(corner_scene.folder, output, method="eloftr", pairs="sequential:2", progress=False)
+    assert (output / "database.db").stat().st_mtime_ns == database_time and again.summary["registered_images"] == 6
+
+
+@pytest.mark.slow
+def test_dense_stage_commands_chain(corner_scene, tmp_path, capsys):
+    from tiepoint.cli import main
+    from tiepoint.pipeline.pairs import write_pairs
+
+    out = tmp_path / "out"
+    write_pairs(tmp_path / "pairs.txt", exhaustive_pairs([f"view{i}.png" for i in range(4)]))
+    images, pairs = str(corner_scene.folder), str(tmp_path / "pairs.txt")
+    assert main(["match-dense", images, pairs, str(out / "dense.h5")]) == 0
+    assert main(["merge-dense", pairs, str(out / "dense.h5"), str(out / "f.h5"), str(out / "m.h5")]) == 0
+    assert "4 images" in capsys.readouterr().out
+    files = [str(out / "f.h5"), pairs, str(out / "m.h5")]
+    assert main(["verify", *files, str(out / "g.h5"), "--single-camera"]) == 0
+    assert main(["colmap-import", *files, str(out / "db.db"), "--geometries", str(out / "g.h5"), "--single-camera"]) == 0
+    assert main(["map", str(out / "db.db"), images, str(out / "model")]) == 0
+    assert "registered 4 of 4 images" in capsys.readouterr().out
+    assert main(["match-dense", images, pairs, str(out / "d2.h5"), "--method", "sift"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "is sparse" in error

@@ -1,0 +1,257 @@
+"""Dense (detector-free) matchers such as ELoFTR in the feature-file pipeline, in two stages.
+
+A dense matcher finds its own points in each pair, so an image gets different points in each of its pairs.
+COLMAP needs one keypoint list per image; so, as hloc does for LoFTR:
+
+1. :func:`match_dense` matches every pair from the images and stores each pair's points (resumable)::
+
+       summary = match_dense(pairs, "photos/", "dense.h5", method="eloftr")
+
+2. :func:`merge_dense` pools the points of each image over all its pairs, merges the points that fall in
+   the same ``cell`` x ``cell`` pixel square into one keypoint (at their mean position), and writes an
+   ordinary feature file (keypoints, no descriptors) and match file for the stages that follow
+   (:func:`~tiepoint.pipeline.verify.verify_pairs`, :func:`~tiepoint.io.colmap.write_database`)::
+
+       merge_dense(pairs, "dense.h5", "features.h5", "matches.h5")
+
+**Dense match file** — one group per pair under :func:`~tiepoint.io.h5.pair_key` (written and marked complete
+as the other files are, see :mod:`tiepoint.io.h5`)::
+
+    <name0 with '-'>/<name1 with '-'>/
+        keypoints0    (K, 2) float32   pixel (x, y) in image 0, the centre of the top-left pixel is (0, 0)
+        keypoints1    (K, 2) float32   the matching points in image 1
+        scores        (K,)   float32   match confidences
+        image_size0   (2,)   int64     (width, height) of image 0; image_size1 the same for image 1
+        attributes:   method -- the method name and options, a JSON string; complete
+
+In the merged files a pair keeps at most one match per keypoint on each side (the most confident), and each
+keypoint's score is the best confidence of the matches it came from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .. import registry
+from ..errors import OptionError
+from ..io.files import atomic_path
+from ..io.h5 import pair_key, read_group, write_features, write_group, write_matches
+from ..types import Features
+from .backends import Backend
+from .matching import Pair, PairStageSummary, process_pairs, unique_pairs
+
+DENSE_DATASETS = ("keypoints0", "keypoints1", "scores", "image_size0", "image_size1")
+
+
+def dense_method_json(method: str, options: dict[str, Any]) -> str:
+    """The ``method`` attribute of dense matches; resuming with another method or options is refused."""
+    return json.dumps({"name": method, "config": options}, sort_keys=True, default=str)
+
+
+def match_dense_chunk(
+    pairs: list[Pair], payloads: list[None], settings: tuple[str, tuple, str], names: list[str]
+) -> list[dict[str, np.ndarray]]:
+    """Worker function: match some pairs from their images.
+
+    Args:
+        pairs: the pairs of this chunk (image names relative to the image folder).
+        payloads: unused (one ``None`` per pair).
+        settings: ``(method name, sorted option items, image folder)``.
+        names: the images of the chunk (unused: the images are read from the folder).
+
+    Returns:
+        For each pair, its datasets (:data:`DENSE_DATASETS`).
+    """
+    method_name, frozen_options, root = settings
+    method = registry.get_method(method_name, **dict(frozen_options))
+    results = []
+    for name0, name1 in pairs:
+        matches = method.match(Path(root) / name0, Path(root) / name1)
+        results.append({
+            "keypoints0": np.asarray(matches.keypoints0, np.float32),
+            "keypoints1": np.asarray(matches.keypoints1, np.float32),
+            "scores": np.asarray(matches.scores, np.float32),
+            "image_size0": np.asarray(matches.image_size0, np.int64),
+            "image_size1": np.asarray(matches.image_size1, np.int64),
+        })
+    return results
+
+
+def match_dense(
+    pairs: Sequence[Pair],
+    images: str | Path,
+    output: str | Path,
+    method: str = "eloftr",
+    backend: str | Backend | None = None,
+    chunk_size: int = 8,
+    overwrite: bool = False,
+    progress: bool = True,
+    **options: Any,
+) -> PairStageSummary:
+    """Match image pairs with a dense method and store each pair's points in a dense match file.
+
+    Args:
+        pairs: ``(name0, name1)`` image names relative to ``images``; repeats are dropped.
+        images: the image folder.
+        output: the dense match file (``.h5``), created or extended (layout in the module docstring).
+        method: a dense method (``"eloftr"``, ``"eloftr-opt"``; see ``tiepoint methods``).
+        backend: ``"local"`` (default), ``"ray"`` or a :class:`~tiepoint.pipeline.backends.Backend`.
+        chunk_size: pairs per task.
+        overwrite: match again the pairs already in ``output``.
+        progress: show a progress bar.
+        **options: options of the method (e.g. ``rotations=(0, 90, 180, 270)``).
+
+    Returns:
+        A :class:`~tiepoint.pipeline.matching.PairStageSummary`; a pair whose image cannot be read fails its
+        chunk, which is reported there.
+
+    Raises:
+        OptionError: a sparse method, unknown options, or ``output`` holding matches made otherwise.
+        FileNotFoundError: ``images`` is not a folder.
+    """
+    if registry.split_method_name(method)[1] is not None:
+        raise OptionError(f"method {method!r} is sparse; match_dense needs a dense method such as 'eloftr'")
+    if not Path(images).is_dir():
+        raise FileNotFoundError(f"image folder not found: {images}")
+    registry.get_method(method, **options)  # unknown options fail here, before any work
+    method_json = dense_method_json(method, options)
+
+    def write(file: h5py.File, pair: Pair, datasets: dict[str, np.ndarray]) -> None:
+        write_group(file, pair_key(*pair), datasets, attrs={"method": method_json})
+
+    settings = (method, tuple(sorted(options.items())), str(images))
+    return process_pairs(
+        pairs, None, output, match_dense_chunk, settings, write, method_json, "dense matches",
+        backend=backend, chunk_size=chunk_size, overwrite=overwrite, progress=progress,
+    )
+
+
+def read_dense_matches(source: str | Path | h5py.File, name0: str, name1: str) -> dict[str, np.ndarray]:
+    """One pair's datasets from a dense match file (:data:`DENSE_DATASETS`).
+
+    Raises:
+        KeyError: no complete dense matches for the pair.
+    """
+    return read_group(source, pair_key(name0, name1), DENSE_DATASETS, f"dense matches for pair {name0!r}, {name1!r}")
+
+
+def merge_points(points: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
+    """Merge the points that fall in the same ``cell`` x ``cell`` square.
+
+    Args:
+        points: ``(N, 2)`` pixel ``(x, y)``.
+        cell: side of the squares, pixels (a keypoint's squares are centred on multiples of ``cell``).
+
+    Returns:
+        ``(K, 2)`` float32 merged keypoints (the mean of their points) and ``(N,)`` int64: the keypoint of each
+        point.
+    """
+    if cell <= 0:
+        raise OptionError(f"cell must be positive, got {cell}")
+    squares = np.round(np.asarray(points, np.float64) / cell).astype(np.int64).reshape(-1, 2)
+    _, index = np.unique(squares, axis=0, return_inverse=True)
+    index = index.reshape(-1)
+    count = np.bincount(index)
+    mean = np.stack([np.bincount(index, points[:, axis]) / count for axis in range(2)], -1) if len(index) else np.zeros((0, 2))
+    return mean.astype(np.float32), index
+
+
+def one_to_one(indices: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Positions of the matches ``(K, 2)`` to keep so that no keypoint is matched twice on either side: the most
+    confident match of each keypoint, greedily, the best first."""
+    order = np.argsort(-scores, kind="stable")
+    kept = order[np.unique(indices[order, 0], return_index=True)[1]]
+    kept = kept[np.argsort(-scores[kept], kind="stable")]
+    return np.sort(kept[np.unique(indices[kept, 1], return_index=True)[1]])
+
+
+def merge_dense(
+    pairs: Sequence[Pair],
+    dense: str | Path,
+    features: str | Path,
+    matches: str | Path,
+    cell: float = 1.0,
+) -> dict[str, int]:
+    """Turn a dense match file into a feature file and a match file (see the module docstring).
+
+    Both outputs are written whole and atomically (under a temporary name, then renamed), replacing any
+    already there: merging is quick, and its result depends on every pair.
+
+    Args:
+        pairs: the pairs to merge, all present in ``dense``.
+        dense: the dense match file (:func:`match_dense`).
+        features: the feature file to write (keypoints and scores; descriptors of width 0).
+        matches: the match file to write.
+        cell: points of an image closer than this (in a grid of this side, pixels) become one keypoint.
+
+    Returns:
+        ``{"images": ..., "keypoints": ..., "matches": ...}``: the totals written.
+
+    Raises:
+        FileNotFoundError: ``dense`` does not exist.
+        KeyError: a pair has no dense matches.
+        OptionError: ``cell`` is not positive.
+    """
+    if cell <= 0:
+        raise OptionError(f"cell must be positive, got {cell}")
+    pairs = unique_pairs(pairs)
+    with h5py.File(_existing(dense), "r") as file:
+        raw = {pair: read_dense_matches(file, *pair) for pair in pairs}
+        method = _stored_method(file, pairs)
+    points: dict[str, list[np.ndarray]] = defaultdict(list)
+    sizes: dict[str, tuple[int, int]] = {}
+    for (name0, name1), data in raw.items():
+        points[name0].append(data["keypoints0"])
+        points[name1].append(data["keypoints1"])
+        sizes[name0], sizes[name1] = tuple(data["image_size0"].tolist()), tuple(data["image_size1"].tolist())
+
+    keypoints, index_of = {}, {}  # per image: merged keypoints, and the keypoint of each pooled point
+    for name, arrays in points.items():
+        keypoints[name], index_of[name] = merge_points(np.concatenate(arrays), cell)
+    offsets = {name: 0 for name in points}  # where each pair's points start in its image's pooled points
+    pair_indices = {}
+    best = {name: np.zeros(len(k), np.float32) for name, k in keypoints.items()}
+    for (name0, name1), data in raw.items():
+        count = len(data["scores"])
+        index0 = index_of[name0][offsets[name0] : offsets[name0] + count]
+        index1 = index_of[name1][offsets[name1] : offsets[name1] + count]
+        offsets[name0] += count
+        offsets[name1] += count
+        indices, scores = np.stack([index0, index1], -1), data["scores"].astype(np.float32)
+        kept = one_to_one(indices, scores)
+        pair_indices[name0, name1] = (indices[kept], scores[kept])
+        np.maximum.at(best[name0], index0, scores)
+        np.maximum.at(best[name1], index1, scores)
+
+    attrs = {"method": method}
+    with atomic_path(features) as temporary, h5py.File(temporary, "w") as file:
+        for name in sorted(keypoints):
+            empty = np.zeros((len(keypoints[name]), 0), np.float32)
+            write_features(file, name, Features(keypoints[name], best[name], empty, sizes[name]), attrs=attrs)
+    with atomic_path(matches) as temporary, h5py.File(temporary, "w") as file:
+        for (name0, name1), (indices, scores) in pair_indices.items():
+            write_matches(file, name0, name1, indices, scores, len(keypoints[name0]), attrs=attrs)
+    return {
+        "images": len(keypoints),
+        "keypoints": sum(len(k) for k in keypoints.values()),
+        "matches": sum(len(s) for _, s in pair_indices.values()),
+    }
+
+
+def _existing(path: str | Path) -> Path:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"dense match file not found: {path}")
+    return Path(path)
+
+
+def _stored_method(file: h5py.File, pairs: list[Pair]) -> str:
+    """The method attribute of the pairs' dense matches (one method, as :func:`match_dense` ensures)."""
+    values = {file[pair_key(*pair)].attrs.get("method", "") for pair in pairs}
+    return values.pop() if len(values) == 1 else json.dumps(sorted(values))
