@@ -20,6 +20,10 @@ incremental mapping           :func:`run_mapper`                                
 summary and figure            :func:`summarize`, :func:`plot_model`                 ``summary.json``, ``reconstruction.png``
 ============================  ===========================================  =============================
 
+With a dense method (``method="eloftr"``), pairs are chosen by name and the first three stages are replaced by
+:func:`~tiepoint.pipeline.dense.match_dense` (``dense_matches.h5``) and
+:func:`~tiepoint.pipeline.dense.merge_dense` (``features.h5`` and ``matches.h5``, keypoints pooled per image).
+
 **Resuming.** Every output is written atomically or through a ``.partial`` file, so a run that is
 interrupted (Ctrl-C, a crash, a dead worker) leaves only complete files. Running the same command again
 skips the images and pairs the HDF5 files already hold and the pairs file if present; the database and the
