@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tiepoint.bench.reconstruction import model_poses, pose_errors
-from tiepoint.errors import OptionError
+from tiepoint.errors import CorruptFileError, OptionError
 from tiepoint.io.h5 import list_feature_names, read_features, read_matches
 from tiepoint.pipeline.dense import match_dense, merge_dense, merge_points, one_to_one, read_dense_matches
 from tiepoint.pipeline.pairs import exhaustive_pairs
@@ -91,6 +91,9 @@ def test_merge_dense_makes_shared_keypoints_that_keep_the_matches(dense_run):
     with pytest.raises(KeyError, match="view0.png"):
         merge_dense([("view0.png", "view5.png")], folder / "dense.h5", folder / "f2.h5", folder / "m2.h5")
     assert not (folder / "f2.h5").exists()
+    (folder / "broken.h5").write_bytes(b"not hdf5")
+    with pytest.raises(CorruptFileError, match="broken.h5"):
+        merge_dense(pairs, folder / "broken.h5", folder / "f2.h5", folder / "m2.h5")
 
 
 def test_reconstruct_refuses_what_a_dense_method_cannot_do(corner_scene, tmp_path):

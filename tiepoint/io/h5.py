@@ -185,8 +185,13 @@ def _finish_group(group: h5py.Group, attrs: dict[str, Any] | None) -> None:
 
 
 @contextmanager
-def _opened(source: H5Source) -> Iterator[h5py.Group]:
-    """Yield an open file for ``source``, opening (and afterwards closing) it for reading if it is a path."""
+def open_readable(source: H5Source) -> Iterator[h5py.Group]:
+    """Yield an open file for ``source``, opening (and afterwards closing) it for reading if it is a path.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        CorruptFileError: the file is not readable HDF5 (the message names it).
+    """
     if isinstance(source, h5py.Group):
         yield source
         return
@@ -238,7 +243,7 @@ def read_features(source: H5Source, name: str) -> Features:
         KeyError: no complete features for ``name`` in the file.
         CorruptFileError: the file is not readable HDF5.
     """
-    with _opened(source) as file:
+    with open_readable(source) as file:
         group = _complete_group(file, name, _FEATURE_DATASETS, f"features for image {name!r}")
         keypoints = np.asarray(group["keypoints"], np.float32).reshape(-1, 2)
         descriptors = np.asarray(group["descriptors"]).T
@@ -268,7 +273,7 @@ def read_matches(source: H5Source, name0: str, name1: str) -> tuple[np.ndarray, 
         KeyError: no complete matches for the pair in the file.
         CorruptFileError: the file is not readable HDF5.
     """
-    with _opened(source) as file:
+    with open_readable(source) as file:
         reverse = pair_key(name0, name1) not in file and pair_key(name1, name0) in file
         key = pair_key(name1, name0) if reverse else pair_key(name0, name1)
         what = f"matches for pair {name0!r}, {name1!r} (key {key!r})"
@@ -299,14 +304,14 @@ def read_group(source: H5Source, key: str, required: tuple[str, ...], what: str)
         KeyError: no complete group with the ``required`` datasets at ``key``.
         CorruptFileError: the file is not readable HDF5.
     """
-    with _opened(source) as file:
+    with open_readable(source) as file:
         group = _complete_group(file, key, required, what)
         return {name: np.asarray(data) for name, data in group.items() if isinstance(data, h5py.Dataset)}
 
 
 def has_matches(source: H5Source, name0: str, name1: str) -> bool:
     """Whether the file holds complete matches for the pair, in either order."""
-    with _opened(source) as file:
+    with open_readable(source) as file:
         for key in (pair_key(name0, name1), pair_key(name1, name0)):
             group = file.get(key)
             if isinstance(group, h5py.Group) and "matches0" in group and _is_readable(group):
@@ -332,14 +337,14 @@ def list_feature_names(source: H5Source) -> list[str]:
             else:
                 visit(child, prefix + key + "/")
 
-    with _opened(source) as file:
+    with open_readable(source) as file:
         visit(file, "")
     return sorted(names)
 
 
 def feature_attribute(source: H5Source, name: str, attribute: str, default: Any = None) -> Any:
     """An attribute of an image's feature group (e.g. ``"method"``), or ``default`` if it has none."""
-    with _opened(source) as file:
+    with open_readable(source) as file:
         group = _complete_group(file, name, _FEATURE_DATASETS, f"features for image {name!r}")
         value = group.attrs.get(attribute, default)
     return value.decode() if isinstance(value, bytes) else value

@@ -42,7 +42,7 @@ import numpy as np
 from .. import registry
 from ..errors import OptionError
 from ..io.files import atomic_path
-from ..io.h5 import pair_key, read_group, write_features, write_group, write_matches
+from ..io.h5 import open_readable, pair_key, read_group, write_features, write_group, write_matches
 from ..types import Features
 from .backends import Backend
 from .matching import Pair, PairStageSummary, process_pairs, unique_pairs
@@ -196,13 +196,14 @@ def merge_dense(
 
     Raises:
         FileNotFoundError: ``dense`` does not exist.
+        CorruptFileError: ``dense`` is not readable HDF5.
         KeyError: a pair has no dense matches.
         OptionError: ``cell`` is not positive.
     """
     if cell <= 0:
         raise OptionError(f"cell must be positive, got {cell}")
     pairs = unique_pairs(pairs)
-    with h5py.File(_existing(dense), "r") as file:
+    with open_readable(dense) as file:
         raw = {pair: read_dense_matches(file, *pair) for pair in pairs}
         method = _stored_method(file, pairs)
     points: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -243,12 +244,6 @@ def merge_dense(
         "keypoints": sum(len(k) for k in keypoints.values()),
         "matches": sum(len(s) for _, s in pair_indices.values()),
     }
-
-
-def _existing(path: str | Path) -> Path:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"dense match file not found: {path}")
-    return Path(path)
 
 
 def _stored_method(file: h5py.File, pairs: list[Pair]) -> str:
