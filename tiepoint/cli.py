@@ -298,6 +298,12 @@ def _camera_options(args: argparse.Namespace) -> Any:
     return CameraOptions(args.camera_model, params, single=args.single_camera, refine=not args.fix_intrinsics)
 
 
+def _verification_options(args: argparse.Namespace) -> Any:
+    from .pipeline.verify import VerificationOptions
+
+    return VerificationOptions(max_error=args.max_error, min_inlier_ratio=args.min_inlier_ratio)
+
+
 def _print_pair_summary(summary: Any) -> None:
     print(summary)
     for (name0, name1), reason in summary.failed[:5]:
@@ -344,11 +350,11 @@ def cmd_merge_dense(args: argparse.Namespace) -> None:
 
 def cmd_verify(args: argparse.Namespace) -> None:
     from .pipeline.pairs import read_pairs
-    from .pipeline.verify import VerificationOptions, verify_pairs
+    from .pipeline.verify import verify_pairs
 
     with _backend(args) as backend:
         summary = verify_pairs(read_pairs(args.pairs), args.features, args.matches, args.output,
-                               camera=_camera_options(args), options=VerificationOptions(max_error=args.max_error),
+                               camera=_camera_options(args), options=_verification_options(args),
                                backend=backend, overwrite=args.overwrite)
     _print_pair_summary(summary)
 
@@ -372,11 +378,10 @@ def cmd_map(args: argparse.Namespace) -> None:
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
     from .pipeline.reconstruct import reconstruct
-    from .pipeline.verify import VerificationOptions
 
     result = reconstruct(
         args.images, args.output, method=args.method, pairs=args.pairs, backend=args.backend, address=args.address,
-        num_workers=args.workers, camera=_camera_options(args), verification=VerificationOptions(max_error=args.max_error),
+        num_workers=args.workers, camera=_camera_options(args), verification=_verification_options(args),
         max_keypoints=args.max_keypoints, progress=not args.quiet, **parse_options(args.option),
     )
     print(result.report())
@@ -416,6 +421,13 @@ def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, help="CPUs of a local Ray instance (default: all)")
 
 
+def _add_verification_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-error", type=float, default=4.0, help="RANSAC threshold of the verification in pixels")
+    p.add_argument("--min-inlier-ratio", type=float, default=0.25,
+                   help="pairs with fewer inliers than this fraction of their matches fail the verification (default "
+                        "0.25, as GLOMAP; 0 keeps COLMAP's test alone)")
+
+
 def _add_camera_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--camera-model", default="SIMPLE_RADIAL",
                    help="COLMAP camera model: SIMPLE_PINHOLE, PINHOLE, SIMPLE_RADIAL (default), RADIAL, OPENCV")
@@ -442,7 +454,7 @@ def _add_pipeline_commands(commands: Any, add_method_arguments: Any) -> None:
                    "(resumed if it exists)")
     add_method_arguments(p, default=RECONSTRUCTION_METHOD)
     p.add_argument("--pairs", default="exhaustive", help="exhaustive (default), sequential:K, retrieval:K or a pairs file")
-    p.add_argument("--max-error", type=float, default=4.0, help="RANSAC threshold of the verification in pixels")
+    _add_verification_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend_arguments(p)
     _add_camera_arguments(p)
@@ -485,7 +497,7 @@ def _add_pipeline_commands(commands: Any, add_method_arguments: Any) -> None:
 
     p = commands.add_parser("verify", help="verify matches geometrically into a two-view geometry file (resumable)")
     _add_pair_files(p, "the HDF5 geometry file (resumed if it exists)")
-    p.add_argument("--max-error", type=float, default=4.0, help="RANSAC threshold in pixels")
+    _add_verification_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="verify again pairs already in the file")
     _add_backend_arguments(p)
     _add_camera_arguments(p)

@@ -64,6 +64,16 @@ def test_view_neighbours_on_a_ring():
     assert neighbours["0.png"][-1] == "4.png"
 
 
+def test_true_neighbour_pairs_on_a_ring(tmp_path):
+    from tiepoint.bench.reconstruction import true_neighbour_pairs
+    from tiepoint.pipeline.pairs import read_pairs
+
+    path = true_neighbour_pairs(_ring(8), 2, tmp_path / "pairs.txt")
+    pairs = read_pairs(path)
+    assert len(pairs) == 8 and len(set(pairs)) == 8  # each image with the next, once
+    assert all((int(b[0]) - int(a[0])) % 8 in (1, 7) for a, b in pairs)
+
+
 @pytest.mark.slow
 def test_vlad_retrieval_finds_temple_neighbours(data_root, tmp_path):
     from tiepoint.pipeline.extract import extract_features

@@ -79,3 +79,35 @@ def test_unrelated_images_are_stored_without_inliers(corner_features, tmp_path):
     with h5py.File(tmp_path / "g.h5", "r") as file:
         record = read_two_view_geometry(file, "view0.png", "view5.png")
     assert len(record["inlier_matches"]) < 15
+
+
+def test_pairs_with_few_inliers_for_their_matches_fail(corner_features, corner_matches, tmp_path):
+    """100 of a pair's true matches among four times as many random ones: COLMAP's test alone passes the pair on
+    the true matches, the default inlier-ratio floor (0.25, as GLOMAP) marks it degenerate."""
+    from tiepoint.io.h5 import open_for_update, read_matches, write_matches
+
+    pairs, matches = corner_matches
+    pair = pairs[0]
+    true, _ = read_matches(matches, *pair)
+    rng = np.random.default_rng(0)
+    true = true[rng.choice(len(true), 100, replace=False)]
+    count0, count1 = len(read_features(corner_features, pair[0])), len(read_features(corner_features, pair[1]))
+    free0 = rng.permutation(np.setdiff1d(np.arange(count0), true[:, 0]))
+    free1 = rng.permutation(np.setdiff1d(np.arange(count1), true[:, 1]))
+    indices = np.concatenate([true, np.stack([free0[:400], free1[:400]], 1)])
+    with open_for_update(tmp_path / "m.h5") as file:
+        write_matches(file, *pair, indices, np.ones(len(indices), np.float32), count0)
+
+    def verified(output, **options):
+        verify_pairs([pair], corner_features, tmp_path / "m.h5", tmp_path / output,
+                     options=VerificationOptions(**options), progress=False)
+        with h5py.File(tmp_path / output, "r") as file:
+            return read_two_view_geometry(file, *pair)
+
+    alone = verified("colmap.h5", min_inlier_ratio=0)
+    assert len(true) * 0.8 <= len(alone["inlier_matches"]) < 0.25 * len(indices)
+    floored = verified("floored.h5")
+    assert floored["config"] == 1 and len(floored["inlier_matches"]) == 0  # DEGENERATE
+    assert floored["F"] is None and floored["E"] is None and floored["H"] is None
+    with pytest.raises(OptionError, match="min_inlier_ratio"):
+        VerificationOptions(min_inlier_ratio=1.0)

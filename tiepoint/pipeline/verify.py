@@ -9,6 +9,13 @@ essential and homography matrices; with known focal lengths the calibrated case)
 pair's configuration (calibrated, uncalibrated, planar, panoramic, watermark, degenerate) that COLMAP's
 mapper relies on. The RANSAC is seeded, so results are the same on every run and on every backend.
 
+A pair whose inliers are fewer than ``min_inlier_ratio`` of its matches is then marked degenerate (no verified
+matches), as GLOMAP's view graph filter does with the same default, 0.25 (``InlierThresholdOptions`` in
+colmap/glomap). COLMAP alone keeps any pair with ``min_num_inliers`` (15) inliers; a dense matcher returns
+hundreds of matches for any pair, and among them enough fit some two-view geometry by chance to pass that test
+(on the Middlebury temple ring, every one of the 120 pairs passed it with ELoFTR, most of them views from
+opposite sides of the object).
+
 **Geometry file** — one group per pair, keyed like the match file (:func:`tiepoint.io.h5.pair_key`)::
 
     <name0 with '-'>/<name1 with '-'>/
@@ -46,6 +53,7 @@ class VerificationOptions:
     Attributes:
         max_error: RANSAC inlier threshold in pixels.
         min_num_inliers: fewer inliers than this make the pair degenerate (no verified matches).
+        min_inlier_ratio: so do inliers fewer than this fraction of the pair's matches (0 turns the test off).
         max_num_trials: most RANSAC iterations.
         confidence: RANSAC confidence.
         seed: RANSAC random seed (a fixed seed makes runs repeatable).
@@ -53,6 +61,7 @@ class VerificationOptions:
 
     max_error: float = 4.0
     min_num_inliers: int = 15
+    min_inlier_ratio: float = 0.25
     max_num_trials: int = 10_000
     confidence: float = 0.999
     seed: int = 0
@@ -65,6 +74,8 @@ class VerificationOptions:
                 "min_num_inliers must be at least 5, max_num_trials at least 1 and confidence in (0, 1); got "
                 f"{self.min_num_inliers}, {self.max_num_trials}, {self.confidence}"
             )
+        if not 0 <= self.min_inlier_ratio < 1:
+            raise OptionError(f"min_inlier_ratio must be a fraction in [0, 1), got {self.min_inlier_ratio}")
 
     def to_colmap(self) -> Any:
         """The ``pycolmap.TwoViewGeometryOptions``."""
@@ -98,7 +109,8 @@ def verify_chunk(
         Per pair, a record for :func:`tiepoint.io.colmap.two_view_geometry`.
     """
     pycolmap = import_pycolmap()
-    options = VerificationOptions(**settings).to_colmap()
+    verification = VerificationOptions(**settings)
+    options = verification.to_colmap()
     by_name = dict(zip(names, features))
     records = []
     for (name0, name1), (indices, camera0, camera1) in zip(pairs, payloads):
@@ -108,10 +120,15 @@ def verify_chunk(
             colmap_camera(camera0), points0, colmap_camera(camera1), points1,
             np.asarray(indices, np.uint32).reshape(-1, 2), options,
         )
+        inliers = np.asarray(geometry.inlier_matches, np.int32).reshape(-1, 2)
+        if len(inliers) < verification.min_inlier_ratio * len(indices):
+            geometry = pycolmap.TwoViewGeometry()  # no matrices
+            geometry.config = pycolmap.TwoViewGeometryConfiguration.DEGENERATE
+            inliers = inliers[:0]
         record: dict[str, Any] = {
             "config": int(geometry.config),
             "config_name": pycolmap.TwoViewGeometryConfiguration(int(geometry.config)).name,
-            "inlier_matches": np.asarray(geometry.inlier_matches, np.int32).reshape(-1, 2),
+            "inlier_matches": inliers,
         }
         for key in ("F", "E", "H"):
             matrix = getattr(geometry, key)
