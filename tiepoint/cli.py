@@ -32,6 +32,10 @@ from typing import Any
 from .config import parse_options
 from .errors import CorruptFileError, TiepointError
 
+INCOMPLETE = 1
+"""Exit status of a batch stage (extract, match-pairs, match-dense, verify) some of whose images or pairs failed:
+the finished ones are saved, and running the same command again retries the rest. Scripts (``set -e``) stop there."""
+
 
 def _method_options(args: argparse.Namespace) -> dict[str, Any]:
     options = parse_options(args.option)
@@ -63,7 +67,7 @@ def cmd_match(args: argparse.Namespace) -> None:
     print(result.summary())
 
 
-def cmd_extract(args: argparse.Namespace) -> None:
+def cmd_extract(args: argparse.Namespace) -> int:
     from .pipeline.extract import extract_features
 
     with _backend(args) as backend:
@@ -85,6 +89,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
         print(f"  failed: {name}: {reason}")
     if len(summary.failed) > 10:
         print(f"  ... and {len(summary.failed) - 10} more (run with -v to see every warning)")
+    return INCOMPLETE if summary.failed else 0
 
 
 def cmd_methods(args: argparse.Namespace) -> None:
@@ -304,12 +309,14 @@ def _verification_options(args: argparse.Namespace) -> Any:
     return VerificationOptions(max_error=args.max_error, min_inlier_ratio=args.min_inlier_ratio)
 
 
-def _print_pair_summary(summary: Any) -> None:
+def _print_pair_summary(summary: Any) -> int:
+    """Print a pair stage's summary; returns the exit status (:data:`INCOMPLETE` when pairs failed)."""
     print(summary)
     for (name0, name1), reason in summary.failed[:5]:
         print(f"  failed: {name0} {name1}: {reason}")
     if summary.failed:
         print("  run the same command again to compute the failed pairs")
+    return INCOMPLETE if summary.failed else 0
 
 
 def cmd_pairs(args: argparse.Namespace) -> None:
@@ -319,24 +326,24 @@ def cmd_pairs(args: argparse.Namespace) -> None:
     print(f"{args.output}: {len(pairs)} pairs")
 
 
-def cmd_match_pairs(args: argparse.Namespace) -> None:
+def cmd_match_pairs(args: argparse.Namespace) -> int:
     from .pipeline.matching import match_pairs
     from .pipeline.pairs import read_pairs
 
     with _backend(args) as backend:
         summary = match_pairs(read_pairs(args.pairs), args.features, args.output, method=args.method,
                               backend=backend, overwrite=args.overwrite, **parse_options(args.option))
-    _print_pair_summary(summary)
+    return _print_pair_summary(summary)
 
 
-def cmd_match_dense(args: argparse.Namespace) -> None:
+def cmd_match_dense(args: argparse.Namespace) -> int:
     from .pipeline.dense import match_dense
     from .pipeline.pairs import read_pairs
 
     with _backend(args) as backend:
         summary = match_dense(read_pairs(args.pairs), args.images, args.output, method=args.method, backend=backend,
                               overwrite=args.overwrite, **parse_options(args.option))
-    _print_pair_summary(summary)
+    return _print_pair_summary(summary)
 
 
 def cmd_merge_dense(args: argparse.Namespace) -> None:
@@ -348,7 +355,7 @@ def cmd_merge_dense(args: argparse.Namespace) -> None:
           f"{totals['matches']} matches")
 
 
-def cmd_verify(args: argparse.Namespace) -> None:
+def cmd_verify(args: argparse.Namespace) -> int:
     from .pipeline.pairs import read_pairs
     from .pipeline.verify import verify_pairs
 
@@ -356,7 +363,7 @@ def cmd_verify(args: argparse.Namespace) -> None:
         summary = verify_pairs(read_pairs(args.pairs), args.features, args.matches, args.output,
                                camera=_camera_options(args), options=_verification_options(args),
                                backend=backend, overwrite=args.overwrite)
-    _print_pair_summary(summary)
+    return _print_pair_summary(summary)
 
 
 def cmd_colmap_import(args: argparse.Namespace) -> None:
@@ -399,7 +406,7 @@ def cmd_bench_reconstruction(args: argparse.Namespace) -> None:
 
     if "temple" in args.run:
         root = located(args.root, "middlebury/templeSparseRing", "--root")
-        results = temple_benchmark(root, args.output, args.work / "temple", method=args.method)
+        results = temple_benchmark(root, args.output, args.work / "temple", method=args.method, variants=args.variants)
         for name, entry in results["variants"].items():
             errors = entry.get("errors", {})
             print(f"{name}: registered {entry['registered_images']}/{entry['num_images']}, rotation error "
@@ -523,6 +530,9 @@ def _add_pipeline_commands(commands: Any, add_method_arguments: Any) -> None:
     p.add_argument("--method", default=RECONSTRUCTION_METHOD)
     p.add_argument("--scaling-images", type=Path, help="images for the scaling run (default: the Oxford affine set)")
     p.add_argument("--run", nargs="+", default=["temple", "scaling"], choices=["temple", "scaling"])
+    p.add_argument("--variants", nargs="+", metavar="VARIANT",
+                   help="temple variants to run (default: all; names in tiepoint.bench.reconstruction.TEMPLE_VARIANTS, "
+                        "e.g. exhaustive retrieval-5)")
     p.set_defaults(func=cmd_bench_reconstruction)
 
 
@@ -588,7 +598,11 @@ def _add_upsampler_commands(commands: Any, train_commands: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from .api import DEFAULT_METHOD, RECONSTRUCTION_METHOD
 
-    parser = argparse.ArgumentParser(prog="tiepoint", description="Tie points between images, turned into geometry.")
+    parser = argparse.ArgumentParser(
+        prog="tiepoint", description="Tie points between images, turned into geometry.",
+        epilog="exit status: 0 done; 1 some images or pairs failed (extract, match-pairs, match-dense, verify: the "
+               "finished ones are saved, run again to retry the rest); 2 bad input; 130 interrupted",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -783,7 +797,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        args.func(args)
+        status = args.func(args)
     except (TiepointError, ValueError, KeyError, OSError) as error:  # bad input, missing files, full disks
         if args.verbose:
             raise
@@ -793,7 +807,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tiepoint {args.command}: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from tiepoint.bench.reconstruction import pose_errors, retrieval_precision, temple_ground_truth, view_neighbours
-from tiepoint.errors import DatasetError
+from tiepoint.bench.reconstruction import (
+    pose_errors, retrieval_precision, temple_benchmark, temple_ground_truth, view_neighbours,
+)
+from tiepoint.errors import DatasetError, OptionError
 
 
 def _ring(count: int = 8) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -86,3 +88,9 @@ def test_vlad_retrieval_finds_temple_neighbours(data_root, tmp_path):
     vlad = retrieval_precision(tmp_path / "f.h5", neighbours, 2)
     mean = retrieval_precision(tmp_path / "f.h5", neighbours, 2, aggregation="mean")
     assert vlad >= 0.8 and vlad > mean + 0.2  # measured: 0.875 and 0.44 (random: 0.13)
+
+
+def test_temple_benchmark_names_unknown_variants(tmp_path):
+    with pytest.raises(OptionError, match="unknown temple variants nope; variants: exhaustive"):
+        temple_benchmark(tmp_path, tmp_path / "out", tmp_path / "work", variants=["retrieval-5", "nope"])
+    assert not (tmp_path / "out").exists()

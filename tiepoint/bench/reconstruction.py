@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import registry
 from ..api import RECONSTRUCTION_METHOD
-from ..errors import DatasetError
+from ..errors import DatasetError, OptionError
 from ..geometry.accuracy import rotation_error
 from ..io.colmap import CameraOptions, import_pycolmap
 from ..io.files import write_json
@@ -198,15 +198,16 @@ def temple_benchmark(
     """Reconstruct the temple ring in each variant, align to the ground truth, write ``temple.json`` and
     ``temple.png`` (the first variant's cameras and points with the aligned true centres) under ``output``.
 
-    A dense method (``eloftr``) runs the variants without retrieval (it needs descriptors), and the retrieval
-    precision is not measured.
+    A dense method (``eloftr``) takes its retrieval pairs from SIFT's descriptors
+    (:data:`~tiepoint.pipeline.reconstruct.DENSE_RETRIEVAL_METHOD`), whose retrieval precision the SIFT run
+    measures, so it is not measured again.
 
     Args:
         root: the ``templeSparseRing`` folder.
         output: the folder for the results (small files, meant to be committed).
         work: the folder for the reconstructions (features, matches, databases, models: not committed).
         method: a sparse or dense method.
-        variants: names from :data:`TEMPLE_VARIANTS` (default: all that ``method`` can run).
+        variants: names from :data:`TEMPLE_VARIANTS` (default: all).
         progress: show progress bars.
 
     Returns:
@@ -215,8 +216,10 @@ def temple_benchmark(
     from ..pipeline.reconstruct import MapperOptions, reconstruct
 
     dense = registry.split_method_name(method)[1] is None
-    if variants is None:
-        variants = [name for name, v in TEMPLE_VARIANTS.items() if not (dense and v["pairs"].startswith("retrieval"))]
+    variants = list(TEMPLE_VARIANTS) if variants is None else list(variants)
+    unknown = [name for name in variants if name not in TEMPLE_VARIANTS]
+    if unknown:
+        raise OptionError(f"unknown temple variants {', '.join(unknown)}; variants: {', '.join(TEMPLE_VARIANTS)}")
     truth, K = temple_ground_truth(root)
     output, work = Path(output), Path(work)
     results: dict[str, Any] = {"dataset": str(root), "method": method, "environment": _environment(),

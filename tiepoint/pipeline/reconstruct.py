@@ -20,9 +20,12 @@ incremental mapping           :func:`run_mapper`                                
 summary and figure            :func:`summarize`, :func:`plot_model`                 ``summary.json``, ``reconstruction.png``
 ============================  ===========================================  =============================
 
-With a dense method (``method="eloftr"``), pairs are chosen by name and the first three stages are replaced by
+With a dense method (``method="eloftr"``), the first three stages are replaced by
 :func:`~tiepoint.pipeline.dense.match_dense` (``dense_matches.h5``) and
 :func:`~tiepoint.pipeline.dense.merge_dense` (``features.h5`` and ``matches.h5``, keypoints pooled per image).
+Its pairs are chosen by name, or, for ``retrieval:K``, by the global descriptors of
+:data:`DENSE_RETRIEVAL_METHOD`'s features (``retrieval_features.h5``): a dense method has no descriptors of its
+own, so, as in hloc, retrieval uses features of its own.
 
 **Resuming.** Every output is written atomically or through a ``.partial`` file, so a run that is
 interrupted (Ctrl-C, a crash, a dead worker) leaves only complete files. Running the same command again
@@ -74,9 +77,15 @@ FILES = {
 }
 """The outputs of :func:`reconstruct`, relative to its output folder."""
 
-DENSE_FILES = {"dense": "dense_matches.h5"}
-"""The further output of :func:`reconstruct` with a dense method (:mod:`~tiepoint.pipeline.dense`): each pair's
-points, merged into the ``features`` and ``matches`` files."""
+DENSE_FILES = {"dense": "dense_matches.h5", "retrieval": "retrieval_features.h5"}
+"""The further outputs of :func:`reconstruct` with a dense method (:mod:`~tiepoint.pipeline.dense`): each pair's
+points, merged into the ``features`` and ``matches`` files; and, with ``retrieval:K`` pairs only, the features
+whose global descriptors chose the pairs."""
+
+DENSE_RETRIEVAL_METHOD = "sift"
+"""The extractor whose descriptors choose a dense method's ``retrieval:K`` pairs (VLAD, see
+:mod:`~tiepoint.pipeline.pairs`). SIFT: on the temple ring and the Oxford sequences its VLAD retrieval is the
+one measured (``benchmarks/reconstruction/``), and it needs no network."""
 
 
 class IncompleteStageError(TiepointError):
@@ -299,7 +308,8 @@ def reconstruct(
         method: a sparse method (``"sift"``, ``"sift+mnn"``, ...) or a dense one (``"eloftr"``: each pair is matched
             from its images and the points merged into keypoints per image, see :mod:`~tiepoint.pipeline.dense`;
             its outputs add ``dense_matches.h5``); see ``tiepoint methods``.
-        pairs: ``"exhaustive"``, ``"sequential:K"``, ``"retrieval:K"`` or a pairs file.
+        pairs: ``"exhaustive"``, ``"sequential:K"``, ``"retrieval:K"`` or a pairs file (retrieval with a dense
+            method: see :data:`DENSE_RETRIEVAL_METHOD`).
         backend: ``"local"`` or ``"ray"`` (extraction, matching and verification), or a backend object.
         address: the Ray cluster to connect to (``None`` starts a local Ray instance).
         num_workers: CPUs of a local Ray instance.
@@ -324,11 +334,10 @@ def reconstruct(
     dense = matcher_name is None
     if dense and max_keypoints is not None:
         raise OptionError(f"max_keypoints: the dense method {method!r} finds its own points in each pair; leave it unset")
-    if dense and strategy.kind == "retrieval":
-        raise OptionError(f"pairs {strategy}: retrieval needs a sparse method's descriptors; with the dense method "
-                          f"{method!r} use exhaustive, sequential:K or a pairs file")
     root, names = find_images(images)
     files = {kind: output / name for kind, name in {**FILES, **(DENSE_FILES if dense else {})}.items()}
+    if dense and strategy.kind != "retrieval":
+        files.pop("retrieval")
     timings: dict[str, float] = {}
     runner = get_backend(backend, address, num_workers)
     try:
@@ -371,7 +380,7 @@ def reconstruct(
         "method": method if dense else f"{extractor_name}+{matcher_name}",
         "options": options,
         "max_keypoints": max_keypoints,
-        "pairs": str(strategy),
+        "pairs": str(strategy) + (f" ({DENSE_RETRIEVAL_METHOD} VLAD)" if "retrieval" in files else ""),
         "num_pairs": len(pair_list),
         "num_verified_pairs": verified_pairs,
         "backend": runner.name,
@@ -427,13 +436,20 @@ def _dense_matches(
     root: Path, names: list[str], files: dict[str, Path], method: str, strategy: Any, runner: Backend,
     progress: bool, options: dict[str, Any], timings: dict[str, float],
 ) -> tuple[list[str], list[tuple[str, str]], bool]:
-    """Choose pairs by name, match them with a dense method and merge each image's points into keypoints
-    (:mod:`~tiepoint.pipeline.dense`); returns the matched image names, the pairs and whether the merged files
-    were (re)written."""
+    """Choose pairs (by name, or by :data:`DENSE_RETRIEVAL_METHOD`'s descriptors for retrieval), match them with a
+    dense method and merge each image's points into keypoints (:mod:`~tiepoint.pipeline.dense`); returns the
+    matched image names, the pairs and whether the merged files were (re)written."""
     if len(names) < 2:
         raise OptionError(f"{root}: fewer than two images, nothing to reconstruct")
     start = time.perf_counter()
-    pair_list = make_pairs(None, files["pairs"], strategy, names=names)
+    if strategy.kind == "retrieval":
+        extracted = extract_features([root / name for name in names], files["retrieval"], method=DENSE_RETRIEVAL_METHOD,
+                                     image_root=root, progress=progress, backend=runner)
+        unreadable = dict(extracted.failed)  # such images would fail their pairs' dense matching too
+        names = [name for name in names if name not in unreadable]
+        if len(names) < 2:
+            raise OptionError(f"{root}: fewer than two readable images, nothing to reconstruct")
+    pair_list = make_pairs(files.get("retrieval"), files["pairs"], strategy, names=names)
     timings["pairs"] = time.perf_counter() - start
 
     start = time.perf_counter()
