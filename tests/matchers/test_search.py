@@ -173,6 +173,20 @@ def test_accept_stops_at_the_first_view_good_enough(data_root, monkeypatch):
         assert matches.rotation1 == 90 and len(calls) == 1 + expected_views
 
 
+@pytest.mark.skipif(not weights_path("small").is_file(), reason="no shipped eloftr_small weights")
+def test_accept_takes_a_3d_view_whose_matches_fit_an_epipolar_geometry(data_root, monkeypatch):
+    # neighbouring temple views: ELoFTR's upright matches fit no homography well (0.40 of them within 8 px)
+    # but a fundamental matrix (0.71 within 4 px); at a wrong turn 0.25 at most
+    folder = data_root / "middlebury/templeSparseRing"
+    image0, image1 = load_image(folder / "templeSR0007.png"), load_image(folder / "templeSR0008.png")
+    method = registry.build_method("eloftr", rotations=(0, 90, 180, 270), accept=0.5)
+    calls = []
+    match = method.method.match
+    monkeypatch.setattr(method.method, "match", lambda a, b: calls.append(1) or match(a, b))
+    assert method.match(image0, image1).rotation1 == 0 and len(calls) == 1
+    assert method.match(rotate_image(image0, 90), image1).rotation1 == 90 and len(calls) == 1 + 2
+
+
 @pytest.mark.parametrize("bad", [0, 1.5, -0.1, "half"])
 def test_bad_accept_is_rejected_naming_the_option(bad):
     with pytest.raises(OptionError, match="accept"):
