@@ -600,8 +600,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="tiepoint", description="Tie points between images, turned into geometry.",
-        epilog="exit status: 0 done; 1 some images or pairs failed (extract, match-pairs, match-dense, verify: the "
-               "finished ones are saved, run again to retry the rest); 2 bad input; 130 interrupted",
+        epilog="exit status: 0 done; 1 some images or pairs failed (extract, match-pairs, match-dense, verify; "
+               "reconstruct when a stage failed: the finished ones are saved, run again to retry the rest); 2 bad "
+               "input; 130 interrupted",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -803,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"tiepoint {args.command}: error: {message} (run with -v for the traceback)", file=sys.stderr)
-        return 2
+        return getattr(error, "exit_status", 2)
     except KeyboardInterrupt:
         print(f"tiepoint {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -8,6 +8,9 @@ input was wrong, so code that already catches ``ValueError`` keeps working.
 class TiepointError(Exception):
     """Base class of all tiepoint errors."""
 
+    exit_status = 2
+    """The ``tiepoint`` command's exit status when this error stops it (2: bad input)."""
+
 
 class ImageError(TiepointError, ValueError):
     """An image is missing, unreadable, corrupt, empty, too small, too large or of an unsupported type."""

@@ -102,6 +102,31 @@ def test_reconstruct_refuses_what_a_dense_method_cannot_do(corner_scene, tmp_pat
     assert not (tmp_path / "b").exists()
 
 
+def test_dense_reconstruct_leaves_out_unreadable_images(corner_scene, tmp_path, caplog):
+    import shutil
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("view0.png", "view1.png", "view2.png"):
+        shutil.copy(corner_scene.folder / name, folder / name)
+    (folder / "view1b.png").write_bytes(b"not an image")  # sorts between view1 and view2
+    result = reconstruct(folder, tmp_path / "out", method="eloftr", pairs="sequential:1", progress=False)
+    assert read_pairs(tmp_path / "out" / "pairs.txt") == [("view0.png", "view1.png"), ("view1.png", "view2.png")]
+    assert result.summary["registered_images"] == 3 and "view1b.png could not be used" in caplog.text
+
+
+def test_a_failed_stage_exits_with_status_1(corner_scene, tmp_path, monkeypatch, capsys):
+    from tiepoint.cli import INCOMPLETE, main
+    from tiepoint.pipeline import reconstruct as module
+
+    def failing(*args, **kwargs):
+        raise module.IncompleteStageError("dense matching: 1 pair(s) failed")
+
+    monkeypatch.setattr(module, "reconstruct", failing)
+    assert main(["reconstruct", str(corner_scene.folder), str(tmp_path / "out")]) == INCOMPLETE == 1
+    assert "1 pair(s) failed" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_dense_retrieval_pairs_come_from_sift_descriptors(corner_scene, corner_features, tmp_path):
     output = tmp_path / "scene"

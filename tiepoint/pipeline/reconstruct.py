@@ -52,9 +52,10 @@ import numpy as np
 from .. import registry
 from ..api import RECONSTRUCTION_METHOD
 from ..config import option_names
-from ..errors import OptionError, TiepointError
+from ..errors import ImageError, OptionError, TiepointError
 from ..io.colmap import CameraOptions, import_pycolmap, write_database
 from ..io.files import write_json
+from ..io.image import load_image
 from ..viz import plot_reconstruction
 from .backends import Backend, get_backend
 from .dense import match_dense, merge_dense
@@ -90,6 +91,8 @@ one measured (``benchmarks/reconstruction/``), and it needs no network."""
 
 class IncompleteStageError(TiepointError):
     """A stage finished with chunks that failed (e.g. dead workers); its finished work is saved: run again."""
+
+    exit_status = 1  # as a stage command whose pairs failed (tiepoint.cli.INCOMPLETE)
 
 
 @dataclass(frozen=True)
@@ -439,16 +442,13 @@ def _dense_matches(
     """Choose pairs (by name, or by :data:`DENSE_RETRIEVAL_METHOD`'s descriptors for retrieval), match them with a
     dense method and merge each image's points into keypoints (:mod:`~tiepoint.pipeline.dense`); returns the
     matched image names, the pairs and whether the merged files were (re)written."""
-    if len(names) < 2:
-        raise OptionError(f"{root}: fewer than two images, nothing to reconstruct")
     start = time.perf_counter()
+    names = _readable_images(root, names)  # an unreadable image would fail every chunk of pairs it is in
+    if len(names) < 2:
+        raise OptionError(f"{root}: fewer than two readable images, nothing to reconstruct")
     if strategy.kind == "retrieval":
-        extracted = extract_features([root / name for name in names], files["retrieval"], method=DENSE_RETRIEVAL_METHOD,
-                                     image_root=root, progress=progress, backend=runner)
-        unreadable = dict(extracted.failed)  # such images would fail their pairs' dense matching too
-        names = [name for name in names if name not in unreadable]
-        if len(names) < 2:
-            raise OptionError(f"{root}: fewer than two readable images, nothing to reconstruct")
+        extract_features([root / name for name in names], files["retrieval"], method=DENSE_RETRIEVAL_METHOD,
+                         image_root=root, progress=progress, backend=runner)
     pair_list = make_pairs(files.get("retrieval"), files["pairs"], strategy, names=names)
     timings["pairs"] = time.perf_counter() - start
 
@@ -464,6 +464,18 @@ def _dense_matches(
     timings["merge"] = time.perf_counter() - start
     paired = {name for pair in pair_list for name in pair}
     return [name for name in names if name in paired], pair_list, merge
+
+
+def _readable_images(root: Path, names: list[str]) -> list[str]:
+    """``names`` without the images that cannot be decoded, each reported in a warning (as extraction does)."""
+    readable = []
+    for name in names:
+        try:
+            load_image(root / name)
+            readable.append(name)
+        except ImageError as error:
+            logger.warning("%s could not be used: %s", name, error)
+    return readable
 
 
 def _require_complete(stage: str, failed: list, path: Path) -> None:
