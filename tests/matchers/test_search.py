@@ -15,7 +15,7 @@ from tiepoint.matchers.rotation import (
     unrotate_features,
     unrotate_points,
 )
-from tiepoint.matchers.search import View, ViewSearch, check_zooms
+from tiepoint.matchers.search import VERIFY_ITERATIONS, View, ViewSearch, check_zooms, epipolar_iterations
 from tiepoint.types import Features, Matches
 
 
@@ -185,6 +185,12 @@ def test_accept_takes_a_3d_view_whose_matches_fit_an_epipolar_geometry(data_root
     monkeypatch.setattr(method.method, "match", lambda a, b: calls.append(1) or match(a, b))
     assert method.match(image0, image1).rotation1 == 0 and len(calls) == 1
     assert method.match(rotate_image(image0, 90), image1).rotation1 == 90 and len(calls) == 1 + 2
+
+
+def test_epipolar_iterations_find_an_all_inlier_sample_at_the_accepted_share():
+    assert epipolar_iterations(0.5) == 1000 and epipolar_iterations(1.0) == 1000  # the floor
+    assert epipolar_iterations(0.4) == 2809  # log(0.01) / log(1 - 0.4^7)
+    assert epipolar_iterations(0.2) == VERIFY_ITERATIONS  # the cap
 
 
 @pytest.mark.parametrize("bad", [0, 1.5, -0.1, "half"])
