@@ -22,8 +22,9 @@ methods on the benchmarks (README, "Default method")."""
 RECONSTRUCTION_METHOD = "sift"
 """The default of the feature-file pipelines (``tiepoint extract``, ``match-pairs``, ``reconstruct``): SIFT with
 the ratio test. Matching every pair of a collection needs a matcher that rejects pairs that do not overlap;
-``clidd``'s mutual nearest neighbours do not, and on the temple ring its exhaustive reconstruction verified all
-120 pairs and failed (README, "Default method")."""
+``clidd``'s mutual nearest neighbours do not: on the temple ring its exhaustive reconstruction verified all 120
+pairs and failed, and with the verification's inlier-ratio floor it registers 12-16 of the 16 views at 1.8-12°
+against SIFT's 16 at 0.25-1.07° (README, "Default method")."""
 
 __all__ = ["DEFAULT_METHOD", "RECONSTRUCTION_METHOD", "estimate", "extract", "load_image", "match", "methods"]
 
