@@ -40,12 +40,12 @@ import h5py
 import numpy as np
 
 from .. import registry
-from ..errors import OptionError
+from ..errors import ImageError, OptionError
 from ..io.files import atomic_path
 from ..io.h5 import open_readable, pair_key, read_group, write_features, write_group, write_matches
 from ..types import Features
 from .backends import Backend
-from .matching import Pair, PairStageSummary, process_pairs, unique_pairs
+from .matching import Pair, PairFailure, PairStageSummary, process_pairs, unique_pairs
 
 DENSE_DATASETS = ("keypoints0", "keypoints1", "scores", "image_size0", "image_size1")
 
@@ -57,7 +57,7 @@ def dense_method_json(method: str, options: dict[str, Any]) -> str:
 
 def match_dense_chunk(
     pairs: list[Pair], payloads: list[None], settings: tuple[str, tuple, str], names: list[str]
-) -> list[dict[str, np.ndarray]]:
+) -> list[dict[str, np.ndarray] | PairFailure]:
     """Worker function: match some pairs from their images.
 
     Args:
@@ -67,13 +67,18 @@ def match_dense_chunk(
         names: the images of the chunk (unused: the images are read from the folder).
 
     Returns:
-        For each pair, its datasets (:data:`DENSE_DATASETS`).
+        For each pair, its datasets (:data:`DENSE_DATASETS`), or a :class:`PairFailure` when an image of the pair
+        cannot be read (the chunk's other pairs still count).
     """
     method_name, frozen_options, root = settings
     method = registry.get_method(method_name, **dict(frozen_options))
-    results = []
+    results: list[dict[str, np.ndarray] | PairFailure] = []
     for name0, name1 in pairs:
-        matches = method.match(Path(root) / name0, Path(root) / name1)
+        try:
+            matches = method.match(Path(root) / name0, Path(root) / name1)
+        except ImageError as error:
+            results.append(PairFailure(str(error)))
+            continue
         results.append({
             "keypoints0": np.asarray(matches.keypoints0, np.float32),
             "keypoints1": np.asarray(matches.keypoints1, np.float32),
@@ -109,8 +114,8 @@ def match_dense(
         **options: options of the method (e.g. ``rotations=(0, 90, 180, 270)``).
 
     Returns:
-        A :class:`~tiepoint.pipeline.matching.PairStageSummary`; a pair whose image cannot be read fails its
-        chunk, which is reported there.
+        A :class:`~tiepoint.pipeline.matching.PairStageSummary`; a pair whose image cannot be read is reported
+        there as failed, the other pairs are stored.
 
     Raises:
         OptionError: a sparse method, unknown options, or ``output`` holding matches made otherwise.

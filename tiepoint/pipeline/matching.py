@@ -44,6 +44,14 @@ logger = logging.getLogger("tiepoint")
 Pair = tuple[str, str]
 
 
+@dataclass(frozen=True)
+class PairFailure:
+    """A worker's result for a pair it could not compute while the rest of its chunk succeeded (an unreadable
+    image): recorded in :attr:`PairStageSummary.failed`, nothing is written, and a rerun tries the pair again."""
+
+    reason: str
+
+
 @dataclass
 class PairStageSummary:
     """What a pair stage (:func:`match_pairs`, :func:`~tiepoint.pipeline.verify.verify_pairs`) did.
@@ -52,8 +60,8 @@ class PairStageSummary:
         output: the file written.
         done: pairs computed by this run.
         skipped: pairs already in ``output``.
-        failed: ``(pair, reason)`` of the pairs whose chunk failed (a worker died, an error): a rerun
-            computes them.
+        failed: ``(pair, reason)`` of the pairs that failed, alone (:class:`PairFailure`) or with their chunk (a
+            worker died, an error): a rerun computes them.
         seconds: wall-clock time of the run.
     """
 
@@ -145,8 +153,11 @@ def process_pairs(
                     summary.failed += [(pair, result.error) for pair in chunk]
                 else:
                     for pair, value in zip(chunk, result.value):
-                        write(file, pair, value)
-                    summary.done += chunk
+                        if isinstance(value, PairFailure):
+                            summary.failed.append((pair, value.reason))
+                        else:
+                            write(file, pair, value)
+                            summary.done.append(pair)
                     file.flush()  # a killed run keeps this chunk
                 bar.update(len(chunk))
     summary.seconds = time.perf_counter() - start
