@@ -181,3 +181,26 @@ def test_dense_stage_commands_chain(corner_scene, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "1 pairs done" in printed and "1 failed" in printed and "failed: view0.png gone.png" in printed
     assert len(read_dense_matches(out / "d3.h5", "view0.png", "view1.png")["scores"]) > 100  # its chunk-mate is kept
+
+
+@pytest.mark.slow
+def test_dense_reconstruct_with_a_turned_view_searches_the_turns(corner_scene, tmp_path):
+    import shutil
+
+    import cv2
+
+    folder = tmp_path / "images"
+    shutil.copytree(corner_scene.folder, folder)
+    turned = cv2.imread(str(folder / "view3.png"))
+    cv2.imwrite(str(folder / "view3.png"), np.ascontiguousarray(np.rot90(turned)))  # a photo taken sideways
+    options = {"rotations": (0, 90, 180, 270), "accept": 0.5}
+    result = reconstruct(folder, tmp_path / "out", method="eloftr", pairs="sequential:2", progress=False, **options)
+    assert result.summary["registered_images"] == 6
+    truth = dict(corner_scene.poses)
+    turn = np.array([[0.0, 1, 0], [-1, 0, 0], [0, 0, 1]])  # np.rot90 of the image: camera (x, y) -> (y, -x)
+    R, t = truth["view3.png"]
+    truth["view3.png"] = (turn @ R, turn @ t)
+    errors = pose_errors(model_poses(result.models[0]), truth)
+    assert errors["rotation_error_deg"]["max"] < 1.0
+    plain = reconstruct(folder, tmp_path / "plain", method="eloftr", pairs="sequential:2", progress=False)
+    assert "view3.png" in plain.summary["unregistered"]  # without the search the turned view is lost
