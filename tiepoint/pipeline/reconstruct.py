@@ -443,7 +443,7 @@ def _dense_matches(
     dense method and merge each image's points into keypoints (:mod:`~tiepoint.pipeline.dense`); returns the
     matched image names, the pairs and whether the merged files were (re)written."""
     start = time.perf_counter()
-    names = _readable_images(root, names)  # an unreadable image would fail every chunk of pairs it is in
+    names = _readable_images(root, names)  # an unreadable image would fail each of its pairs on every rerun
     if len(names) < 2:
         raise OptionError(f"{root}: fewer than two readable images, nothing to reconstruct")
     if strategy.kind == "retrieval":
