@@ -484,11 +484,13 @@ def _add_pipeline_commands(commands: Any, add_method_arguments: Any) -> None:
     _add_backend_arguments(p)
     p.set_defaults(func=cmd_match_pairs)
 
-    p = commands.add_parser("match-dense", help="match pairs with a dense method (eloftr) from their images (resumable)")
+    p = commands.add_parser("match-dense", help="match pairs from their images with a dense method (eloftr), or any method "
+                                                "with a view search (rotations=...) (resumable)")
     p.add_argument("images", type=Path, help="the image folder the pair names are relative to")
     p.add_argument("pairs", type=Path, help="a pairs file")
     p.add_argument("output", type=Path, help="the HDF5 dense match file (resumed if it exists); then merge-dense")
-    p.add_argument("--method", default="eloftr", help="a dense method (see tiepoint methods)")
+    p.add_argument("--method", default="eloftr", help="a dense method (see tiepoint methods), or a sparse one with "
+                                                     "--option rotations=... or zooms=... or align=...")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a method option, e.g. threshold=0.001")
     p.add_argument("--overwrite", action="store_true", help="match again pairs already in the file")
     _add_backend_arguments(p)

@@ -184,7 +184,10 @@ def test_dense_stage_commands_chain(corner_scene, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_dense_reconstruct_with_a_turned_view_searches_the_turns(corner_scene, tmp_path):
+# A48 learned no invariance to large turns, and is less precise: 3.3 deg on the upright scene through the sparse
+# pipeline, 5.9 deg measured here; ELoFTR 0.72 deg
+@pytest.mark.parametrize("method, max_error", [("eloftr", 1.0), ("clidd-a48+mnn", 8.0)])
+def test_reconstruct_with_a_turned_view_searches_the_turns(corner_scene, tmp_path, method, max_error):
     import shutil
 
     import cv2
@@ -194,13 +197,13 @@ def test_dense_reconstruct_with_a_turned_view_searches_the_turns(corner_scene, t
     turned = cv2.imread(str(folder / "view3.png"))
     cv2.imwrite(str(folder / "view3.png"), np.ascontiguousarray(np.rot90(turned)))  # a photo taken sideways
     options = {"rotations": (0, 90, 180, 270), "accept": 0.5}
-    result = reconstruct(folder, tmp_path / "out", method="eloftr", pairs="sequential:2", progress=False, **options)
-    assert result.summary["registered_images"] == 6
+    result = reconstruct(folder, tmp_path / "out", method=method, pairs="sequential:2", progress=False, **options)
+    assert result.summary["registered_images"] == 6 and (tmp_path / "out" / "dense_matches.h5").is_file()
     truth = dict(corner_scene.poses)
     turn = np.array([[0.0, 1, 0], [-1, 0, 0], [0, 0, 1]])  # np.rot90 of the image: camera (x, y) -> (y, -x)
     R, t = truth["view3.png"]
     truth["view3.png"] = (turn @ R, turn @ t)
     errors = pose_errors(model_poses(result.models[0]), truth)
-    assert errors["rotation_error_deg"]["max"] < 1.0
-    plain = reconstruct(folder, tmp_path / "plain", method="eloftr", pairs="sequential:2", progress=False)
+    assert errors["rotation_error_deg"]["max"] < max_error
+    plain = reconstruct(folder, tmp_path / "plain", method=method, pairs="sequential:2", progress=False)
     assert "view3.png" in plain.summary["unregistered"]  # without the search the turned view is lost

@@ -14,6 +14,9 @@ COLMAP needs one keypoint list per image; so, as hloc does for LoFTR:
 
        merge_dense(pairs, "dense.h5", "features.h5", "matches.h5")
 
+The same two stages serve a sparse method given a view search (``rotations=(0, 90, 180, 270)``, for instance):
+the search matches each pair from its images, and a turned view's keypoints are not the upright ones.
+
 **Dense match file** — one group per pair under :func:`~tiepoint.io.h5.pair_key` (written and marked complete
 as the other files are, see :mod:`tiepoint.io.h5`)::
 
@@ -106,7 +109,8 @@ def match_dense(
         pairs: ``(name0, name1)`` image names relative to ``images``; repeats are dropped.
         images: the image folder.
         output: the dense match file (``.h5``), created or extended (layout in the module docstring).
-        method: a dense method (``"eloftr"``, ``"eloftr-opt"``; see ``tiepoint methods``).
+        method: a dense method (``"eloftr"``, ``"eloftr-opt"``; see ``tiepoint methods``), or a sparse one with a
+            view search in ``options``.
         backend: ``"local"`` (default), ``"ray"`` or a :class:`~tiepoint.pipeline.backends.Backend`.
         chunk_size: pairs per task.
         overwrite: match again the pairs already in ``output``.
@@ -121,8 +125,9 @@ def match_dense(
         OptionError: a sparse method, unknown options, or ``output`` holding matches made otherwise.
         FileNotFoundError: ``images`` is not a folder.
     """
-    if registry.split_method_name(method)[1] is not None:
-        raise OptionError(f"method {method!r} is sparse; match_dense needs a dense method such as 'eloftr'")
+    if registry.split_method_name(method)[1] is not None and not any(key in options for key in registry.SEARCH_OPTIONS):
+        raise OptionError(f"method {method!r} is sparse; match_dense needs a dense method such as 'eloftr', or a view "
+                          "search (rotations, zooms, align), which matches each pair from its images")
     if not Path(images).is_dir():
         raise FileNotFoundError(f"image folder not found: {images}")
     registry.get_method(method, **options)  # unknown options fail here, before any work

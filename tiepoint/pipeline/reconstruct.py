@@ -20,7 +20,8 @@ incremental mapping           :func:`run_mapper`                                
 summary and figure            :func:`summarize`, :func:`plot_model`                 ``summary.json``, ``reconstruction.png``
 ============================  ===========================================  =============================
 
-With a dense method (``method="eloftr"``), the first three stages are replaced by
+With a dense method (``method="eloftr"``), or a sparse one given a view search (``rotations=(0, 90, 180, 270)``:
+the search needs each pair's images), the first three stages are replaced by
 :func:`~tiepoint.pipeline.dense.match_dense` (``dense_matches.h5``) and
 :func:`~tiepoint.pipeline.dense.merge_dense` (``features.h5`` and ``matches.h5``, keypoints pooled per image).
 Its pairs are chosen by name, or, for ``retrieval:K``, by the global descriptors of
@@ -310,7 +311,9 @@ def reconstruct(
         output: the output folder (see :data:`FILES`).
         method: a sparse method (``"sift"``, ``"sift+mnn"``, ...) or a dense one (``"eloftr"``: each pair is matched
             from its images and the points merged into keypoints per image, see :mod:`~tiepoint.pipeline.dense`;
-            its outputs add ``dense_matches.h5``); see ``tiepoint methods``.
+            its outputs add ``dense_matches.h5``); see ``tiepoint methods``. A sparse method given a view search
+            (``rotations``, ``zooms``, ``accept``, ``align`` in ``options``) is run the dense way too, since the
+            search matches each pair from its images.
         pairs: ``"exhaustive"``, ``"sequential:K"``, ``"retrieval:K"`` or a pairs file (retrieval with a dense
             method: see :data:`DENSE_RETRIEVAL_METHOD`).
         backend: ``"local"`` or ``"ray"`` (extraction, matching and verification), or a backend object.
@@ -337,14 +340,18 @@ def reconstruct(
     dense = matcher_name is None
     if dense and max_keypoints is not None:
         raise OptionError(f"max_keypoints: the dense method {method!r} finds its own points in each pair; leave it unset")
+    # a view search needs each pair's images, so a sparse method with one also matches pair by pair
+    pairwise = dense or any(key in options for key in registry.SEARCH_OPTIONS)
+    if pairwise and not dense and max_keypoints is not None:
+        options = {**options, "max_keypoints": max_keypoints}
     root, names = find_images(images)
-    files = {kind: output / name for kind, name in {**FILES, **(DENSE_FILES if dense else {})}.items()}
-    if dense and strategy.kind != "retrieval":
+    files = {kind: output / name for kind, name in {**FILES, **(DENSE_FILES if pairwise else {})}.items()}
+    if pairwise and strategy.kind != "retrieval":
         files.pop("retrieval")
     timings: dict[str, float] = {}
     runner = get_backend(backend, address, num_workers)
     try:
-        if dense:
+        if pairwise:
             names, pair_list, new_matches = _dense_matches(root, names, files, method, strategy, runner, progress,
                                                            options, timings)
         else:
@@ -352,7 +359,7 @@ def reconstruct(
                                                             runner, max_keypoints, progress, options, timings)
         start = time.perf_counter()
         verified = verify_pairs(pair_list, files["features"], files["matches"], files["geometries"], camera=camera,
-                                options=verification, backend=runner, progress=progress, overwrite=dense and new_matches)
+                                options=verification, backend=runner, progress=progress, overwrite=pairwise and new_matches)
         timings["verify"] = time.perf_counter() - start
         _require_complete("verification", verified.failed, files["geometries"])
     finally:
@@ -380,7 +387,7 @@ def reconstruct(
     summary = summarize(models, names)
     summary.update({
         "images": str(images),
-        "method": method if dense else f"{extractor_name}+{matcher_name}",
+        "method": method if pairwise else f"{extractor_name}+{matcher_name}",
         "options": options,
         "max_keypoints": max_keypoints,
         "pairs": str(strategy) + (f" ({DENSE_RETRIEVAL_METHOD} VLAD)" if "retrieval" in files else ""),
