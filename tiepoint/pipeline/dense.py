@@ -53,6 +53,14 @@ from .matching import Pair, PairFailure, PairStageSummary, process_pairs, unique
 DENSE_DATASETS = ("keypoints0", "keypoints1", "scores", "image_size0", "image_size1")
 
 
+def matches_from_images(method: str, options: dict[str, Any]) -> bool:
+    """Whether ``method`` with ``options`` matches each pair from its images, and so goes through
+    :func:`match_dense`: a dense method, or any method given a view search (``rotations``, ``zooms``, ``accept``,
+    ``align``), which needs the images of each pair."""
+    dense = registry.split_method_name(method)[1] is None
+    return dense or any(key in options for key in registry.SEARCH_OPTIONS)
+
+
 def dense_method_json(method: str, options: dict[str, Any]) -> str:
     """The ``method`` attribute of dense matches; resuming with another method or options is refused."""
     return json.dumps({"name": method, "config": options}, sort_keys=True, default=str)
@@ -125,7 +133,7 @@ def match_dense(
         OptionError: a sparse method, unknown options, or ``output`` holding matches made otherwise.
         FileNotFoundError: ``images`` is not a folder.
     """
-    if registry.split_method_name(method)[1] is not None and not any(key in options for key in registry.SEARCH_OPTIONS):
+    if not matches_from_images(method, options):
         raise OptionError(f"method {method!r} is sparse; match_dense needs a dense method such as 'eloftr', or a view "
                           "search (rotations, zooms, align), which matches each pair from its images")
     if not Path(images).is_dir():

@@ -59,7 +59,7 @@ from ..io.files import write_json
 from ..io.image import load_image
 from ..viz import plot_reconstruction
 from .backends import Backend, get_backend
-from .dense import match_dense, merge_dense
+from .dense import match_dense, matches_from_images, merge_dense
 from .extract import extract_features, find_images
 from .matching import match_pairs
 from .pairs import make_pairs, parse_strategy
@@ -340,8 +340,7 @@ def reconstruct(
     dense = matcher_name is None
     if dense and max_keypoints is not None:
         raise OptionError(f"max_keypoints: the dense method {method!r} finds its own points in each pair; leave it unset")
-    # a view search needs each pair's images, so a sparse method with one also matches pair by pair
-    pairwise = dense or any(key in options for key in registry.SEARCH_OPTIONS)
+    pairwise = matches_from_images(method, options)
     if pairwise and not dense and max_keypoints is not None:
         options = {**options, "max_keypoints": max_keypoints}
     root, names = find_images(images)
