@@ -42,6 +42,12 @@ def check_positive(value: float | None, name: str, allow_none: bool = False) -> 
         raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
+def check_fraction(value: float, name: str) -> None:
+    """Raise ``ValueError`` unless ``value`` is a number in ``[0, 1)``."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+
+
 def parse_options(pairs: list[str] | None) -> dict[str, Any]:
     """``["ratio=0.9", "root=False"]`` -> ``{"ratio": 0.9, "root": False}``: values are Python literals, anything
     else stays a string (the command line's ``--option KEY=VALUE``)."""

@@ -1,9 +1,10 @@
 """The CLIDD architecture: sizes, shapes, invariants, fused and reference samplers, weight files."""
 
+import numpy as np
 import pytest
 import torch
 
-from tiepoint.errors import CorruptFileError, WeightsError
+from tiepoint.errors import CorruptFileError, OptionError, WeightsError
 from tiepoint.features.clidd import SIZES, CLIDDModel, parameter_count
 
 
@@ -102,3 +103,25 @@ def test_shipped_sizes_are_registered_and_extract(stereo_pair):
         assert (features.keypoints >= 0).all() and (features.keypoints[:, 0] <= width - 1).all()
         assert abs(float((features.descriptors**2).sum(1).mean()) - 1.0) < 1e-4
         assert (features.scores[:-1] >= features.scores[1:]).all()
+
+
+@pytest.mark.parametrize("method", ["clidd-t64", "raco-clidd-t64"])
+def test_no_keypoints_on_flat_patches(method, textured_image):
+    import tiepoint
+
+    blank = np.full((120, 160, 3), 200, np.uint8)
+    assert len(tiepoint.extract(blank, method).keypoints) == 0
+    assert len(tiepoint.extract(blank, method, min_contrast=0).keypoints) > 0  # what the network alone does
+    half = blank.copy()
+    half[:, 80:] = textured_image[:, 80:]
+    keypoints = tiepoint.extract(half, method).keypoints
+    assert len(keypoints) > 0 and (keypoints[:, 0] >= 80 - 5).all()  # the 9x9 window reaches 4 px into the flat half
+    with pytest.raises(OptionError, match="min_contrast"):
+        tiepoint.extract(blank, method, min_contrast=1)
+
+
+def test_blank_pair_gives_no_matches_with_the_default_method():
+    import tiepoint
+
+    blank = np.zeros((240, 320), np.uint8)
+    assert len(tiepoint.match(blank, blank)) == 0

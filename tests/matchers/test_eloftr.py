@@ -173,6 +173,18 @@ def test_matcher_returns_original_pixels(stereo_pair):
     assert (finer.keypoints1[:, 0] <= width).all() and (finer.keypoints1[:, 1] <= height).all()
     with pytest.raises(OptionError, match="upsample"):
         tiepoint.match(stereo_pair.image0, stereo_pair.image1, method="eloftr", upsample=0.5)
+    with pytest.raises(OptionError, match="min_contrast"):
+        tiepoint.match(stereo_pair.image0, stereo_pair.image1, method="eloftr", min_contrast=-0.1)
+
+
+@pytest.mark.skipif(not weights_path("small").is_file(), reason="no shipped eloftr_small weights")
+@pytest.mark.parametrize("method", ["eloftr", "eloftr-opt"])
+def test_blank_images_give_no_matches(method):
+    import tiepoint
+
+    blank = np.full((240, 320), 128, np.uint8)
+    assert len(tiepoint.match(blank, blank, method=method)) == 0
+    assert len(tiepoint.match(blank, blank, method=method, min_contrast=0)) > 0  # what the network alone does
 
 
 def test_no_coarse_match_gives_empty_outputs():
@@ -180,3 +192,23 @@ def test_no_coarse_match_gives_empty_outputs():
     with torch.no_grad():
         output = model(torch.rand(1, 1, 64, 64), torch.rand(1, 1, 64, 64), threshold=0.999)
     assert output["keypoints0"].shape == (0, 2) and output["keypoints1"].shape == (0, 2)
+
+
+def test_flat_cells_take_no_part_in_the_matching():
+    model = _model()
+    generator = torch.Generator().manual_seed(1)
+    image0, image1 = torch.rand(1, 1, 64, 64, generator=generator), torch.rand(1, 1, 64, 64, generator=generator)
+    image0[..., :32] = 0.5  # the left four columns of cells are flat
+    image1[..., 32:, :] = 0.25  # the lower four rows of cells are flat
+    with torch.no_grad():
+        every = model(image0, image1, threshold=0.0, min_contrast=0)
+        gated = model(image0, image1, threshold=0.0)
+    def in_flat_cells(output):  # image-0 keypoints are pixels; stage 2 moves image-1 keypoints by up to 1 px
+        return (output["keypoints0"][:, 0] < 32) | (output["keypoints1"][:, 1] > 32 + 1)
+
+    assert in_flat_cells(every).any()
+    assert len(gated["batch"]) > 0 and not in_flat_cells(gated).any()
+    optimized = model(image0, image1, optimized=True, raw_threshold=-100.0)
+    assert (optimized["keypoints0"][:, 0] >= 32).all()
+    blank = model(torch.zeros(1, 1, 64, 64), torch.zeros(1, 1, 64, 64), threshold=0.0)
+    assert blank["keypoints0"].shape == (0, 2)

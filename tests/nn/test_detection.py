@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from tiepoint.nn.detection import detect_keypoints, local_maximum
+from tiepoint.nn.detection import CONTRAST_WINDOW, detect_keypoints, local_maximum, textured
 
 
 def test_local_maximum_equals_max_pool():
@@ -36,3 +36,17 @@ def test_detect_threshold_and_budget():
     assert keypoints.shape[1] == 2 and bool((scores > 0.5).all())
     keypoints, _ = detect_keypoints(_peaks(), max_keypoints=1)
     assert keypoints.shape == (1, 1, 2)
+
+
+def test_no_keypoints_where_the_image_is_flat():
+    image = torch.full((1, 1, 40, 60), 0.5)
+    image[..., 32:] = torch.rand(1, 1, 40, 28, generator=torch.Generator().manual_seed(0))  # right part textured
+    allowed = textured(image)
+    assert allowed.shape == image.shape
+    # textured within the window's half side of the textured part, flat beyond
+    assert allowed[..., 32 - CONTRAST_WINDOW // 2 :].all() and not allowed[..., : 32 - CONTRAST_WINDOW // 2].any()
+    assert textured(image, min_contrast=0) is None
+    keypoints, _ = detect_keypoints(_peaks(), max_keypoints=10, allowed=allowed)  # peaks at x = 20 and 40
+    assert keypoints.shape == (1, 1, 2) and float(keypoints[0, 0, 0]) > 40
+    blank, _ = detect_keypoints(_peaks(), max_keypoints=10, allowed=textured(torch.zeros(1, 3, 40, 60)))
+    assert blank.shape == (1, 0, 2)

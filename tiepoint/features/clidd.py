@@ -31,10 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import check_fraction
 from ..errors import OptionError
 from ..nn.blocks import ResidualBlock, conv_bn_relu
-from ..nn.detection import detect_keypoints
-from ..nn.image import gray, gray_input
+from ..nn.detection import detect_keypoints, textured
+from ..nn.image import MIN_CONTRAST, gray, gray_input
 from ..nn.sampler import grid_sample_points, sample_aggregate, sample_aggregate_reference
 from ..nn.weights import load_weights
 from ..types import Features
@@ -177,7 +178,12 @@ class CLIDDModel(nn.Module):
         return F.normalize(descriptors, dim=-1)
 
     def forward(
-        self, image: Tensor, max_keypoints: int = 2048, nms_radius: int = 2, threshold: float | None = None
+        self,
+        image: Tensor,
+        max_keypoints: int = 2048,
+        nms_radius: int = 2,
+        threshold: float | None = None,
+        min_contrast: float = MIN_CONTRAST,
     ) -> dict[str, Tensor]:
         """Detect and describe.
 
@@ -185,13 +191,16 @@ class CLIDDModel(nn.Module):
             image: ``(B, 1 or 3, H, W)`` in [0, 1].
             max_keypoints: ``K``, keypoints per image.
             nms_radius, threshold: as in :func:`~tiepoint.nn.detection.detect_keypoints`.
+            min_contrast: no keypoints in flat patches (see :func:`~tiepoint.nn.detection.textured`); 0 allows them.
 
         Returns:
             keypoints: ``(B, K', 2)`` in pixels of ``image``; scores: ``(B, K')``;
             descriptors: ``(B, K', descriptor_dim)`` L2-normalised.
         """
         levels, logits = self.features(image)
-        keypoints, scores = detect_keypoints(logits, max_keypoints, nms_radius, threshold=threshold)
+        keypoints, scores = detect_keypoints(
+            logits, max_keypoints, nms_radius, threshold=threshold, allowed=textured(image, min_contrast)
+        )
         return {"keypoints": keypoints, "scores": scores, "descriptors": self.describe(levels, keypoints)}
 
     # ------------------------------------------------------------------------------------ weights
@@ -239,6 +248,9 @@ class CLIDD(Extractor):
         nms_radius: int = 2
         threshold: float | None = None
         """Minimum detection score (sigmoid); None keeps the ``max_keypoints`` best."""
+        min_contrast: float = MIN_CONTRAST
+        """No keypoint where the 9x9 window around it is flat: intensity standard deviation below this, on a [0, 1]
+        scale (default: one grey level; 0 allows every pixel)."""
         fused_sampler: bool = True
         """Use the fused C++ sampler on CPU (falls back to PyTorch when it cannot be built)."""
         device: str = "cpu"
@@ -247,6 +259,7 @@ class CLIDD(Extractor):
             super().__post_init__()
             if self.size not in SIZES:
                 raise ValueError(f"size must be one of {', '.join(SIZES)}, got {self.size!r}")
+            check_fraction(self.min_contrast, "min_contrast")
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -256,7 +269,7 @@ class CLIDD(Extractor):
     @torch.inference_mode()
     def _extract(self, image: np.ndarray) -> Features:
         c = self.config
-        output = self.model(gray_input(image, c.device), c.max_keypoints, c.nms_radius, c.threshold)
+        output = self.model(gray_input(image, c.device), c.max_keypoints, c.nms_radius, c.threshold, c.min_contrast)
         height, width = image.shape[:2]
         return Features(
             keypoints=output["keypoints"][0].cpu().numpy().astype(np.float32),

@@ -28,9 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import check_fraction
 from ..nn.blocks import conv_bn_relu
-from ..nn.detection import detect_keypoints
-from ..nn.image import gray, gray_input
+from ..nn.detection import detect_keypoints, textured
+from ..nn.image import MIN_CONTRAST, gray, gray_input
 from ..nn.sampler import grid_sample_points
 from ..nn.weights import load_weights
 from ..types import Features
@@ -140,7 +141,12 @@ class RaCoModel(nn.Module):
         return self.score_head(fused), self.covariance_head(fused)
 
     def forward(
-        self, image: Tensor, max_keypoints: int = 2048, nms_radius: int = NMS_RADIUS, threshold: float | None = None
+        self,
+        image: Tensor,
+        max_keypoints: int = 2048,
+        nms_radius: int = NMS_RADIUS,
+        threshold: float | None = None,
+        min_contrast: float = MIN_CONTRAST,
     ) -> dict[str, Tensor]:
         """Detect keypoints with covariances.
 
@@ -148,13 +154,16 @@ class RaCoModel(nn.Module):
             image: ``(B, 1 or 3, H, W)`` in [0, 1].
             max_keypoints: ``K``, keypoints per image.
             nms_radius, threshold: as in :func:`~tiepoint.nn.detection.detect_keypoints`.
+            min_contrast: no keypoints in flat patches (see :func:`~tiepoint.nn.detection.textured`); 0 allows them.
 
         Returns:
             keypoints: ``(B, K', 2)`` pixels; scores: ``(B, K')`` sigmoid of the logits, decreasing;
             covariances: ``(B, K', 2, 2)`` pixels².
         """
         logits, raw = self.forward_maps(image)
-        keypoints, scores = detect_keypoints(logits, max_keypoints, nms_radius, threshold=threshold)
+        keypoints, scores = detect_keypoints(
+            logits, max_keypoints, nms_radius, threshold=threshold, allowed=textured(image, min_contrast)
+        )
         return {"keypoints": keypoints, "scores": scores, "covariances": sample_covariances(raw, keypoints)}
 
     @classmethod
@@ -193,7 +202,14 @@ class RaCo(Extractor):
         nms_radius: int = NMS_RADIUS
         threshold: float | None = None
         """Minimum detection score (sigmoid); None keeps the ``max_keypoints`` best."""
+        min_contrast: float = MIN_CONTRAST
+        """No keypoint where the 9x9 window around it is flat: intensity standard deviation below this, on a [0, 1]
+        scale (default: one grey level; 0 allows every pixel)."""
         device: str = "cpu"
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            check_fraction(self.min_contrast, "min_contrast")
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -202,7 +218,7 @@ class RaCo(Extractor):
     @torch.inference_mode()
     def _detect(self, image: np.ndarray) -> dict[str, Tensor]:
         c = self.config
-        return self.model(gray_input(image, c.device), c.max_keypoints, c.nms_radius, c.threshold)
+        return self.model(gray_input(image, c.device), c.max_keypoints, c.nms_radius, c.threshold, c.min_contrast)
 
     def _extract(self, image: np.ndarray) -> Features:
         output = self._detect(image)

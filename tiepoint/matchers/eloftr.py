@@ -41,11 +41,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import check_positive, make_config
+from ..config import check_fraction, check_positive, make_config
 from ..errors import OptionError
 from ..io.image import ImageLike, as_image, image_size, resize_for_network, to_gray
 from ..nn.attention import AggregatedAttention
 from ..nn.blocks import conv_bn_relu
+from ..nn.image import MIN_CONTRAST, local_contrast
 from ..nn.repvgg import RepVGGStage, reparameterize
 from ..nn.weights import load_weights
 from ..types import Matches
@@ -305,6 +306,7 @@ class EfficientLoFTR(nn.Module):
         optimized: bool = False,
         raw_threshold: float = 5.0,
         subpixel: bool = True,
+        min_contrast: float = MIN_CONTRAST,
     ) -> dict[str, Tensor]:
         """Match batches of image pairs.
 
@@ -315,6 +317,8 @@ class EfficientLoFTR(nn.Module):
                 above ``raw_threshold`` and their confidence is ``sigmoid(S - raw_threshold)``.
             raw_threshold: the threshold on ``S`` in the optimized mode.
             subpixel: run the second refinement stage; ``False`` returns stage 1's pixel matches (diagnosis).
+            min_contrast: coarse cells whose 8x8 pixels have a smaller standard deviation (see
+                :func:`~tiepoint.nn.image.local_contrast`) take no part in the matching; 0 keeps every cell.
 
         Returns:
             keypoints0: ``(M, 2)`` pixel ``(x, y)`` in image 0 (pixel centres, the matched pixel of the cell);
@@ -332,7 +336,11 @@ class EfficientLoFTR(nn.Module):
             score = similarity.float().exp()
             row_sum, column_sum = score.sum(2, keepdim=True), score.sum(1, keepdim=True)
             score.mul_(row_sum.rsqrt()).mul_(column_sum.rsqrt())
-        matches0, best = mutual_nearest_neighbours(score)  # (B, N0) each
+        if min_contrast > 0:  # flat cells neither match nor take a textured cell's nearest neighbour
+            flat0 = local_contrast(image0, CELL, CELL).flatten(1) < min_contrast  # (B, N0)
+            flat1 = local_contrast(image1, CELL, CELL).flatten(1) < min_contrast  # (B, N1)
+            score.masked_fill_(flat0[:, :, None], float("-inf")).masked_fill_(flat1[:, None, :], float("-inf"))
+        matches0, best = mutual_nearest_neighbours(score)  # (B, N0) each; none for a row of -inf
         batch, index0 = torch.nonzero(matches0 >= 0, as_tuple=True)
         index1, best = matches0[batch, index0], best[batch, index0]
         if optimized:
@@ -446,6 +454,10 @@ class EfficientLoFTRMatcher(PairMatcher):
         at 0 (mutual nearest neighbours only), so that is the default."""
         raw_threshold: float = 5.0
         """Minimum raw coarse similarity ``cos / temperature`` (cosine 0.5) in the optimized mode (``eloftr-opt``)."""
+        min_contrast: float = MIN_CONTRAST
+        """Coarse cells (8x8 pixels as matched) whose intensity standard deviation is below this, on a [0, 1]
+        scale, are not matched: flat patches (a blank wall, sky, a black backdrop) hold nothing to localise.
+        The default is one grey level; 0 matches every cell."""
         device: str = "cpu"
         """``cpu`` or ``cuda`` (mixed precision on a GPU)."""
 
@@ -454,10 +466,10 @@ class EfficientLoFTRMatcher(PairMatcher):
                 raise ValueError(f"config must be one of {', '.join(CONFIGS)}, got {self.config!r}")
             check_positive(self.resize, "resize", allow_none=True)
             check_positive(self.max_keypoints, "max_keypoints", allow_none=True)
-            if not 0 <= self.threshold < 1:
-                raise ValueError(f"threshold must be in [0, 1), got {self.threshold!r}")
+            check_fraction(self.threshold, "threshold")
             if not (isinstance(self.upsample, (int, float)) and 1 <= self.upsample <= 4):
                 raise ValueError(f"upsample must be a number from 1 to 4, got {self.upsample!r}")
+            check_fraction(self.min_contrast, "min_contrast")
             if self.resize is not None and self.resize < 32:
                 raise ValueError(f"resize must be at least 32 pixels, got {self.resize}")
 
@@ -479,7 +491,7 @@ class EfficientLoFTRMatcher(PairMatcher):
         c = self.config
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.device.type == "cuda" else nullcontext()
         with autocast:
-            output = self.model(tensor0, tensor1, c.threshold, self.optimized, c.raw_threshold)
+            output = self.model(tensor0, tensor1, c.threshold, self.optimized, c.raw_threshold, min_contrast=c.min_contrast)
         confidence = output["confidence"].float().cpu().numpy()
         order = np.argsort(-confidence, kind="stable")[: c.max_keypoints]
         keypoints0 = resize0.to_original(output["keypoints0"].float().cpu().numpy()[order])

@@ -10,7 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["detect_keypoints", "local_maximum"]
+from .image import MIN_CONTRAST, gray, local_contrast
+
+__all__ = ["CONTRAST_WINDOW", "detect_keypoints", "local_maximum", "textured"]
+
+CONTRAST_WINDOW = 9
+"""Side of the window around a pixel whose contrast decides whether a keypoint may lie there (see :func:`textured`)."""
 
 
 def local_maximum(scores: Tensor, radius: int) -> Tensor:
@@ -36,8 +41,29 @@ def local_maximum(scores: Tensor, radius: int) -> Tensor:
     return result
 
 
+def textured(image: Tensor, min_contrast: float = MIN_CONTRAST) -> Tensor | None:
+    """Where a keypoint may lie: pixels whose :data:`CONTRAST_WINDOW` window is not flat.
+
+    Args:
+        image: ``(B, 1 or 3, H, W)`` in [0, 1].
+        min_contrast: the least standard deviation of the window's intensities (see
+            :func:`~tiepoint.nn.image.local_contrast`); 0 allows every pixel.
+
+    Returns:
+        ``(B, 1, H, W)`` bool, or ``None`` when ``min_contrast`` is 0.
+    """
+    if min_contrast <= 0:
+        return None
+    return local_contrast(gray(image), CONTRAST_WINDOW) >= min_contrast
+
+
 def detect_keypoints(
-    logits: Tensor, max_keypoints: int, nms_radius: int = 2, border: int = 4, threshold: float | None = None
+    logits: Tensor,
+    max_keypoints: int,
+    nms_radius: int = 2,
+    border: int = 4,
+    threshold: float | None = None,
+    allowed: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Keypoints from detection logits.
 
@@ -47,6 +73,7 @@ def detect_keypoints(
         nms_radius: a keypoint is the maximum of its ``(2r+1)^2`` neighbourhood.
         border: keypoints closer than this many pixels to the image border are dropped.
         threshold: optional minimum score (sigmoid of the logit).
+        allowed: optional ``(B, 1, H, W)`` bool, False where no keypoint may lie (see :func:`textured`).
 
     Returns:
         keypoints: ``(B, K', 2)`` sub-pixel positions ``(x, y)`` (soft-argmax of the logits in the 3x3
@@ -60,6 +87,8 @@ def detect_keypoints(
         candidates = F.pad(candidates[..., border:-border, border:-border], (border,) * 4, value=float("-inf"))
     if threshold is not None:
         candidates = candidates.masked_fill(torch.sigmoid(logits) < threshold, float("-inf"))
+    if allowed is not None:
+        candidates = candidates.masked_fill(~allowed, float("-inf"))
     flat = candidates.flatten(1)
     if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
         count = max_keypoints  # a graph has a fixed K: the caller guarantees enough candidates
