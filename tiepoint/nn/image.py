@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..io.image import to_gray
 
-__all__ = ["LUMA", "MIN_CONTRAST", "gray", "gray_input", "local_contrast"]
+__all__ = ["LUMA", "MIN_CONTRAST", "box_sum", "gray", "gray_input", "local_contrast"]
 
 LUMA = (0.299, 0.587, 0.114)
 """ITU-R BT.601 luma weights of R, G and B (the same as OpenCV's RGB to gray)."""
