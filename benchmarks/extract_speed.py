@@ -8,21 +8,20 @@ Default image: Middlebury templeSR0001.png (640x480) from ../shared/data. Each r
 (after one warm-up call each); the median over the rounds is reported with the ratio to the first extractor.
 """
 
-import argparse
-import statistics
-import time
+from functools import partial
 from pathlib import Path
 
-from tiepoint.bench.runner import environment
 from tiepoint.config import parse_spec
+from tiepoint.evaluation.runner import environment
 from tiepoint.io.image import load_image
 from tiepoint.registry import build_extractor
+from tiepoint_lab.bench.scripts import interleaved_medians, script_parser
 
 DEFAULT_IMAGE = Path("../shared/data/middlebury/templeSparseRing/templeSR0001.png")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("extractors", nargs="+")
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     parser.add_argument("--repeats", type=int, default=10)
@@ -33,20 +32,19 @@ def main() -> None:
     for spec in args.extractors:
         name, options = parse_spec(spec)
         extractors[spec] = build_extractor(name, max_keypoints=args.max_keypoints, **options)
-    counts = {name: len(extractor.extract(image)) for name, extractor in extractors.items()}  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in extractors}
-    for _ in range(args.repeats):
-        for name, extractor in extractors.items():
-            start = time.perf_counter()
-            extractor.extract(image)
-            times[name].append(time.perf_counter() - start)
+    calls = {name: partial(extractor.extract, image) for name, extractor in extractors.items()}
+    keypoints, medians = interleaved_medians(calls, args.repeats)
     env = environment()
-    print(f"{args.image} {image.shape[1]}x{image.shape[0]}, {args.repeats} rounds, median; {env.get('cpu')}, "
-          f"torch {env.get('torch')} ({env.get('torch_threads')} threads)")
-    first = statistics.median(times[args.extractors[0]])
-    for name in extractors:
-        median = statistics.median(times[name])
-        print(f"{name:>34}: {1000 * median:8.1f} ms  ({counts[name]} keypoints)  x{median / first:.2f} of {args.extractors[0]}")
+    print(
+        f"{args.image} {image.shape[1]}x{image.shape[0]}, {args.repeats} rounds, median; {env.get('cpu')}, "
+        f"torch {env.get('torch')} ({env.get('torch_threads')} threads)"
+    )
+    first = medians[args.extractors[0]]
+    for name, median in medians.items():
+        print(
+            f"{name:>34}: {1000 * median:8.1f} ms  ({len(keypoints[name])} keypoints)  "
+            f"x{median / first:.2f} of {args.extractors[0]}"
+        )
 
 
 if __name__ == "__main__":

@@ -30,11 +30,15 @@ def images() -> dict[str, np.ndarray]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("methods", nargs="*", default=DEFAULT_METHODS)
     args = parser.parse_args()
     pairs = images()
-    print(f"{'method':<16} {'min_contrast':<13} " + " ".join(f"{name:>9}" for name in pairs) + "  half: in grey")
+    print(
+        f"{'method':<16} {'min_contrast':<13} " + " ".join(f"{name:>9}" for name in pairs) + "  half: in grey"
+    )
     for method in args.methods:
         for options in ({}, {"min_contrast": 0}):
             if method == "sift" and options:

@@ -1,6 +1,6 @@
 """Loading speed of training pairs on one CPU thread: `python benchmarks/pairs_speed.py [CORPUS]`.
 
-CORPUS is a photo corpus built by `tiepoint data photos` (default data/photos). Prints pairs per second at
+CORPUS is a photo corpus built by `tiepoint-lab data photos` (default data/photos). Prints pairs per second at
 256x256 with and without photometric changes (photos decoded once and cached, as in training), and with
 every photo decoded afresh.
 """
@@ -11,8 +11,8 @@ import time
 import cv2
 import torch
 
-from tiepoint.train.homography import HomographyPairs
-from tiepoint.train.photos import list_photos
+from tiepoint_lab.data.homography import HomographyPairs
+from tiepoint_lab.data.photos import list_photos
 
 
 def pairs_per_second(pairs: HomographyPairs, count: int) -> float:
@@ -30,7 +30,9 @@ def main() -> None:
         pairs = HomographyPairs(photos, size=(256, 256), photometric=photometric, length=400)
         for index in range(len(photos)):
             pairs.photo(index)  # decode every photo once, as a training run does in its first epoch
-        print(f"photometric={photometric}: {pairs_per_second(pairs, 400):.0f} pairs/s (cached photos, 1 thread)")
+        print(
+            f"photometric={photometric}: {pairs_per_second(pairs, 400):.0f} pairs/s (cached photos, 1 thread)"
+        )
     uncached = HomographyPairs(photos, size=(256, 256), cache=False, length=200)
     print(f"decoding every photo: {pairs_per_second(uncached, 200):.0f} pairs/s")
 

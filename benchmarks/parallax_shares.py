@@ -1,5 +1,5 @@
-"""The parallax share of the aligned matches on every Oxford and Middlebury temple pair: the measurement behind
-``tiepoint.matchers.search.MAX_PARALLAX_SHARE``.
+"""The parallax share of the aligned matches on every Oxford and Middlebury temple pair: the measurement
+behind ``tiepoint.matchers.search.MAX_PARALLAX_SHARE``.
 
     python benchmarks/parallax_shares.py [--output JSON] METHOD ...
 
@@ -15,10 +15,10 @@ temple share (a 3D scene seen with a baseline).
 import argparse
 from pathlib import Path
 
-from tiepoint.bench.datasets import load_dataset
-from tiepoint.bench.runner import Protocol
 from tiepoint.config import parse_spec
 from tiepoint.errors import EstimationError
+from tiepoint.evaluation.datasets import load_dataset
+from tiepoint.evaluation.runner import Protocol
 from tiepoint.geometry.estimate import estimate
 from tiepoint.io.files import write_json
 from tiepoint.matchers import search
@@ -39,7 +39,9 @@ def epipolar_share(matches) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("methods", nargs="+")
     parser.add_argument("--output", type=Path, help="write every pair's share as JSON")
     args = parser.parse_args()
@@ -53,11 +55,13 @@ def main() -> None:
             shares = {}
             for pair in load_dataset(dataset):
                 matches = method.match(*pair.load()[:2])
-                if matches.aligned and epipolar_share(matches) >= MIN_EPIPOLAR_SHARE:
+                if matches.info.get("aligned", False) and epipolar_share(matches) >= MIN_EPIPOLAR_SHARE:
                     shares[pair.name] = round(parallax_share(matches), 3)
             result[spec][dataset] = shares
             low, high = min(shares.values(), default=float("nan")), max(shares.values(), default=float("nan"))
-            print(f"{spec} {dataset}: {len(shares)} pairs, parallax share {low:.2f} to {high:.2f}", flush=True)
+            print(
+                f"{spec} {dataset}: {len(shares)} pairs, parallax share {low:.2f} to {high:.2f}", flush=True
+            )
     if args.output:
         write_json(args.output, result)
 

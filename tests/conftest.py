@@ -22,7 +22,9 @@ def shared_data_root() -> Path | None:
 def data_root() -> Path:
     root = shared_data_root()
     if root is None:
-        pytest.skip("shared evaluation data not found (set TIEPOINT_DATA or place ../shared/data beside the repo)")
+        pytest.skip(
+            "shared evaluation data not found (set TIEPOINT_DATA or place ../shared/data beside the repo)"
+        )
     return root
 
 

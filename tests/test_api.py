@@ -23,7 +23,10 @@ def test_match_accepts_paths_arrays_and_tensors(stereo_pair):
         assert m.image_size0 == m.image_size1 == (741, 500)
 
 
-@pytest.mark.parametrize("method, min_matches, min_accuracy", [("sift+ratio", 600, 0.85), ("orb+ratio", 300, 0.75), ("akaze+ratio", 600, 0.85)])
+@pytest.mark.parametrize(
+    "method, min_matches, min_accuracy",
+    [("sift+ratio", 600, 0.85), ("orb+ratio", 300, 0.75), ("akaze+ratio", 600, 0.85)],
+)
 def test_matches_are_correct_on_real_ground_truth(stereo_pair, method, min_matches, min_accuracy):
     """Regression thresholds on the bundled pair (measured 2026-11-21; see README for the values)."""
     matches = tiepoint.match(stereo_pair.image0, stereo_pair.image1, method=method)
@@ -68,3 +71,21 @@ def test_bad_input_through_the_api(tmp_path, textured_image):
         tiepoint.match(tmp_path / "nope.png", textured_image)
     with pytest.raises(ImageError, match="image1"):
         tiepoint.match(textured_image, np.zeros((1, 1), np.uint8))
+
+
+def test_the_default_method_on_the_bundled_pair_is_pinned(stereo_pair):
+    """The default method's and SIFT's match counts on the bundled pair, pinned: how methods and their options
+    are composed must not change what they find. The preset is the same as its method with its options spelt
+    out."""
+    matches = tiepoint.match(stereo_pair.image0, stereo_pair.image1)
+    assert len(matches) == 1406 and matches.info == {"rotation1_deg": 0, "zoom1": 1.0, "aligned": False}
+    spelt_out = tiepoint.match(
+        stereo_pair.image0,
+        stereo_pair.image1,
+        "clidd-s96+mnn",
+        extractor={"scales": (1, 0.5, 0.25)},
+        search={"align": "ratio"},
+    )
+    np.testing.assert_array_equal(spelt_out.keypoints0, matches.keypoints0)
+    np.testing.assert_array_equal(spelt_out.scores, matches.scores)
+    assert len(tiepoint.match(stereo_pair.image0, stereo_pair.image1, method="sift")) == 809

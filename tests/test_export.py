@@ -48,7 +48,9 @@ def test_eloftr_onnx_export_agrees_with_pytorch(tmp_path, stereo_pair):
     from tiepoint.matchers.eloftr import EfficientLoFTR, ELoFTRConfig
 
     torch.manual_seed(0)
-    config = ELoFTRConfig(widths=(8, 8, 16, 32), blocks=(1, 1, 1, 1), heads=2, layers=1, fine_widths=(16, 8, 8))
+    config = ELoFTRConfig(
+        widths=(8, 8, 16, 32), blocks=(1, 1, 1, 1), heads=2, layers=1, fine_widths=(16, 8, 8)
+    )
     model = EfficientLoFTR(config).eval()
     path = export_eloftr(tmp_path / "eloftr.onnx", model=model, image_size=(96, 128), threshold=0.0)
     assert path.is_file() and not model.training

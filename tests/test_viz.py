@@ -119,8 +119,15 @@ def test_plot_reconstruction(tmp_path):
     points[0] = 1e6  # a far outlier does not set the axis limits
     centres = np.array([[5.0, 0, 0], [0, 5, 0], [-5, 0, 0]])
     rotations = np.stack([np.eye(3)] * 3)
-    figure = plot_reconstruction(points, centres, rotations, (rng.random((500, 3)) * 255).astype(np.uint8),
-                                 path=tmp_path / "r.png", title="test", reference_centres=centres + 0.1)
+    figure = plot_reconstruction(
+        points,
+        centres,
+        rotations,
+        (rng.random((500, 3)) * 255).astype(np.uint8),
+        path=tmp_path / "r.png",
+        title="test",
+        reference_centres=centres + 0.1,
+    )
     axes = figure.axes[0]
     assert axes.get_xlim()[1] < 100 and "3 cameras, 500 points" in axes.get_title()
     assert Image.open(tmp_path / "r.png").size[0] > 100

@@ -15,30 +15,30 @@ from .registry import MethodInfo
 from .types import Features, Matches
 
 DEFAULT_METHOD = "clidd"
-"""The method used when none is named: the preset ``clidd`` (CLIDD S96 with mutual nearest neighbours on a
-3-level keypoint pyramid, then the aligned second pass), the best speed/accuracy trade-off of the shipped
-methods on the benchmarks (README, "Default method")."""
+"""The method used when none is named: the preset ``clidd``, CLIDD S96 with mutual nearest neighbours on a
+3-level keypoint pyramid, then the aligned second pass with the ratio test."""
 
 RECONSTRUCTION_METHOD = "sift"
-"""The default of the feature-file pipelines (``tiepoint extract``, ``match-pairs``, ``reconstruct``): SIFT with
-the ratio test. Matching every pair of a collection needs a matcher that rejects pairs that do not overlap;
-``clidd``'s mutual nearest neighbours do not: on the temple ring its exhaustive reconstruction verified all 120
-pairs and failed, and with the verification's inlier-ratio floor it registers 12-16 of the 16 views at 1.8-12°
-against SIFT's 16 at 0.25-1.07° (README, "Default method")."""
+"""The default of the feature-file pipelines (``tiepoint extract``, ``match-pairs``, ``reconstruct``): SIFT
+with the ratio test. Matching every pair of a collection needs a matcher that rejects pairs that do not
+overlap, which the ratio test does and the mutual nearest neighbours of ``clidd`` do not."""
 
 __all__ = ["DEFAULT_METHOD", "RECONSTRUCTION_METHOD", "estimate", "extract", "load_image", "match", "methods"]
 
 
-def extract(image: ImageLike, method: str = DEFAULT_METHOD, max_keypoints: int | None = None, **options: Any) -> Features:
+def extract(
+    image: ImageLike, method: str = DEFAULT_METHOD, max_keypoints: int | None = None, **options: Any
+) -> Features:
     """Detect and describe keypoints in one image.
 
     Args:
         image: a path, a ``(H, W[, C])`` NumPy array (uint8, uint16 or float in [0, 1]) or a
             ``([1, ]C, H, W)`` torch tensor.
         method: an extractor name (``tiepoint.registry.extractors()``), or a method name whose extractor
-            part is used (``"sift+ratio"`` -> ``"sift"``).
+            part is used (``"sift+ratio"`` -> ``"sift"``, a preset with its extractor options).
         max_keypoints: keep at most this many keypoints (the extractor's default when ``None``).
-        **options: further options of the extractor's ``Config`` (e.g. ``resize=1024``).
+        **options: further options of the extractor (e.g. ``resize=1024``, ``scales=(1, 0.5)``), also spelt
+            ``"extractor.resize"`` or ``extractor={"resize": 1024}``.
 
     Returns:
         :class:`Features`: ``keypoints`` ``(N, 2)`` in pixels of ``image``, ``scores`` ``(N,)``,
@@ -50,7 +50,7 @@ def extract(image: ImageLike, method: str = DEFAULT_METHOD, max_keypoints: int |
         (1024, 2)
     """
     extractor_name, _ = registry.split_method_name(method)
-    options = {**registry.preset_options(method, "extractor"), **options}
+    options = registry.part_options(method, "extractor", options)
     if max_keypoints is not None:
         options["max_keypoints"] = max_keypoints
     return registry.get_extractor(extractor_name, **options).extract(image)
@@ -62,16 +62,20 @@ def match(image0: ImageLike, image1: ImageLike, method: str = DEFAULT_METHOD, **
     Args:
         image0, image1: paths, NumPy arrays or torch tensors (see :func:`extract`); sizes may differ.
         method: a registered method name, see :func:`methods` (e.g. ``"sift+ratio"``, ``"orb+mnn"``).
-        **options: options of the method's extractor and matcher (e.g. ``max_keypoints=4096``, ``ratio=0.9``),
-            and, for any method, ``rotations`` (e.g. ``(0, 90, 180, 270)``: match image 1 at each right-angle
-            turn) and ``zooms`` (e.g. ``(1, 0.5, 2)``: match with image 1 zoomed out or in by up to 2×); the view
-            with the most homography inliers is kept, or with ``accept=0.5`` the first view whose inliers are half
-            its matches; ``align=True`` then matches once more with image 1 warped onto image 0 by that view's
+        **options: options of the method's parts (:func:`tiepoint.registry.build_method`): by part, as a
+            mapping (``extractor={"threshold": 0.2}``, ``matcher={"ratio": 0.9}``) or a dotted name
+            (``**{"extractor.threshold": 0.2}``), or by a bare name that one part declares
+            (``max_keypoints=4096``, ``ratio=0.9``). The view search (``search={...}``) applies to any method:
+            ``rotations`` (e.g. ``(0, 90, 180, 270)``: match image 1 at each right-angle turn) and ``zooms``
+            (e.g. ``(1, 0.5, 2)``: match with image 1 zoomed out or in by up to 2×); the view with the most
+            homography inliers is kept, or with ``accept=0.5`` the first view whose inliers are half its
+            matches; ``align=True`` then matches once more with image 1 warped onto image 0 by that view's
             homography (:mod:`tiepoint.matchers.search`).
 
     Returns:
         :class:`Matches` with ``keypoints0`` and ``keypoints1`` ``(M, 2)`` in pixels of each original image
-        and ``scores`` ``(M,)``. A pair without correspondences gives ``M = 0``, not an error.
+        and ``scores`` ``(M,)``. A pair without correspondences gives ``M = 0``, not an error. A view search
+        says in ``info`` which view it kept.
 
     Example:
         >>> m = tiepoint.match("left.png", "right.png", method="sift+ratio")  # doctest: +SKIP

@@ -26,7 +26,8 @@ def make_config(config_class: type[C], options: Mapping[str, Any], owner: str) -
     unknown = set(options) - option_names(config_class)
     if unknown:
         raise OptionError(
-            f"{owner}: unknown option(s) {sorted(unknown)}; valid options are {sorted(option_names(config_class))}"
+            f"{owner}: unknown option(s) {sorted(unknown)}; "
+            f"valid options are {sorted(option_names(config_class))}"
         )
     try:
         return config_class(**options)
@@ -49,13 +50,15 @@ def check_fraction(value: float, name: str) -> None:
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, Any]:
-    """``["ratio=0.9", "root=False"]`` -> ``{"ratio": 0.9, "root": False}``: values are Python literals, anything
-    else stays a string (the command line's ``--option KEY=VALUE``)."""
+    """``["ratio=0.9", "extractor.threshold=0.2"]`` -> ``{"ratio": 0.9, "extractor.threshold": 0.2}``: values
+    are Python literals, anything else stays a string (the command line's ``--option KEY=VALUE``). A dotted
+    key addresses one part of a method and stays as it is (:func:`tiepoint.registry.build_method` routes
+    it)."""
     options: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise OptionError(f"--option expects KEY=VALUE, got {pair!r}")
+        if not sep or not all(key.split(".")):
+            raise OptionError(f"--option expects KEY=VALUE or PART.KEY=VALUE, got {pair!r}")
         try:
             options[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
@@ -64,7 +67,8 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """A name with options after a colon, separated by ``;``, as the benchmark scripts take them:
-    ``"clidd-s96:scales=(1,0.5);max_keypoints=1024"`` -> ``("clidd-s96", {"scales": (1, 0.5), "max_keypoints": 1024})``."""
+    """A name with options after a colon, separated by ``;``, as scripts take them on their command line:
+    ``"clidd-s96:scales=(1,0.5);max_keypoints=1024"`` ->
+    ``("clidd-s96", {"scales": (1, 0.5), "max_keypoints": 1024})``."""
     name, _, options = spec.partition(":")
     return name, parse_options([option for option in options.split(";") if option])

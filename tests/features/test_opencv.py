@@ -9,7 +9,9 @@ from tiepoint.errors import OptionError
 from tiepoint.features.opencv import AKAZE, ORB, SIFT
 
 
-@pytest.mark.parametrize("extractor_class, dim, dtype", [(SIFT, 128, np.float32), (ORB, 32, np.uint8), (AKAZE, 61, np.uint8)])
+@pytest.mark.parametrize(
+    "extractor_class, dim, dtype", [(SIFT, 128, np.float32), (ORB, 32, np.uint8), (AKAZE, 61, np.uint8)]
+)
 def test_output_contract(extractor_class, dim, dtype, stereo_pair):
     features = extractor_class(max_keypoints=300).extract(stereo_pair.image0)
     assert 100 < len(features) <= 300

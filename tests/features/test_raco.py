@@ -1,4 +1,5 @@
-"""RaCo model: shapes, positive-definite covariances in original pixels, weights handling, the CLIDD pairing."""
+"""RaCo model: shapes, positive-definite covariances in original pixels, weights handling, the CLIDD
+pairing."""
 
 from __future__ import annotations
 
@@ -33,7 +34,10 @@ def test_model_outputs_and_covariance_sampling():
         logits, raw = model.forward_maps(image)
         output = model(image, max_keypoints=20)
     assert logits.shape == (2, 1, 50, 70) and raw.shape == (2, 3, 50, 70)
-    assert output["keypoints"].shape[:2] == output["scores"].shape and output["covariances"].shape[-2:] == (2, 2)
+    assert output["keypoints"].shape[:2] == output["scores"].shape and output["covariances"].shape[-2:] == (
+        2,
+        2,
+    )
     # at an integer pixel, sampling equals the map's value there
     point = torch.tensor([[[10.0, 20.0]]]).expand(2, 1, 2)
     expected = cholesky_to_covariance(raw[:, :, 20, 10])
@@ -47,7 +51,11 @@ def test_extractor_covariances_follow_resizing(weights, textured_image):
     half = RaCo(weights=str(weights), max_keypoints=50, resize=160).extract(big)
     # same pixels at half size: positions and covariances scale by 2 and 4 (up to interpolation differences)
     assert half.image_size == (320, 240)
-    assert np.allclose(np.median(np.trace(half.covariances, axis1=1, axis2=2)), 4 * np.median(np.trace(full.covariances, axis1=1, axis2=2)), rtol=0.2)
+    assert np.allclose(
+        np.median(np.trace(half.covariances, axis1=1, axis2=2)),
+        4 * np.median(np.trace(full.covariances, axis1=1, axis2=2)),
+        rtol=0.2,
+    )
 
 
 def test_weights_errors(tmp_path):

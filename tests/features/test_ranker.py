@@ -1,4 +1,5 @@
-"""The ranker: dense scores sampled at keypoints, reranking, and the ranker=True plug-in of any extractor."""
+"""The ranker: dense scores sampled at keypoints, reranking, and the wrapper that ``ranker=True`` puts around
+any extractor."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from tiepoint.errors import WeightsError
-from tiepoint.features.ranker import POOL_FACTOR, RankerModel, rerank
+from tiepoint.features.ranker import POOL_FACTOR, Ranked, RankerModel, rerank
 from tiepoint.types import Features
 
 
@@ -28,7 +29,9 @@ def test_rerank_orders_by_ranker_and_truncates(textured_image):
     model = RankerModel().eval()
     rng = np.random.default_rng(0)
     keypoints = rng.uniform(5, 100, (40, 2)).astype(np.float32)
-    features = Features(keypoints, np.arange(40, 0, -1).astype(np.float32), np.eye(40, dtype=np.float32), (160, 120))
+    features = Features(
+        keypoints, np.arange(40, 0, -1).astype(np.float32), np.eye(40, dtype=np.float32), (160, 120)
+    )
     ranked = rerank(textured_image, features, 10, model, detector_weight=0.0)
     assert len(ranked) == 10 and np.all(np.diff(ranked.scores) <= 0)
     # the descriptors travel with their keypoints
@@ -45,7 +48,10 @@ def test_ranker_plugin_on_any_extractor(textured_image, tmp_path, monkeypatch):
     torch.save({"model": RankerModel().state_dict()}, path)
     monkeypatch.setattr(ranker, "load_ranker", lambda path=str(path): RankerModel.from_pretrained(path))
     plain = build_extractor("sift", max_keypoints=20).extract(textured_image)
-    ranked = build_extractor("sift", max_keypoints=20, ranker=True).extract(textured_image)
+    extractor = build_extractor("sift", max_keypoints=20, ranker=True)
+    assert isinstance(extractor, Ranked) and extractor.config.max_keypoints == 20
+    assert not isinstance(build_extractor("sift", ranker=False), Ranked)
+    ranked = extractor.extract(textured_image)
     assert len(ranked) <= 20 and np.all(np.diff(ranked.scores) <= 0)
     pool = build_extractor("sift", max_keypoints=20 * POOL_FACTOR).extract(textured_image)
     # the ranked keypoints come from the larger pool, not necessarily from the plain top 20

@@ -9,10 +9,10 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 import tiepoint
-from tiepoint.bench.solvers import make_problem
 from tiepoint.errors import OptionError
 from tiepoint.geometry.accuracy import homography_from_rotation, rotation_error
 from tiepoint.geometry.bnb import max_consensus_rotation
+from tiepoint_lab.bench.solvers import make_problem
 
 
 def _exhaustive(f0: np.ndarray, f1: np.ndarray, eps: float, cells: int) -> tuple[int, int]:

@@ -9,8 +9,8 @@ import pytest
 from tiepoint.errors import EstimationError, NotEnoughMatchesError, OptionError, UnknownMethodError
 from tiepoint.geometry import (
     ESTIMATORS,
-    estimate,
     essential_from_pose,
+    estimate,
     homography_corner_error,
     pose_error,
     symmetric_epipolar_distance,
@@ -55,7 +55,7 @@ def two_views():
     points0 = project(K0, X) + rng.normal(0, 0.3, (200, 2))
     points1 = project(K1, X @ R.T + t) + rng.normal(0, 0.3, (200, 2))
     inliers = corrupt(rng, points1, 0.25)
-    return dict(points0=points0, points1=points1, K0=K0, K1=K1, R=R, t=t, inliers=inliers)
+    return {"points0": points0, "points1": points1, "K0": K0, "K1": K1, "R": R, "t": t, "inliers": inliers}
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def homography_pair():
     mapped = np.column_stack([points0, np.ones(200)]) @ H.T
     points1 = mapped[:, :2] / mapped[:, 2:] + rng.normal(0, 0.3, (200, 2))
     inliers = corrupt(rng, points1, 0.3)
-    return dict(points0=points0, points1=points1, H=H, inliers=inliers)
+    return {"points0": points0, "points1": points1, "H": H, "inliers": inliers}
 
 
 def agreement(estimated: np.ndarray, truth: np.ndarray) -> float:
@@ -209,13 +209,13 @@ def test_bad_threshold(homography_pair, threshold):
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        (dict(estimator="ransac3000"), UnknownMethodError, "opencv.*poselib"),
-        (dict(model="affine"), UnknownMethodError, "homography"),
-        (dict(max_iteration=10), OptionError, "max_iteration"),
-        (dict(estimator="opencv", min_iterations=10), OptionError, "min_iterations"),
-        (dict(estimator="opencv", method="lmeds"), OptionError, "magsac"),
-        (dict(confidence=1.5), OptionError, "confidence"),
-        (dict(min_iterations=10, max_iterations=5), OptionError, "min_iterations"),
+        ({"estimator": "ransac3000"}, UnknownMethodError, "opencv.*poselib"),
+        ({"model": "affine"}, UnknownMethodError, "homography"),
+        ({"max_iteration": 10}, OptionError, "max_iteration"),
+        ({"estimator": "opencv", "min_iterations": 10}, OptionError, "min_iterations"),
+        ({"estimator": "opencv", "method": "lmeds"}, OptionError, "magsac"),
+        ({"confidence": 1.5}, OptionError, "confidence"),
+        ({"min_iterations": 10, "max_iterations": 5}, OptionError, "min_iterations"),
     ],
 )
 def test_unknown_names_and_options(homography_pair, kwargs, error, message):

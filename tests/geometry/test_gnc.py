@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import tiepoint
-from tiepoint.bench.solvers import make_problem
 from tiepoint.errors import EstimationError, OptionError
 from tiepoint.geometry.accuracy import (
     homography_corner_error,
@@ -16,6 +15,7 @@ from tiepoint.geometry.accuracy import (
 )
 from tiepoint.geometry.gnc import l1_fits, tls_weights
 from tiepoint.types import Camera
+from tiepoint_lab.bench.solvers import make_problem
 
 
 def threshold_px(model: str) -> float:

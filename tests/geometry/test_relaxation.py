@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import tiepoint
-from tiepoint.bench.solvers import make_problem
 from tiepoint.errors import EstimationError, OptionError
 from tiepoint.geometry.accuracy import essential_from_pose, pose_error
 from tiepoint.geometry.gnc import bearings
 from tiepoint.geometry.relaxation import _constraints, solve_essential_relaxation
+from tiepoint_lab.bench.solvers import make_problem
 
 pytest.importorskip("cvxpy", reason="the 'global' extra (cvxpy, clarabel) is part of the test extra")
 
@@ -49,7 +49,10 @@ def test_estimator_certifies_a_noisy_pair_and_matches_its_start():
     assert g.cost == pytest.approx(certificate.upper_bound)
     # The certified optimum costs no more than the start on the same inliers.
     assert g.info["start_cost"] >= certificate.upper_bound * (1 - 1e-6)
-    error, start_error = pose_error(g.R, g.t, problem.R, problem.t), pose_error(start.R, start.t, problem.R, problem.t)
+    error, start_error = (
+        pose_error(g.R, g.t, problem.R, problem.t),
+        pose_error(start.R, start.t, problem.R, problem.t),
+    )
     assert error < 2.0 and error < start_error + 0.5
 
 

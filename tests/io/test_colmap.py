@@ -15,10 +15,17 @@ from tiepoint.types import Features
 
 def test_camera_options():
     default = CameraOptions().describe((640, 480))
-    assert default == {"model": "SIMPLE_RADIAL", "width": 640, "height": 480, "params": [768.0, 320.0, 240.0, 0.0],
-                       "prior_focal": False}
+    assert default == {
+        "model": "SIMPLE_RADIAL",
+        "width": 640,
+        "height": 480,
+        "params": [768.0, 320.0, 240.0, 0.0],
+        "prior_focal": False,
+    }
     known = CameraOptions("PINHOLE", (1500, 1510, 300, 240)).describe((640, 480))
-    assert known["params"] == [1500, 1510, 300.5, 240.5] and known["prior_focal"]  # +0.5: COLMAP's pixel centres
+    assert (
+        known["params"] == [1500, 1510, 300.5, 240.5] and known["prior_focal"]
+    )  # +0.5: COLMAP's pixel centres
     with pytest.raises(OptionError, match="takes 4 parameters"):
         CameraOptions("PINHOLE", (1500, 300, 240))
     with pytest.raises(OptionError, match="FISHEYE"):
@@ -34,34 +41,53 @@ def test_camera_options():
 def _files(tmp_path):
     rng = np.random.default_rng(0)
     features, matches, geometries = tmp_path / "f.h5", tmp_path / "m.h5", tmp_path / "g.h5"
-    keypoints = {name: (rng.random((n, 2)) * 100).astype(np.float32) for name, n in [("a.png", 30), ("d/b.png", 40),
-                                                                                      ("c.png", 20)]}
+    keypoints = {
+        name: (rng.random((n, 2)) * 100).astype(np.float32)
+        for name, n in [("a.png", 30), ("d/b.png", 40), ("c.png", 20)]
+    }
     with h5py.File(features, "w") as file:
         for name, points in keypoints.items():
             n = len(points)
-            write_features(file, name, Features(points, np.ones(n, np.float32), np.zeros((n, 8), np.float32), (120, 100)))
-    pair_matches = {("a.png", "d/b.png"): np.stack([np.arange(20), np.arange(20) + 5], 1),
-                    ("c.png", "a.png"): np.stack([np.arange(10), np.arange(10)], 1)}
+            write_features(
+                file, name, Features(points, np.ones(n, np.float32), np.zeros((n, 8), np.float32), (120, 100))
+            )
+    pair_matches = {
+        ("a.png", "d/b.png"): np.stack([np.arange(20), np.arange(20) + 5], 1),
+        ("c.png", "a.png"): np.stack([np.arange(10), np.arange(10)], 1),
+    }
     with open_for_update(matches) as file:
         for (n0, n1), indices in pair_matches.items():
             write_matches(file, n0, n1, indices, np.ones(len(indices), np.float32), len(keypoints[n0]))
     with open_for_update(geometries) as file:
         inliers = pair_matches[("a.png", "d/b.png")][:15].astype(np.int32)
-        write_group(file, "a.png/d-b.png", {"inlier_matches": inliers, "F": np.eye(3)}, {"config": 3, "config_name": "UNCALIBRATED"})
+        write_group(
+            file,
+            "a.png/d-b.png",
+            {"inlier_matches": inliers, "F": np.eye(3)},
+            {"config": 3, "config_name": "UNCALIBRATED"},
+        )
     return features, matches, geometries, keypoints, pair_matches
 
 
 def test_write_database_round_trip(tmp_path):
     features, matches, geometries, keypoints, pair_matches = _files(tmp_path)
-    summary = write_database(tmp_path / "database.db", features, matches, list(pair_matches), geometries=geometries,
-                             camera=CameraOptions(single=True))
+    summary = write_database(
+        tmp_path / "database.db",
+        features,
+        matches,
+        list(pair_matches),
+        geometries=geometries,
+        camera=CameraOptions(single=True),
+    )
     assert (summary.num_cameras, summary.num_matched_pairs, summary.num_verified_pairs) == (1, 2, 1)
     database = pycolmap.Database.open(str(tmp_path / "database.db"))
     try:
         assert database.num_images() == 3 and database.num_cameras() == 1
         for name, image_id in summary.image_ids.items():
             assert database.read_image(image_id).name == name
-            np.testing.assert_allclose(database.read_keypoints(image_id)[:, :2], keypoints[name] + 0.5, atol=1e-5)
+            np.testing.assert_allclose(
+                database.read_keypoints(image_id)[:, :2], keypoints[name] + 0.5, atol=1e-5
+            )
         ids = summary.image_ids
         stored = database.read_matches(ids["a.png"], ids["d/b.png"])
         np.testing.assert_array_equal(stored, pair_matches[("a.png", "d/b.png")])
@@ -77,7 +103,9 @@ def test_write_database_round_trip(tmp_path):
 
 def test_write_database_without_geometries_and_missing_pairs(tmp_path, caplog):
     features, matches, _, _, pair_matches = _files(tmp_path)
-    summary = write_database(tmp_path / "raw.db", features, matches, list(pair_matches) + [("c.png", "d/b.png")])
+    summary = write_database(
+        tmp_path / "raw.db", features, matches, list(pair_matches) + [("c.png", "d/b.png")]
+    )
     assert summary.num_cameras == 3 and summary.num_matched_pairs == 2 and summary.num_verified_pairs == 0
     assert "no matches for c.png, d/b.png" in caplog.text
     with pytest.raises(FileNotFoundError):
@@ -85,8 +113,12 @@ def test_write_database_without_geometries_and_missing_pairs(tmp_path, caplog):
 
 
 def test_two_view_geometry_from_record():
-    record = {"config": 2, "inlier_matches": np.array([[0, 1], [2, 3]]), "E": np.eye(3),
-              "cam2_from_cam1": np.c_[np.eye(3), [1.0, 0, 0]]}
+    record = {
+        "config": 2,
+        "inlier_matches": np.array([[0, 1], [2, 3]]),
+        "E": np.eye(3),
+        "cam2_from_cam1": np.c_[np.eye(3), [1.0, 0, 0]],
+    }
     geometry = two_view_geometry(record)
     assert int(geometry.config) == 2
     np.testing.assert_array_equal(geometry.inlier_matches, [[0, 1], [2, 3]])

@@ -241,13 +241,12 @@ def test_open_for_update_creates_and_extends(tmp_path):
 
 def test_open_for_update_keeps_work_on_exception(tmp_path):
     path = tmp_path / "features.h5"
-    with pytest.raises(KeyboardInterrupt):
-        with open_for_update(path) as file:
-            write_features(file, "a.png", make_features())
-            group = file.create_group("b.png")  # cut short in the middle of a group
-            group.attrs["complete"] = False
-            group.create_dataset("keypoints", data=np.zeros((1, 2), np.float32))
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), open_for_update(path) as file:
+        write_features(file, "a.png", make_features())
+        group = file.create_group("b.png")  # cut short in the middle of a group
+        group.attrs["complete"] = False
+        group.create_dataset("keypoints", data=np.zeros((1, 2), np.float32))
+        raise KeyboardInterrupt
     assert not (tmp_path / "features.h5.partial").exists()
     with h5py.File(path, "r") as file:
         assert list(file.keys()) == ["a.png"]
@@ -304,8 +303,7 @@ def test_open_for_update_refuses_corrupt_output(tmp_path):
     path = tmp_path / "features.h5"
     data = np.random.default_rng(0).bytes(3000)
     path.write_bytes(data)
-    with pytest.raises(CorruptFileError, match="features.h5"):
-        with open_for_update(path):
-            pass
+    with pytest.raises(CorruptFileError, match="features.h5"), open_for_update(path):
+        pass
     assert path.read_bytes() == data  # left untouched
     assert not (tmp_path / "features.h5.partial").exists()

@@ -107,7 +107,9 @@ def test_resize_maps_coordinates_back():
     small, resize = resize_to_max_edge(image, 500)
     assert small.shape == (200, 500, 3) and resize == Resize(2.0, 2.0)
     # the centre of the top-left pixel and of the bottom-right pixel map to the same in the original
-    np.testing.assert_allclose(resize.to_original(np.array([[-0.5, -0.5], [499.5, 199.5]])), [[-0.5, -0.5], [999.5, 399.5]])
+    np.testing.assert_allclose(
+        resize.to_original(np.array([[-0.5, -0.5], [499.5, 199.5]])), [[-0.5, -0.5], [999.5, 399.5]]
+    )
     same, identity = resize_to_max_edge(image, 2000)
     assert same is image and identity == Resize()
     cov = resize.covariances_to_original(np.eye(2)[None])

@@ -1,13 +1,13 @@
-"""The view search's align pass: exact warping bookkeeping, the sub-pixel refinement, the parallax check, and more
-precise matches on a real perspective pair."""
+"""The view search's align pass: exact warping bookkeeping, the sub-pixel refinement, the parallax check, and
+more precise matches on a real perspective pair."""
 
 import cv2
 import numpy as np
 import pytest
 
 from tiepoint import registry
-from tiepoint.bench.datasets import middlebury
 from tiepoint.errors import OptionError, UnknownMethodError
+from tiepoint.evaluation.datasets import middlebury
 from tiepoint.geometry.accuracy import apply_homography
 from tiepoint.io.image import load_image, resize_to_max_edge
 from tiepoint.matchers import search
@@ -18,9 +18,13 @@ from tiepoint.types import Features, Matches
 
 def _similarity(scale: float, angle_deg: float, shift: tuple[float, float]) -> np.ndarray:
     a = np.deg2rad(angle_deg)
-    return np.array([[scale * np.cos(a), -scale * np.sin(a), shift[0]],
-                     [scale * np.sin(a), scale * np.cos(a), shift[1]],
-                     [0.0, 0.0, 1.0]])
+    return np.array(
+        [
+            [scale * np.cos(a), -scale * np.sin(a), shift[0]],
+            [scale * np.sin(a), scale * np.cos(a), shift[1]],
+            [0.0, 0.0, 1.0],
+        ]
+    )
 
 
 def _centroid(image: np.ndarray) -> np.ndarray:
@@ -52,7 +56,9 @@ def test_a_pixel_of_the_warped_image_shows_pixel_H_x_of_image_1(scale):
 def test_a_degenerate_or_extreme_homography_gives_no_warp():
     image1 = np.zeros((64, 64), np.uint8)
     assert warp_onto(image1, np.zeros((3, 3)), (64, 64)) is None
-    assert warp_onto(image1, _similarity(8.0, 0.0, (0.0, 0.0)), (64, 64)) is None  # image 1 would shrink to 8 px
+    assert (
+        warp_onto(image1, _similarity(8.0, 0.0, (0.0, 0.0)), (64, 64)) is None
+    )  # image 1 would shrink to 8 px
 
 
 def test_matches_map_back_with_their_features_and_the_black_border_dropped():
@@ -86,17 +92,34 @@ def test_matches_map_back_with_their_features_and_the_black_border_dropped():
 def test_refinement_moves_aligned_points_to_the_true_sub_pixel_shift(textured_image):
     image0 = cv2.resize(textured_image, (320, 240), interpolation=cv2.INTER_CUBIC)
     shift = np.array([0.4, -0.3])  # the warped image shows image-0 pixel x at x + shift
-    warped = cv2.warpAffine(image0, np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]]), (320, 240),
-                            flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    warped = cv2.warpAffine(
+        image0,
+        np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]]),
+        (320, 240),
+        flags=cv2.INTER_CUBIC,
+        borderMode=cv2.BORDER_REFLECT,
+    )
     keypoints0 = np.array([[100.0, 80.0], [160.0, 120.0], [220.0, 150.0], [60.0, 180.0]], np.float32)
     start = keypoints0 + shift + [[1.0, 1.0], [-1.2, 0.5], [0.0, -1.5], [6.0, 0.0]]  # the last is 6 px off
-    features1 = Features(keypoints=start[::-1].astype(np.float32), scores=np.ones(4, np.float32),
-                         descriptors=np.eye(4, dtype=np.float32), image_size=(320, 240))
-    matches = Matches(keypoints0=keypoints0, keypoints1=start.astype(np.float32), scores=np.ones(4, np.float32),
-                      image_size0=(320, 240), image_size1=(320, 240), indices=np.array([[0, 3], [1, 2], [2, 1], [3, 0]]),
-                      features1=features1)
+    features1 = Features(
+        keypoints=start[::-1].astype(np.float32),
+        scores=np.ones(4, np.float32),
+        descriptors=np.eye(4, dtype=np.float32),
+        image_size=(320, 240),
+    )
+    matches = Matches(
+        keypoints0=keypoints0,
+        keypoints1=start.astype(np.float32),
+        scores=np.ones(4, np.float32),
+        image_size0=(320, 240),
+        image_size1=(320, 240),
+        indices=np.array([[0, 3], [1, 2], [2, 1], [3, 0]]),
+        features1=features1,
+    )
     refined = refine_aligned(image0, warped, matches)
-    np.testing.assert_allclose(refined.keypoints1[:3], keypoints0[:3] + shift, atol=0.1)  # measured: within 0.07
+    np.testing.assert_allclose(
+        refined.keypoints1[:3], keypoints0[:3] + shift, atol=0.1
+    )  # measured: within 0.07
     np.testing.assert_allclose(refined.keypoints1[3], start[3])  # farther than REFINE_MAX_SHIFT: left alone
     np.testing.assert_allclose(refined.features1.keypoints[refined.indices[:, 1]], refined.keypoints1)
     np.testing.assert_allclose(refined.keypoints0, keypoints0)
@@ -117,10 +140,14 @@ def test_align_makes_the_matches_of_a_perspective_pair_precise(perspective_pair)
     image0, image1, H = perspective_pair
     correct = {}
     for align in (False, True):
-        # A48 learned little invariance: measured 9 % of 398 matches within 1 px; 89 % of 563 after the warp and
-        # the Lucas-Kanade refinement (the A48 shipped before: 7 % of 400, 84 % of 519; 46 % without refinement)
+        # A48 learned little invariance: measured 9 % of 398 matches within 1 px; 89 % of 563 after the warp
+        # and the Lucas-Kanade refinement (the A48 shipped before: 7 % of 400, 84 % of 519; 46 % without
+        # refinement)
         matches = registry.build_method("clidd-a48+mnn", align=align).match(image0, image1)
-        assert matches.aligned == align and matches.image_size1 == (image1.shape[1], image1.shape[0])
+        assert matches.info.get("aligned", False) == align and matches.image_size1 == (
+            image1.shape[1],
+            image1.shape[0],
+        )
         errors = np.linalg.norm(apply_homography(H, matches.keypoints0) - matches.keypoints1, axis=1)
         correct[align] = (errors < 1.0).mean()
         np.testing.assert_allclose(matches.features1.keypoints[matches.indices[:, 1]], matches.keypoints1)
@@ -130,7 +157,7 @@ def test_align_makes_the_matches_of_a_perspective_pair_precise(perspective_pair)
 def test_align_is_skipped_when_the_first_match_has_too_few_inliers(textured_image):
     noise = np.random.default_rng(1).integers(0, 255, textured_image.shape, dtype=np.uint8)
     matches = registry.build_method("sift+ratio", align=True).match(textured_image, noise)
-    assert not matches.aligned
+    assert not matches.info["aligned"]
 
 
 @pytest.mark.parametrize("bad", ["yes", 1, 0.5])
@@ -141,7 +168,11 @@ def test_bad_align_is_rejected_naming_the_option(bad):
 
 def test_align_alone_wraps_the_method_in_a_single_view_search():
     method = registry.build_method("sift+ratio", align=True)
-    assert isinstance(method, ViewSearch) and method.views == [method.views[0]] and method.aligner is method.method
+    assert (
+        isinstance(method, ViewSearch)
+        and method.views == [method.views[0]]
+        and method.aligner is method.method
+    )
 
 
 def test_align_may_name_another_matcher_for_the_aligned_pass(perspective_pair):
@@ -150,7 +181,9 @@ def test_align_may_name_another_matcher_for_the_aligned_pass(perspective_pair):
     assert method.aligner.extractor is method.method.extractor and method.aligner.matcher.name == "ratio"
     matches = method.match(image0, image1)
     errors = np.linalg.norm(apply_homography(H, matches.keypoints0) - matches.keypoints1, axis=1)
-    assert matches.aligned and (errors < 3.0).mean() > 0.9  # measured: 0.93 of 492 (mnn throughout: 0.89 of 563)
+    assert (
+        matches.info["aligned"] and (errors < 3.0).mean() > 0.9
+    )  # measured: 0.93 of 492 (mnn throughout: 0.89 of 563)
     assert registry.build_method("clidd-a48+mnn", align="ratio:ratio=0.9").aligner.matcher.config.ratio == 0.9
     with pytest.raises(OptionError, match="rato"):
         registry.build_method("clidd-a48+mnn", align="ratio:rato=0.9")
@@ -182,7 +215,9 @@ def test_parallax_share_tells_a_plane_from_a_3d_scene():
     scene = _two_views(rng.uniform(3.0, 8.0, 500), xy)  # depths spread from 3 to 8
     assert parallax_share(plane) < 0.05
     assert parallax_share(scene) > 0.5
-    assert parallax_share((plane[0][:5], plane[1][:5])) == 0.0  # too few matches for either model: no evidence
+    assert (
+        parallax_share((plane[0][:5], plane[1][:5])) == 0.0
+    )  # too few matches for either model: no evidence
 
 
 def test_align_keeps_the_first_matches_of_a_3d_scene(data_root, monkeypatch):
@@ -190,7 +225,7 @@ def test_align_keeps_the_first_matches_of_a_3d_scene(data_root, monkeypatch):
     temple = middlebury(data_root / "middlebury/templeSparseRing")
     image0, image1 = next(pair for pair in temple if pair.name == "templeSR0007-templeSR0008").load()[:2]
     method = registry.build_method("clidd-a48+mnn", align="ratio")
-    assert not method.match(image0, image1).aligned
+    assert not method.match(image0, image1).info["aligned"]
     monkeypatch.setattr(search, "MAX_PARALLAX_SHARE", 1.1)  # no parallax check: the aligned matches are kept
     aligned = method.match(image0, image1)
-    assert aligned.aligned and parallax_share(aligned) >= MAX_PARALLAX_SHARE
+    assert aligned.info["aligned"] and parallax_share(aligned) >= MAX_PARALLAX_SHARE

@@ -25,7 +25,9 @@ def test_forward_batches_of_pairs_of_different_sizes():
     assert fine0.shape == (2, 8, 64, 96) and fine1.shape == (2, 8, 96, 64)
     m = len(output["batch"])
     assert m > 0 and set(output["batch"].tolist()) <= {0, 1}
-    assert output["keypoints0"].shape == output["keypoints1"].shape == (m, 2) and output["confidence"].shape == (m,)
+    assert output["keypoints0"].shape == output["keypoints1"].shape == (m, 2) and output[
+        "confidence"
+    ].shape == (m,)
     k0, k1 = output["keypoints0"], output["keypoints1"]
     assert (k0 >= 0).all() and (k0[:, 0] <= 95).all() and (k0[:, 1] <= 63).all()
     assert (k1 > -1).all() and (k1[:, 0] < 64).all() and (k1[:, 1] < 96).all()
@@ -46,7 +48,9 @@ def test_optimized_mode_is_mutual_nearest_neighbours_of_the_similarity():
     with torch.no_grad():
         similarity = model.similarity(*model.features(image0, image1)[:2])[0]
         output = model(image0, image1, optimized=True, raw_threshold=-100.0)
-    mutual = (similarity == similarity.max(1, keepdim=True).values) & (similarity == similarity.max(0, keepdim=True).values)
+    mutual = (similarity == similarity.max(1, keepdim=True).values) & (
+        similarity == similarity.max(0, keepdim=True).values
+    )
     assert len(output["confidence"]) == int(mutual.sum())
     assert ((output["confidence"] > 0) & (output["confidence"] <= 1)).all()
 
@@ -105,7 +109,11 @@ def test_stage_two_moves_stage_one_pixels_by_less_than_one_pixel():
     image0, image1 = torch.rand(1, 1, 64, 64), torch.rand(1, 1, 64, 64)
     with torch.no_grad():
         _, _, fine0, fine1 = model.features(image0, image1)
-        batch, cell0, cell1 = torch.zeros(5, dtype=torch.long), torch.randint(0, 8, (5, 2)), torch.randint(0, 8, (5, 2))
+        batch, cell0, cell1 = (
+            torch.zeros(5, dtype=torch.long),
+            torch.randint(0, 8, (5, 2)),
+            torch.randint(0, 8, (5, 2)),
+        )
         pixels0, pixels1 = model.refine(fine0, fine1, batch, cell0, cell1, subpixel=False)
         keypoints0, keypoints1 = model.refine(fine0, fine1, batch, cell0, cell1)
     assert torch.equal(pixels0, keypoints0) and torch.equal(pixels1, pixels1.round())
@@ -166,7 +174,9 @@ def test_matcher_returns_original_pixels(stereo_pair):
     assert matches.method == "eloftr" and len(matches) > 20
     assert (matches.keypoints0[:, 0] <= width).all() and (matches.keypoints0[:, 1] <= height).all()
     assert np.all(np.diff(matches.scores) <= 0)  # sorted by confidence
-    few = tiepoint.match(stereo_pair.image0, stereo_pair.image1, method="eloftr-opt", resize=320, max_keypoints=10)
+    few = tiepoint.match(
+        stereo_pair.image0, stereo_pair.image1, method="eloftr-opt", resize=320, max_keypoints=10
+    )
     assert len(few) == 10 and few.method == "eloftr-opt"
     finer = tiepoint.match(stereo_pair.image0, stereo_pair.image1, method="eloftr", resize=160, upsample=2)
     assert finer.image_size0 == matches.image_size0 and len(finer) > 20
@@ -197,12 +207,16 @@ def test_no_coarse_match_gives_empty_outputs():
 def test_flat_cells_take_no_part_in_the_matching():
     model = _model()
     generator = torch.Generator().manual_seed(1)
-    image0, image1 = torch.rand(1, 1, 64, 64, generator=generator), torch.rand(1, 1, 64, 64, generator=generator)
+    image0, image1 = (
+        torch.rand(1, 1, 64, 64, generator=generator),
+        torch.rand(1, 1, 64, 64, generator=generator),
+    )
     image0[..., :32] = 0.5  # the left four columns of cells are flat
     image1[..., 32:, :] = 0.25  # the lower four rows of cells are flat
     with torch.no_grad():
         every = model(image0, image1, threshold=0.0, min_contrast=0)
         gated = model(image0, image1, threshold=0.0)
+
     def in_flat_cells(output):  # image-0 keypoints are pixels; stage 2 moves image-1 keypoints by up to 1 px
         return (output["keypoints0"][:, 0] < 32) | (output["keypoints1"][:, 1] > 32 + 1)
 

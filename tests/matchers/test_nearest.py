@@ -37,7 +37,9 @@ def test_mutual_nearest_neighbours_known_answer():
 def test_ratio_test_rejects_ambiguous_neighbours():
     # unit vectors: keypoint 0 has one clear neighbour, keypoint 1 two almost equal ones
     desc0 = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
-    desc1 = torch.nn.functional.normalize(torch.tensor([[[1.0, 0.05, 0.0], [0.1, 1.0, 0.9], [-0.1, 1.0, -0.9]]]), dim=-1)
+    desc1 = torch.nn.functional.normalize(
+        torch.tensor([[[1.0, 0.05, 0.0], [0.1, 1.0, 0.9], [-0.1, 1.0, -0.9]]]), dim=-1
+    )
     sim = similarity_matrix(desc0, desc1)
     matches0, _ = ratio_test(sim, ratio=0.8)
     assert matches0.tolist() == [[0, -1]]
@@ -47,9 +49,14 @@ def test_ratio_test_rejects_ambiguous_neighbours():
 
 def test_dual_softmax_recovers_a_permutation():
     rng = np.random.default_rng(0)
-    desc = torch.nn.functional.normalize(torch.from_numpy(rng.normal(size=(1, 50, 32)).astype(np.float32)), dim=-1)
+    desc = torch.nn.functional.normalize(
+        torch.from_numpy(rng.normal(size=(1, 50, 32)).astype(np.float32)), dim=-1
+    )
     permutation = torch.from_numpy(rng.permutation(50))
-    noisy = torch.nn.functional.normalize(desc[:, permutation] + 0.05 * torch.randn(1, 50, 32, generator=torch.Generator().manual_seed(0)), dim=-1)
+    noisy = torch.nn.functional.normalize(
+        desc[:, permutation] + 0.05 * torch.randn(1, 50, 32, generator=torch.Generator().manual_seed(0)),
+        dim=-1,
+    )
     matches0, scores0 = dual_softmax(similarity_matrix(desc, noisy), temperature=0.1, threshold=0.1)
     inverse = torch.argsort(permutation)
     assert torch.equal(matches0[0], inverse)
@@ -61,7 +68,12 @@ def test_batched_with_masks_equals_one_by_one(matcher):
     rng = np.random.default_rng(1)
     sizes = [(30, 20), (12, 25)]
     descs = [
-        [torch.nn.functional.normalize(torch.from_numpy(rng.normal(size=(n, 16)).astype(np.float32)), dim=-1) for n in pair]
+        [
+            torch.nn.functional.normalize(
+                torch.from_numpy(rng.normal(size=(n, 16)).astype(np.float32)), dim=-1
+            )
+            for n in pair
+        ]
         for pair in sizes
     ]
     n_max, m_max = max(s[0] for s in sizes), max(s[1] for s in sizes)
@@ -77,7 +89,7 @@ def test_batched_with_masks_equals_one_by_one(matcher):
         single, single_scores = matcher.match_batch(similarity_matrix(d0[None], d1[None]))
         assert torch.equal(batched[b, : len(d0)], single[0])
         torch.testing.assert_close(batched_scores[b, : len(d0)], single_scores[0])
-        assert torch.all(batched[b, len(d0):] == -1)
+        assert torch.all(batched[b, len(d0) :] == -1)
 
 
 def test_binary_similarity_is_hamming():

@@ -74,7 +74,7 @@ def test_search_finds_the_turn_that_undoes_an_upside_down_or_sideways_image(data
     clockwise = (360 - turn) % 360
     turned = rotate_image(image, clockwise)  # image 1 is image 0 turned clockwise by `turn`
     matches = registry.build_method("sift+ratio", rotations=RIGHT_ANGLES).match(image, turned)
-    assert matches.rotation1 == turn
+    assert matches.info["rotation1_deg"] == turn
     assert matches.image_size1 == image_size(turned) and matches.features1.image_size == image_size(turned)
     # matches are in image 1's own pixels: turned back, they land on their image-0 points
     back = unrotate_points(matches.keypoints1, clockwise, image_size(image))
@@ -87,10 +87,18 @@ def test_search_finds_the_turn_that_undoes_an_upside_down_or_sideways_image(data
 @pytest.mark.skipif(not weights_path("small").is_file(), reason="no shipped eloftr_small weights")
 def test_dense_methods_are_searched_too(stereo_pair):
     upside_down = rotate_image(stereo_pair.image1, 180)
-    matches = registry.build_method("eloftr", rotations=(0, 180), resize=320).match(stereo_pair.image0, upside_down)
-    assert matches.rotation1 == 180 and len(matches) > 50 and matches.image_size1 == image_size(upside_down)
+    matches = registry.build_method("eloftr", rotations=(0, 180), resize=320).match(
+        stereo_pair.image0, upside_down
+    )
+    assert (
+        matches.info["rotation1_deg"] == 180
+        and len(matches) > 50
+        and matches.image_size1 == image_size(upside_down)
+    )
     height, width = upside_down.shape[:2]
-    upright = unrotate_points(matches.keypoints1, 180, image_size(upside_down))  # where they are in the upright image
+    upright = unrotate_points(
+        matches.keypoints1, 180, image_size(upside_down)
+    )  # where they are in the upright image
     assert (upright[:, 0] > -1).all() and (upright[:, 0] < width).all() and (upright[:, 1] < height).all()
     # a rectified stereo pair: the upright matches lie on the same rows
     assert np.median(np.abs(upright[:, 1] - matches.keypoints0[:, 1])) < 2.0
@@ -109,8 +117,8 @@ def test_a_zoom_below_one_shrinks_image_0_and_above_one_image_1():
 
 
 class _Centroid(PairMatcher):
-    """A toy method: the intensity centroid of each image as its one match (exact under area shrinking by 2 and
-    under turns)."""
+    """A toy method: the intensity centroid of each image as its one match (exact under area shrinking by 2
+    and under turns)."""
 
     name = "centroid"
 
@@ -120,8 +128,14 @@ class _Centroid(PairMatcher):
             ys, xs = np.indices(weight.shape)
             return [(xs * weight).sum() / weight.sum(), (ys * weight).sum() / weight.sum()]
 
-        return Matches(np.array([centroid(image0)], np.float32), np.array([centroid(image1)], np.float32),
-                       np.ones(1, np.float32), image_size(image0), image_size(image1), self.name)
+        return Matches(
+            np.array([centroid(image0)], np.float32),
+            np.array([centroid(image1)], np.float32),
+            np.ones(1, np.float32),
+            image_size(image0),
+            image_size(image1),
+            self.name,
+        )
 
 
 @pytest.mark.parametrize("view", [View(0, 0.5), View(90, 0.5), View(270, 2.0), View(180, 1.0)])
@@ -131,7 +145,7 @@ def test_matches_of_a_shrunk_and_turned_view_map_back_to_the_original_pixels(vie
     image0[20:24, 40:44] = 255  # a 4-pixel block: its centre (41.5, 21.5) survives shrinking by 2
     image1[10:14, 60:64] = 255
     matches = ViewSearch(_Centroid(), rotations=(view.angle,), zooms=(view.zoom,)).match(image0, image1)
-    assert (matches.rotation1, matches.zoom1) == (view.angle, view.zoom)
+    assert (matches.info["rotation1_deg"], matches.info["zoom1"]) == (view.angle, view.zoom)
     assert matches.image_size0 == (80, 60) and matches.image_size1 == (100, 40)
     np.testing.assert_allclose(matches.keypoints0, [[41.5, 21.5]], atol=1e-4)
     np.testing.assert_allclose(matches.keypoints1, [[61.5, 11.5]], atol=1e-4)
@@ -141,11 +155,16 @@ def test_sparse_views_extract_each_shrink_and_turn_once(monkeypatch):
     method = registry.build_method("sift+ratio", rotations=(0, 90), zooms=(0.5, 1, 2))
     calls = []
     extract = method.method.extractor.extract
-    monkeypatch.setattr(method.method.extractor, "extract", lambda image: calls.append(image.shape) or extract(image))
+    monkeypatch.setattr(
+        method.method.extractor, "extract", lambda image: calls.append(image.shape) or extract(image)
+    )
     image = np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8)
     method.match(image, image)
-    # image 0 at shrinks 0.5 and 1; image 1 at shrinks 1 and 0.5, each at two turns: 2 + 3 * 2 views of image 1
-    assert sorted(calls) == sorted([(32, 48, 3), (64, 96, 3)] + [(64, 96, 3), (96, 64, 3)] * 2 + [(32, 48, 3), (48, 32, 3)])
+    # image 0 at shrinks 0.5 and 1; image 1 at shrinks 1 and 0.5, each at two turns:
+    # 2 + 3 * 2 views of image 1
+    assert sorted(calls) == sorted(
+        [(32, 48, 3), (64, 96, 3)] + [(64, 96, 3), (96, 64, 3)] * 2 + [(32, 48, 3), (48, 32, 3)]
+    )
 
 
 @pytest.mark.skipif(not weights_path("small").is_file(), reason="no shipped eloftr_small weights")
@@ -153,7 +172,7 @@ def test_search_finds_the_zoom_of_a_zoomed_out_image(data_root):
     image0, _ = resize_to_max_edge(load_image(data_root / "oxford_affine/boat/img1.png"), 480)
     image1, resize = resize_by_factor(image0, 0.3)  # image 1 shows the scene 0.3 times as large
     matches = registry.build_method("eloftr", zooms=(1, 0.3)).match(image0, image1)
-    assert matches.zoom1 == 0.3 and matches.image_size0 == image_size(image0)
+    assert matches.info["zoom1"] == 0.3 and matches.image_size0 == image_size(image0)
     expected = (matches.keypoints0 + 0.5) / np.array([resize.scale_x, resize.scale_y]) - 0.5
     correct = np.linalg.norm(matches.keypoints1 - expected, axis=1) < 1.0
     assert len(matches) > 50 and correct.mean() > 0.8
@@ -167,10 +186,13 @@ def test_accept_stops_at_the_first_view_good_enough(data_root, monkeypatch):
         method = registry.build_method("clidd-a48+mnn", rotations=(0, 90, 180, 270), accept=accept)
         calls = []
         extract = method.method.extractor.extract
-        monkeypatch.setattr(method.method.extractor, "extract",
-                            lambda image, calls=calls, extract=extract: calls.append(1) or extract(image))
+        monkeypatch.setattr(
+            method.method.extractor,
+            "extract",
+            lambda image, calls=calls, extract=extract: calls.append(1) or extract(image),
+        )
         matches = method.match(sideways, image)
-        assert matches.rotation1 == 90 and len(calls) == 1 + expected_views
+        assert matches.info["rotation1_deg"] == 90 and len(calls) == 1 + expected_views
 
 
 @pytest.mark.skipif(not weights_path("small").is_file(), reason="no shipped eloftr_small weights")
@@ -183,8 +205,8 @@ def test_accept_takes_a_3d_view_whose_matches_fit_an_epipolar_geometry(data_root
     calls = []
     match = method.method.match
     monkeypatch.setattr(method.method, "match", lambda a, b: calls.append(1) or match(a, b))
-    assert method.match(image0, image1).rotation1 == 0 and len(calls) == 1
-    assert method.match(rotate_image(image0, 90), image1).rotation1 == 90 and len(calls) == 1 + 2
+    assert method.match(image0, image1).info["rotation1_deg"] == 0 and len(calls) == 1
+    assert method.match(rotate_image(image0, 90), image1).info["rotation1_deg"] == 90 and len(calls) == 1 + 2
 
 
 def test_epipolar_iterations_find_an_all_inlier_sample_at_the_accepted_share():
@@ -207,4 +229,6 @@ def test_a_zoom_that_shrinks_an_image_below_the_minimum_is_an_error_naming_it(te
         registry.build_method("sift+ratio", zooms=(1, 0.1)).match(small, small)
     # checked before any matching, so also for a view that `accept` might never reach
     with pytest.raises(OptionError, match=r"zoom 8 shrinks image1 \(64x64\) to 8x8"):
-        registry.build_method("sift+ratio", zooms=(1, 8), accept=0.01).match(textured_image, textured_image[:64, :64])
+        registry.build_method("sift+ratio", zooms=(1, 8), accept=0.01).match(
+            textured_image, textured_image[:64, :64]
+        )

@@ -16,8 +16,12 @@ def test_rope_scores_depend_only_on_the_offset():
     scores = rotated_q @ rotated_k.T  # (42, 42)
     index = lambda x, y: y * 7 + x
     # the same offset (+2, +1) from two different places gives the same score
-    assert scores[index(0, 0), index(2, 1)] == pytest.approx(float(scores[index(3, 4), index(5, 5)]), abs=1e-5)
-    assert scores[index(0, 0), index(2, 1)] != pytest.approx(float(scores[index(0, 0), index(1, 2)]), abs=1e-3)
+    assert scores[index(0, 0), index(2, 1)] == pytest.approx(
+        float(scores[index(3, 4), index(5, 5)]), abs=1e-5
+    )
+    assert scores[index(0, 0), index(2, 1)] != pytest.approx(
+        float(scores[index(0, 0), index(1, 2)]), abs=1e-3
+    )
     # no offset: the rotation preserves the dot product
     assert scores[index(4, 2), index(4, 2)] == pytest.approx(float(q @ k), abs=1e-5)
 

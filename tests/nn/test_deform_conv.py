@@ -26,7 +26,7 @@ def _bilinear(image: torch.Tensor, y: float, x: float) -> torch.Tensor:
 
 
 def _naive(input, offset, weight, bias, stride, padding, dilation, mask, groups=1):
-    batch, channels, height, width = input.shape
+    batch, channels, _height, _width = input.shape
     out_channels, group_channels, kh, kw = weight.shape
     out_h, out_w = offset.shape[2:]
     offset_groups = offset.shape[1] // (2 * kh * kw)
@@ -71,13 +71,21 @@ def test_zero_offsets_equal_conv2d(stride, padding, dilation, groups):
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("with_mask, offset_groups, groups", [(False, 1, 1), (True, 1, 1), (True, 2, 1), (False, 2, 2)])
+@pytest.mark.parametrize(
+    "with_mask, offset_groups, groups", [(False, 1, 1), (True, 1, 1), (True, 2, 1), (False, 2, 2)]
+)
 def test_random_offsets_equal_a_per_pixel_loop(with_mask, offset_groups, groups):
     torch.manual_seed(1)
     x = torch.randn(1, 4, 6, 5, dtype=torch.float64)
-    weight = torch.randn(3 * groups, 4 // groups, 3, 3, dtype=torch.float64) if groups > 1 else torch.randn(3, 4, 3, 3, dtype=torch.float64)
+    weight = (
+        torch.randn(3 * groups, 4 // groups, 3, 3, dtype=torch.float64)
+        if groups > 1
+        else torch.randn(3, 4, 3, 3, dtype=torch.float64)
+    )
     bias = torch.randn(weight.shape[0], dtype=torch.float64)
-    offset = torch.randn(1, 2 * offset_groups * 9, 6, 5, dtype=torch.float64) * 2.5  # many samples fall outside
+    offset = (
+        torch.randn(1, 2 * offset_groups * 9, 6, 5, dtype=torch.float64) * 2.5
+    )  # many samples fall outside
     mask = torch.rand(1, offset_groups * 9, 6, 5, dtype=torch.float64) if with_mask else None
     got = deform_conv2d(x, offset, weight, bias, stride=1, padding=1, dilation=1, mask=mask)
     expected = _naive(x, offset, weight, bias, 1, 1, 1, mask, groups=groups)

@@ -40,11 +40,16 @@ def test_detect_threshold_and_budget():
 
 def test_no_keypoints_where_the_image_is_flat():
     image = torch.full((1, 1, 40, 60), 0.5)
-    image[..., 32:] = torch.rand(1, 1, 40, 28, generator=torch.Generator().manual_seed(0))  # right part textured
+    image[..., 32:] = torch.rand(
+        1, 1, 40, 28, generator=torch.Generator().manual_seed(0)
+    )  # right part textured
     allowed = textured(image)
     assert allowed.shape == image.shape
     # textured within the window's half side of the textured part, flat beyond
-    assert allowed[..., 32 - CONTRAST_WINDOW // 2 :].all() and not allowed[..., : 32 - CONTRAST_WINDOW // 2].any()
+    assert (
+        allowed[..., 32 - CONTRAST_WINDOW // 2 :].all()
+        and not allowed[..., : 32 - CONTRAST_WINDOW // 2].any()
+    )
     assert textured(image, min_contrast=0) is None
     keypoints, _ = detect_keypoints(_peaks(), max_keypoints=10, allowed=allowed)  # peaks at x = 20 and 40
     assert keypoints.shape == (1, 1, 2) and float(keypoints[0, 0, 0]) > 40

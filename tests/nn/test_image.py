@@ -31,9 +31,13 @@ def test_local_contrast_is_the_window_standard_deviation():
     assert torch.allclose(cells[:, 0, 1, 2].double(), expected, atol=1e-6)
     centred = local_contrast(image, 3)
     assert centred.shape == image.shape
-    assert torch.allclose(centred[:, 0, 4, 5].double(), image[:, :, 3:6, 4:7].flatten(1).std(1, unbiased=False), atol=1e-6)
+    assert torch.allclose(
+        centred[:, 0, 4, 5].double(), image[:, :, 3:6, 4:7].flatten(1).std(1, unbiased=False), atol=1e-6
+    )
     # a window cut by the border counts only the pixels inside
-    assert torch.allclose(centred[:, 0, 0, 0].double(), image[:, :, :2, :2].flatten(1).std(1, unbiased=False), atol=1e-6)
+    assert torch.allclose(
+        centred[:, 0, 0, 0].double(), image[:, :, :2, :2].flatten(1).std(1, unbiased=False), atol=1e-6
+    )
     assert local_contrast(torch.full((1, 1, 8, 8), 0.7), 3).max() < 1e-3 / 255  # flat, up to rounding
 
 

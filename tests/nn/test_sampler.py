@@ -20,7 +20,9 @@ def _problem(dtype=torch.float64, points=7, samples=3, dim=5, seed=0):
     levels = [torch.randn(2, c, h, w, generator=generator, dtype=dtype) for c, h, w in shapes]
     # points spread over and slightly beyond each map, so border taps are exercised
     positions = [
-        torch.rand(2, points, samples, 2, generator=generator, dtype=dtype) * torch.tensor([w + 2.0, h + 2.0], dtype=dtype) - 1.5
+        torch.rand(2, points, samples, 2, generator=generator, dtype=dtype)
+        * torch.tensor([w + 2.0, h + 2.0], dtype=dtype)
+        - 1.5
         for _, h, w in shapes
     ]
     weights = [torch.randn(samples, c, dim, generator=generator, dtype=dtype) for c, _, _ in shapes]
@@ -32,7 +34,9 @@ def test_fused_matches_reference_values():
     levels, positions, weights, bias = _problem()
     expected = sample_aggregate_reference(levels, positions, weights, bias)
     assert expected.shape == (2, 7, 5)
-    torch.testing.assert_close(sample_aggregate_fused(levels, positions, weights, bias), expected, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        sample_aggregate_fused(levels, positions, weights, bias), expected, rtol=1e-10, atol=1e-10
+    )
 
 
 def test_fused_matches_reference_gradients():
@@ -47,24 +51,37 @@ def test_fused_matches_reference_gradients():
             t.grad = None
         return result
 
-    for fused, reference in zip(grads(sample_aggregate_fused), grads(sample_aggregate_reference), strict=True):
+    for fused, reference in zip(
+        grads(sample_aggregate_fused), grads(sample_aggregate_reference), strict=True
+    ):
         torch.testing.assert_close(fused, reference, rtol=1e-9, atol=1e-9)
 
 
 def test_fused_gradcheck():
     levels, positions, weights, _ = _problem(points=3, samples=2, dim=2)
     inputs = tuple(t.requires_grad_() for t in (*levels, *positions, *weights))
-    assert torch.autograd.gradcheck(lambda *x: sample_aggregate_fused(list(x[:3]), list(x[3:6]), list(x[6:])), inputs)
+    assert torch.autograd.gradcheck(
+        lambda *x: sample_aggregate_fused(list(x[:3]), list(x[3:6]), list(x[6:])), inputs
+    )
 
 
 def test_float32_dispatch_agrees():
-    levels, positions, weights, bias = _problem(dtype=torch.float32, points=300, samples=8, dim=16)  # 13 x 8 >= 64: fused
-    torch.testing.assert_close(sample_aggregate(levels, positions, weights, bias), sample_aggregate_reference(levels, positions, weights, bias), rtol=1e-4, atol=1e-4)
+    levels, positions, weights, bias = _problem(
+        dtype=torch.float32, points=300, samples=8, dim=16
+    )  # 13 x 8 >= 64: fused
+    torch.testing.assert_close(
+        sample_aggregate(levels, positions, weights, bias),
+        sample_aggregate_reference(levels, positions, weights, bias),
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 def test_pixel_convention_and_zero_padding():
     level = torch.arange(12, dtype=torch.float64).view(1, 1, 3, 4)
-    points = torch.tensor([[[[0.0, 0.0], [3.0, 2.0], [1.5, 0.5], [-2.0, 0.0], [10.0, 10.0]]]], dtype=torch.float64)
+    points = torch.tensor(
+        [[[[0.0, 0.0], [3.0, 2.0], [1.5, 0.5], [-2.0, 0.0], [10.0, 10.0]]]], dtype=torch.float64
+    )
     samples = grid_sample_points(level, points)[0, 0, 0]
     torch.testing.assert_close(samples, torch.tensor([0.0, 11.0, 3.5, 0.0, 0.0], dtype=torch.float64))
     weight = torch.ones(5, 1, 1, dtype=torch.float64)

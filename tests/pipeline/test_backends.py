@@ -54,10 +54,18 @@ def test_ray_gives_the_same_files_as_local(corner_scene, tmp_path):
     extract_features(images, tmp_path / "local" / "features.h5", progress=False)
     with RayBackend(num_workers=2, max_retries=0) as backend:
         assert backend.workers == 2
-        summary = extract_features(images, tmp_path / "ray" / "features.h5", backend=backend, chunk_size=1, progress=False)
+        summary = extract_features(
+            images, tmp_path / "ray" / "features.h5", backend=backend, chunk_size=1, progress=False
+        )
         assert sorted(summary.extracted) == names
-        matched = match_pairs(pairs, tmp_path / "ray" / "features.h5", tmp_path / "ray" / "matches.h5",
-                              backend=backend, chunk_size=2, progress=False)
+        matched = match_pairs(
+            pairs,
+            tmp_path / "ray" / "features.h5",
+            tmp_path / "ray" / "matches.h5",
+            backend=backend,
+            chunk_size=2,
+            progress=False,
+        )
         assert sorted(matched.done) == sorted(pairs)
         # a dead worker loses its chunk only; the others come back
         results = sorted(backend.run(_exit_worker, [(1,)]), key=lambda r: r.index)
@@ -70,7 +78,10 @@ def test_ray_gives_the_same_files_as_local(corner_scene, tmp_path):
         np.testing.assert_array_equal(a.keypoints, b.keypoints)
         np.testing.assert_array_equal(a.descriptors, b.descriptors)
     for pair in pairs:
-        (ia, sa), (ib, sb) = read_matches(local / "matches.h5", *pair), read_matches(ray / "matches.h5", *pair)
+        (ia, sa), (ib, sb) = (
+            read_matches(local / "matches.h5", *pair),
+            read_matches(ray / "matches.h5", *pair),
+        )
         np.testing.assert_array_equal(ia, ib)
         np.testing.assert_allclose(sa, sb, rtol=1e-6)
     with h5py.File(ray / "features.h5", "r") as file:

@@ -6,12 +6,12 @@ import h5py
 import numpy as np
 import pytest
 
-from tiepoint.bench.reconstruction import model_poses, pose_errors
 from tiepoint.errors import CorruptFileError, OptionError
 from tiepoint.io.h5 import list_feature_names, read_features, read_matches
 from tiepoint.pipeline.dense import match_dense, merge_dense, merge_points, one_to_one, read_dense_matches
 from tiepoint.pipeline.pairs import exhaustive_pairs, read_pairs, select_pairs
 from tiepoint.pipeline.reconstruct import reconstruct
+from tiepoint_lab.bench.reconstruction import model_poses, pose_errors
 
 NAMES = [f"view{i}.png" for i in range(3)]
 
@@ -55,7 +55,9 @@ def test_match_dense_stores_each_pair_and_resumes(corner_scene, dense_run):
     again = match_dense(pairs, corner_scene.folder, folder / "dense.h5", method="eloftr", progress=False)
     assert again.done == [] and sorted(again.skipped) == sorted(pairs)
     with pytest.raises(OptionError, match="already holds"):  # other options than the stored matches
-        match_dense(pairs, corner_scene.folder, folder / "dense.h5", method="eloftr", threshold=0.5, progress=False)
+        match_dense(
+            pairs, corner_scene.folder, folder / "dense.h5", method="eloftr", threshold=0.5, progress=False
+        )
     with pytest.raises(OptionError, match="sparse"):
         match_dense(pairs, corner_scene.folder, folder / "other.h5", method="sift")
     with pytest.raises(OptionError, match="unknown option"):
@@ -71,11 +73,12 @@ def test_merge_dense_makes_shared_keypoints_that_keep_the_matches(dense_run):
     features = {name: read_features(folder / "features.h5", name) for name in NAMES}
     assert features["view0.png"].descriptors.shape[1] == 0 and features["view0.png"].image_size == (320, 240)
     assert totals["keypoints"] == sum(len(f) for f in features.values())
-    # every stored match is one of the pair's dense matches, moved by the merge less than half a pixel diagonal
+    # every stored match is one of the pair's dense matches, moved by the merge less than half a pixel
+    # diagonal
     tracked = {}
     for name0, name1 in pairs:
         raw = read_dense_matches(folder / "dense.h5", name0, name1)
-        indices, scores = read_matches(folder / "matches.h5", name0, name1)
+        indices, _scores = read_matches(folder / "matches.h5", name0, name1)
         assert len(indices) > 0.9 * len(raw["scores"])
         for side, name, column in ((0, name0, 0), (1, name1, 1)):
             merged = features[name].keypoints[indices[:, column]]
@@ -111,7 +114,10 @@ def test_dense_reconstruct_leaves_out_unreadable_images(corner_scene, tmp_path, 
         shutil.copy(corner_scene.folder / name, folder / name)
     (folder / "view1b.png").write_bytes(b"not an image")  # sorts between view1 and view2
     result = reconstruct(folder, tmp_path / "out", method="eloftr", pairs="sequential:1", progress=False)
-    assert read_pairs(tmp_path / "out" / "pairs.txt") == [("view0.png", "view1.png"), ("view1.png", "view2.png")]
+    assert read_pairs(tmp_path / "out" / "pairs.txt") == [
+        ("view0.png", "view1.png"),
+        ("view1.png", "view2.png"),
+    ]
     assert result.summary["registered_images"] == 3 and "view1b.png could not be used" in caplog.text
 
 
@@ -137,7 +143,9 @@ def test_dense_retrieval_pairs_come_from_sift_descriptors(corner_scene, corner_f
     assert result.summary["pairs"] == "retrieval:2 (sift VLAD)" and result.files["retrieval"].is_file()
     assert result.summary["registered_images"] == 6
     errors = pose_errors(model_poses(result.models[0]), corner_scene.poses)
-    assert errors["rotation_error_deg"]["max"] < 2.5  # 1.65 measured; a thinner view graph than sequential:2's
+    assert (
+        errors["rotation_error_deg"]["max"] < 2.5
+    )  # 1.65 measured; a thinner view graph than sequential:2's
 
 
 @pytest.mark.slow
@@ -154,7 +162,9 @@ def test_reconstructs_the_corner_scene_with_eloftr(corner_scene, tmp_path):
     assert not (output / "retrieval_features.h5").exists()  # made for retrieval pairs only
     database_time = (output / "database.db").stat().st_mtime_ns
     again = reconstruct(corner_scene.folder, output, method="eloftr", pairs="sequential:2", progress=False)
-    assert (output / "database.db").stat().st_mtime_ns == database_time and again.summary["registered_images"] == 6
+    assert (output / "database.db").stat().st_mtime_ns == database_time and again.summary[
+        "registered_images"
+    ] == 6
 
 
 @pytest.mark.slow
@@ -165,27 +175,57 @@ def test_dense_stage_commands_chain(corner_scene, tmp_path, capsys):
     out = tmp_path / "out"
     write_pairs(tmp_path / "pairs.txt", exhaustive_pairs([f"view{i}.png" for i in range(4)]))
     images, pairs = str(corner_scene.folder), str(tmp_path / "pairs.txt")
-    assert main(["match-dense", images, pairs, str(out / "dense.h5")]) == 0
-    assert main(["merge-dense", pairs, str(out / "dense.h5"), str(out / "f.h5"), str(out / "m.h5")]) == 0
-    assert "4 images" in capsys.readouterr().out
     files = [str(out / "f.h5"), pairs, str(out / "m.h5")]
+    dense = ["--method", "eloftr", "--images", images, "--dense", str(out / "dense.h5")]
+    assert main(["match-pairs", *files, *dense]) == 0  # match each pair from its images, then merge
+    assert "4 images" in capsys.readouterr().out
+    assert main(["match-pairs", *files, *dense]) == 0  # resumed: nothing to match, merged again
+    printed = capsys.readouterr().out
+    assert "0 pairs done, 6 already there" in printed and "4 images" in printed
     assert main(["verify", *files, str(out / "g.h5"), "--single-camera"]) == 0
-    assert main(["colmap-import", *files, str(out / "db.db"), "--geometries", str(out / "g.h5"), "--single-camera"]) == 0
-    assert main(["map", str(out / "db.db"), images, str(out / "model")]) == 0
+    stage_files = [
+        "--features",
+        files[0],
+        "--pairs",
+        pairs,
+        "--matches",
+        files[2],
+        "--geometries",
+        str(out / "g.h5"),
+    ]
+    assert main(["map", images, str(out / "model"), *stage_files, "--single-camera"]) == 0
     assert "registered 4 of 4 images" in capsys.readouterr().out
-    assert main(["match-dense", images, pairs, str(out / "d2.h5"), "--method", "sift"]) == 2
+    assert (
+        main(
+            [
+                "match-pairs",
+                str(out / "f2.h5"),
+                pairs,
+                str(out / "m2.h5"),
+                "--method",
+                "sift",
+                "--images",
+                images,
+            ]
+        )
+        == 2
+    )
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "is sparse" in error
     write_pairs(tmp_path / "gone.txt", [("view0.png", "view1.png"), ("view0.png", "gone.png")])
-    assert main(["match-dense", images, str(tmp_path / "gone.txt"), str(out / "d3.h5")]) == 1  # a pair failed
+    gone = [str(out / "f3.h5"), str(tmp_path / "gone.txt"), str(out / "m3.h5")]
+    assert main(["match-pairs", *gone, "--method", "eloftr", "--images", images]) == 1  # a pair failed
     printed = capsys.readouterr().out
     assert "1 pairs done" in printed and "1 failed" in printed and "failed: view0.png gone.png" in printed
-    assert len(read_dense_matches(out / "d3.h5", "view0.png", "view1.png")["scores"]) > 100  # its chunk-mate is kept
+    assert not (out / "f3.h5").exists() and not (out / "m3.h5").exists()  # merged once every pair is matched
+    assert (
+        len(read_dense_matches(out / "dense_m3.h5", "view0.png", "view1.png")["scores"]) > 100
+    )  # its chunk-mate is kept
 
 
 @pytest.mark.slow
-# A48 learned no invariance to large turns, and is less precise: 3.3 deg on the upright scene through the sparse
-# pipeline, 5.9 deg measured here; ELoFTR 0.72 deg
+# A48 learned no invariance to large turns, and is less precise: 3.3 deg on the upright scene through the
+# sparse pipeline, 5.9 deg measured here; ELoFTR 0.72 deg
 @pytest.mark.parametrize("method, max_error", [("eloftr", 1.0), ("clidd-a48+mnn", 8.0)])
 def test_reconstruct_with_a_turned_view_searches_the_turns(corner_scene, tmp_path, method, max_error):
     import shutil
@@ -197,7 +237,9 @@ def test_reconstruct_with_a_turned_view_searches_the_turns(corner_scene, tmp_pat
     turned = cv2.imread(str(folder / "view3.png"))
     cv2.imwrite(str(folder / "view3.png"), np.ascontiguousarray(np.rot90(turned)))  # a photo taken sideways
     options = {"rotations": (0, 90, 180, 270), "accept": 0.5}
-    result = reconstruct(folder, tmp_path / "out", method=method, pairs="sequential:2", progress=False, **options)
+    result = reconstruct(
+        folder, tmp_path / "out", method=method, pairs="sequential:2", progress=False, **options
+    )
     assert result.summary["registered_images"] == 6 and (tmp_path / "out" / "dense_matches.h5").is_file()
     truth = dict(corner_scene.poses)
     turn = np.array([[0.0, 1, 0], [-1, 0, 0], [0, 0, 1]])  # np.rot90 of the image: camera (x, y) -> (y, -x)

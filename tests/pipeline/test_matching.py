@@ -19,13 +19,16 @@ NAMES = [f"view{i}.png" for i in range(4)]
 
 def test_matches_equal_direct_matching(corner_features, tmp_path):
     pairs = exhaustive_pairs(NAMES)
-    summary = match_pairs(pairs, corner_features, tmp_path / "matches.h5", method="sift+ratio", progress=False,
-                          chunk_size=4)
+    summary = match_pairs(
+        pairs, corner_features, tmp_path / "matches.h5", method="sift+ratio", progress=False, chunk_size=4
+    )
     assert sorted(summary.done) == sorted(pairs) and not summary.failed and not summary.skipped
     method = registry.build_method("sift+ratio")
     for name0, name1 in pairs:
-        expected = method.match_features(read_features(corner_features, name0), read_features(corner_features, name1))
-        indices, scores = read_matches(tmp_path / "matches.h5", name0, name1)
+        expected = method.match_features(
+            read_features(corner_features, name0), read_features(corner_features, name1)
+        )
+        indices, _scores = read_matches(tmp_path / "matches.h5", name0, name1)
         np.testing.assert_array_equal(indices, expected.indices[np.argsort(expected.indices[:, 0])])
         assert len(indices) > 50  # neighbouring views of a textured scene
     rerun = match_pairs(pairs, corner_features, tmp_path / "matches.h5", method="sift+ratio", progress=False)

@@ -86,8 +86,14 @@ def test_retrieval_pairs_images_of_the_same_scene(tmp_path, binary):
     groups = {"s0/a.png": 0, "s0/b.png": 0, "s0/c.png": 0, "s1/a.png": 1, "s1/b.png": 1, "s1/c.png": 1}
     features = _features_file(tmp_path / "f.h5", groups, binary=binary)
     pairs = select_pairs(features, "retrieval:2")
-    assert sorted(pairs) == [("s0/a.png", "s0/b.png"), ("s0/a.png", "s0/c.png"), ("s0/b.png", "s0/c.png"),
-                             ("s1/a.png", "s1/b.png"), ("s1/a.png", "s1/c.png"), ("s1/b.png", "s1/c.png")]
+    assert sorted(pairs) == [
+        ("s0/a.png", "s0/b.png"),
+        ("s0/a.png", "s0/c.png"),
+        ("s0/b.png", "s0/c.png"),
+        ("s1/a.png", "s1/b.png"),
+        ("s1/a.png", "s1/c.png"),
+        ("s1/b.png", "s1/c.png"),
+    ]
     vlad = global_descriptors(features, sorted(groups), num_words=4)
     assert vlad.shape == (6, 4 * 32)
     np.testing.assert_allclose(np.linalg.norm(vlad, axis=1), 1, atol=1e-5)

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from tiepoint.bench.reconstruction import model_poses, pose_errors
 from tiepoint.errors import OptionError
 from tiepoint.io.colmap import CameraOptions
 from tiepoint.pipeline.reconstruct import FILES, read_models, reconstruct
+from tiepoint_lab.bench.reconstruction import model_poses, pose_errors
 
 
 @pytest.mark.slow
@@ -42,7 +42,9 @@ def test_refuses_bad_input_before_working(corner_scene, tmp_path):
     with pytest.raises(OptionError, match="pairs"):
         reconstruct(corner_scene.folder, tmp_path / "a", pairs="nearby", progress=False)
     with pytest.raises(OptionError, match="camera"):
-        reconstruct(corner_scene.folder, tmp_path / "b", camera=CameraOptions("PINHOLE", (1, 2)), progress=False)
+        reconstruct(
+            corner_scene.folder, tmp_path / "b", camera=CameraOptions("PINHOLE", (1, 2)), progress=False
+        )
     with pytest.raises(OptionError, match="backend"):
         reconstruct(corner_scene.folder, tmp_path / "c", backend="spark", progress=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
@@ -62,11 +64,41 @@ def test_stage_commands_chain(corner_scene, tmp_path, capsys):
     assert main(["match-pairs", str(out / "f.h5"), str(out / "pairs.txt"), str(out / "m.h5")]) == 0
     files = [str(out / "f.h5"), str(out / "pairs.txt"), str(out / "m.h5")]
     assert main(["verify", *files, str(out / "g.h5"), "--single-camera"]) == 0
-    assert main(["colmap-import", *files, str(out / "db.db"), "--geometries", str(out / "g.h5"), "--single-camera"]) == 0
-    assert main(["map", str(out / "db.db"), str(images), str(out / "model")]) == 0
+    stage_files = [
+        "--features",
+        files[0],
+        "--pairs",
+        files[1],
+        "--matches",
+        files[2],
+        "--geometries",
+        str(out / "g.h5"),
+    ]
+    assert main(["map", str(images), str(out / "model"), *stage_files, "--single-camera"]) == 0
     printed = capsys.readouterr().out
-    assert "registered 4 of 4 images" in printed
+    assert "4 images, 1 cameras" in printed and "registered 4 of 4 images" in printed
     assert (out / "model" / "sparse" / "0").is_dir() and (out / "model" / "reconstruction.png").is_file()
+    assert (out / "model" / "database.db").is_file()
+    # the database alone, then mapped as an existing database
+    database = ["--database", str(out / "db.db")]
+    assert (
+        main(
+            [
+                "map",
+                str(images),
+                str(out / "db"),
+                *stage_files,
+                *database,
+                "--database-only",
+                "--single-camera",
+            ]
+        )
+        == 0
+    )
+    assert "4 images, 1 cameras" in capsys.readouterr().out
+    assert (out / "db.db").is_file() and not (out / "db").exists()
+    assert main(["map", str(images), str(out / "again"), *database]) == 0
+    assert "registered 4 of 4 images" in capsys.readouterr().out
 
     assert main(["verify", *files, str(out / "g.h5")]) == 2  # other cameras than the stored geometries
     assert "already holds two-view geometries" in capsys.readouterr().err

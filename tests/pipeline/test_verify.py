@@ -42,8 +42,10 @@ def test_verified_geometry_is_right_and_repeatable(corner_scene, corner_features
     again = verify_pairs(pairs, corner_features, matches, tmp_path / "h.h5", camera=camera, progress=False)
     with h5py.File(tmp_path / "g.h5", "r") as first, h5py.File(tmp_path / "h.h5", "r") as second:
         for pair in pairs:
-            np.testing.assert_array_equal(read_two_view_geometry(first, *pair)["inlier_matches"],
-                                          read_two_view_geometry(second, *pair)["inlier_matches"])
+            np.testing.assert_array_equal(
+                read_two_view_geometry(first, *pair)["inlier_matches"],
+                read_two_view_geometry(second, *pair)["inlier_matches"],
+            )
     assert not again.failed
     rerun = verify_pairs(pairs, corner_features, matches, tmp_path / "g.h5", camera=camera, progress=False)
     assert rerun.done == [] and len(rerun.skipped) == len(pairs)
@@ -56,7 +58,7 @@ def test_options_are_checked(corner_features, corner_matches, tmp_path):
         VerificationOptions(max_error=0)
     with pytest.raises(OptionError, match="min_num_inliers"):
         VerificationOptions(min_num_inliers=2)
-    pairs, matches = corner_matches
+    pairs, _matches = corner_matches
     with pytest.raises(FileNotFoundError):
         verify_pairs(pairs, corner_features, tmp_path / "missing.h5", tmp_path / "g.h5", progress=False)
 
@@ -73,8 +75,9 @@ def test_unrelated_images_are_stored_without_inliers(corner_features, tmp_path):
     indices = np.stack([np.arange(60), rng.permutation(60)], 1)  # 60 random matches: no geometry
     with open_for_update(tmp_path / "m.h5") as file:
         write_matches(file, "view0.png", "view5.png", indices, np.ones(60, np.float32), count)
-    summary = verify_pairs([("view0.png", "view5.png")], features, tmp_path / "m.h5", tmp_path / "g.h5",
-                           progress=False)
+    summary = verify_pairs(
+        [("view0.png", "view5.png")], features, tmp_path / "m.h5", tmp_path / "g.h5", progress=False
+    )
     assert summary.done == [("view0.png", "view5.png")]
     with h5py.File(tmp_path / "g.h5", "r") as file:
         record = read_two_view_geometry(file, "view0.png", "view5.png")
@@ -82,8 +85,8 @@ def test_unrelated_images_are_stored_without_inliers(corner_features, tmp_path):
 
 
 def test_pairs_with_few_inliers_for_their_matches_fail(corner_features, corner_matches, tmp_path):
-    """100 of a pair's true matches among four times as many random ones: COLMAP's test alone passes the pair on
-    the true matches, the default inlier-ratio floor (0.25, as GLOMAP) marks it degenerate."""
+    """100 of a pair's true matches among four times as many random ones: COLMAP's test alone passes the pair
+    on the true matches, the default inlier-ratio floor (0.25, as GLOMAP) marks it degenerate."""
     from tiepoint.io.h5 import open_for_update, read_matches, write_matches
 
     pairs, matches = corner_matches
@@ -91,7 +94,10 @@ def test_pairs_with_few_inliers_for_their_matches_fail(corner_features, corner_m
     true, _ = read_matches(matches, *pair)
     rng = np.random.default_rng(0)
     true = true[rng.choice(len(true), 100, replace=False)]
-    count0, count1 = len(read_features(corner_features, pair[0])), len(read_features(corner_features, pair[1]))
+    count0, count1 = (
+        len(read_features(corner_features, pair[0])),
+        len(read_features(corner_features, pair[1])),
+    )
     free0 = rng.permutation(np.setdiff1d(np.arange(count0), true[:, 0]))
     free1 = rng.permutation(np.setdiff1d(np.arange(count1), true[:, 1]))
     indices = np.concatenate([true, np.stack([free0[:400], free1[:400]], 1)])
@@ -99,8 +105,14 @@ def test_pairs_with_few_inliers_for_their_matches_fail(corner_features, corner_m
         write_matches(file, *pair, indices, np.ones(len(indices), np.float32), count0)
 
     def verified(output, **options):
-        verify_pairs([pair], corner_features, tmp_path / "m.h5", tmp_path / output,
-                     options=VerificationOptions(**options), progress=False)
+        verify_pairs(
+            [pair],
+            corner_features,
+            tmp_path / "m.h5",
+            tmp_path / output,
+            options=VerificationOptions(**options),
+            progress=False,
+        )
         with h5py.File(tmp_path / output, "r") as file:
             return read_two_view_geometry(file, *pair)
 

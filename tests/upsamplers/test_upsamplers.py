@@ -123,7 +123,7 @@ def test_input_checks():
 
 
 def test_weights_missing_or_wrong(tmp_path):
-    with pytest.raises(WeightsError, match="tiepoint train upsampler"):
+    with pytest.raises(WeightsError, match="tiepoint-lab train upsampler"):
         from_pretrained("jbu", "none", DIM, tmp_path / "absent.pt")
     torch.save({"model": {"nothing": torch.zeros(1)}}, tmp_path / "bad.pt")
     from tiepoint.errors import CorruptFileError

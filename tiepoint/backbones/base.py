@@ -3,7 +3,8 @@
 A backbone is any object with the attributes and method of :class:`Backbone`; subclassing it is optional
 (``isinstance(obj, Backbone)`` only checks the protocol). Coordinates: feature cell ``(i, j)`` of a backbone
 with stride ``s`` covers pixels ``[j*s, (j+1)*s) x [i*s, (i+1)*s)`` of the image padded on the right and
-bottom to a multiple of ``s`` (see :func:`pad_to_stride`); its centre is pixel ``((j + 0.5) s - 0.5, (i + 0.5) s - 0.5)``.
+bottom to a multiple of ``s`` (see :func:`pad_to_stride`); its centre is pixel
+``((j + 0.5) s - 0.5, (i + 0.5) s - 0.5)``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ def check_images(images: Tensor, stride: int, name: str = "images") -> Tensor:
         raise ImageError(f"{name} must be float RGB in [0, 1], got dtype {images.dtype}")
     height, width = images.shape[-2:]
     if height % stride or width % stride or height == 0 or width == 0:
-        raise ImageError(f"{name}: height and width must be positive multiples of {stride}, got {height}x{width} (use pad_to_stride)")
+        raise ImageError(
+            f"{name}: height and width must be positive multiples of {stride}, "
+            f"got {height}x{width} (use pad_to_stride)"
+        )
     return images.float()
 
 
@@ -89,11 +93,15 @@ def image_tensor(image) -> Tensor:
 
 
 def tiled_features(backbone: Backbone, images: Tensor, tiles: int) -> Tensor:
-    """The backbone's map of ``images`` enlarged ``tiles`` times, run as ``tiles x tiles`` tiles of the original
-    size (as FeatSharp does): ``(B, 3, H, W)`` -> ``(B, C, tiles H / s, tiles W / s)``."""
+    """The backbone's map of ``images`` enlarged ``tiles`` times, run as ``tiles x tiles`` tiles of the
+    original size (as FeatSharp does): ``(B, 3, H, W)`` -> ``(B, C, tiles H / s, tiles W / s)``."""
     batch, _, height, width = images.shape
     enlarged = F.interpolate(images, scale_factor=tiles, mode="bilinear", align_corners=False).clamp_(0, 1)
-    crops = enlarged.reshape(batch, 3, tiles, height, tiles, width).permute(0, 2, 4, 1, 3, 5).reshape(-1, 3, height, width)
+    crops = (
+        enlarged.reshape(batch, 3, tiles, height, tiles, width)
+        .permute(0, 2, 4, 1, 3, 5)
+        .reshape(-1, 3, height, width)
+    )
     maps = torch.cat([backbone(crops[start : start + 4]) for start in range(0, crops.shape[0], 4)])
     h, w = maps.shape[-2:]
     maps = maps.reshape(batch, tiles, tiles, -1, h, w).permute(0, 3, 1, 4, 2, 5)

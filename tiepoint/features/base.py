@@ -1,16 +1,19 @@
-"""The extractor interface: an image in, :class:`~tiepoint.types.Features` in original pixels out."""
+"""The extractor interface: an image in, :class:`~tiepoint.types.Features` in original pixels out.
+
+:class:`ExtractorWrapper` is the base of what runs an extractor differently (on an image pyramid, on a larger
+candidate pool); the registry composes wrappers around the extractor a name builds, each with its own options.
+"""
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, replace
-from typing import ClassVar
+from dataclasses import asdict, dataclass, replace
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..config import check_positive, make_config
-from ..errors import ImageError
-from ..io.image import MIN_SIDE, ImageLike, Resize, as_image, image_size, resize_by_factor, resize_to_max_edge
+from ..errors import OptionError
+from ..io.image import MIN_SIDE, ImageLike, Resize, as_image, image_size, resize_to_max_edge
 from ..types import Features
 
 
@@ -31,27 +34,12 @@ class Extractor:
         """Keep at most this many keypoints, those with the highest scores."""
         resize: int | None = None
         """Shrink the image so that its longer side is at most this many pixels before extraction."""
-        ranker: bool = False
-        """Order keypoints by RaCo's learned ranker (:mod:`tiepoint.features.ranker`): detect
-        ``POOL_FACTOR * max_keypoints`` candidates, keep the ``max_keypoints`` the ranker puts first."""
-        scales: tuple[float, ...] = (1.0,)
-        """Extract from an image pyramid: the image (after ``resize``) shrunk by each factor in ``(0, 1]``.
-        The keypoints of all levels are pooled in original pixels and the ``max_keypoints`` best kept, so a
-        feature trained on a limited zoom range also matches across larger zooms (e.g. ``(1, 0.5, 0.25)``).
-        Levels whose shorter side would fall below the smallest accepted image are skipped."""
 
         def __post_init__(self) -> None:
             check_positive(self.max_keypoints, "max_keypoints")
             check_positive(self.resize, "resize", allow_none=True)
             if self.resize is not None and self.resize < MIN_SIDE:
                 raise ValueError(f"resize must be at least {MIN_SIDE} pixels, got {self.resize}")
-            if isinstance(self.scales, (int, float)):
-                self.scales = (self.scales,)
-            self.scales = tuple(float(s) for s in self.scales)
-            if not self.scales or not all(0 < s <= 1 for s in self.scales):
-                raise ValueError(f"scales must be one or more factors in (0, 1], got {self.scales}")
-            if self.ranker and self.scales != (1.0,):
-                raise ValueError("ranker orders the keypoints of one image, not of a pyramid: use scales=(1,) with it")
 
     def __init__(self, **options) -> None:
         self.config = make_config(self.Config, options, f"extractor {self.name!r}")
@@ -68,43 +56,78 @@ class Extractor:
         """
         array = as_image(image)
         resized, resize = resize_to_max_edge(array, self.config.resize)
-        if self.config.ranker:
-            features = self._ranked(resized)
-        elif self.config.scales == (1.0,):
-            features = top_k(self._extract(resized), self.config.max_keypoints)
-        else:
-            features = top_k(self._pyramid(resized), self.config.max_keypoints)
+        features = self.extract_resized(resized)
         return replace(in_original_pixels(features, resize), image_size=image_size(array))
 
-    def _ranked(self, image: np.ndarray) -> Features:
-        """The ``max_keypoints`` best of a larger candidate pool by the ranker's order."""
-        from .ranker import POOL_FACTOR, rerank
-
-        budget = self.config.max_keypoints
-        pool = copy.copy(self)  # same models, larger budget; self.config is never changed (thread-safe)
-        pool.config = replace(self.config, max_keypoints=POOL_FACTOR * budget)
-        return rerank(image, pool._extract(image), budget)
-
-    def _pyramid(self, image: np.ndarray) -> Features:
-        """The features of every level of ``config.scales``, in pixels of ``image`` (not yet cut to the budget)."""
-        pyramid = [resize_by_factor(image, factor) for factor in self.config.scales]
-        pyramid = [(level, resize) for level, resize in pyramid if min(level.shape[:2]) >= MIN_SIDE]
-        if not pyramid:
-            width, height = image_size(image)
-            raise ImageError(f"scales {self.config.scales}: every level of this {width}x{height} image is smaller than {MIN_SIDE} px")
-        return concatenate([in_original_pixels(self._extract(level), resize) for level, resize in pyramid])
+    def extract_resized(self, image: np.ndarray) -> Features:
+        """The ``max_keypoints`` best features of a validated image already resized by ``config.resize``, in
+        its pixels: the stage an :class:`ExtractorWrapper` replaces."""
+        return top_k(self._extract(image), self.config.max_keypoints)
 
     def _extract(self, image: np.ndarray) -> Features:
         """Extract from a validated ``(H, W, 3)`` uint8 RGB image; coordinates in this image's pixels."""
         raise NotImplementedError
 
+    def settings(self) -> dict[str, Any]:
+        """Every option of this extractor with its value (wrappers add their own)."""
+        return asdict(self.config)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
 
 
+class ExtractorWrapper(Extractor):
+    """An extractor run differently by a wrapper with options of its own.
+
+    Subclasses set :attr:`label`, declare a ``Config`` dataclass whose defaults leave the extractor as it is
+    (the registry wraps an extractor only when a wrapper's options differ from them) and override
+    :meth:`extract_resized`. The wrapped extractor's :attr:`config` (``max_keypoints``, ``resize``, ...) stays
+    its own; the wrapper's options are :attr:`wrapper_config`. Wrappers do not nest.
+    """
+
+    label: ClassVar[str] = ""
+    """What the wrapper is, with its options, for error messages (e.g. ``"a pyramid (scales)"``)."""
+
+    @dataclass
+    class Config:
+        pass
+
+    def __init__(self, extractor: Extractor, **options) -> None:
+        if isinstance(extractor, ExtractorWrapper):
+            raise OptionError(
+                f"extractor {extractor.name!r}: {self.label} cannot be combined with {extractor.label}"
+            )
+        self.extractor = extractor
+        self.wrapper_config = make_config(self.Config, options, f"extractor {extractor.name!r}")
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.extractor.name
+
+    @property
+    def binary(self) -> bool:  # type: ignore[override]
+        return self.extractor.binary
+
+    @property
+    def config(self):
+        """The wrapped extractor's options."""
+        return self.extractor.config
+
+    def _extract(self, image: np.ndarray) -> Features:
+        return self.extractor._extract(image)
+
+    def settings(self) -> dict[str, Any]:
+        return {**self.extractor.settings(), **asdict(self.wrapper_config)}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extractor!r}, {self.wrapper_config})"
+
+
 def in_original_pixels(features: Features, resize: Resize) -> Features:
     """Features of a resized image with their keypoints and covariances mapped back by ``resize``."""
-    covariances = None if features.covariances is None else resize.covariances_to_original(features.covariances)
+    covariances = (
+        None if features.covariances is None else resize.covariances_to_original(features.covariances)
+    )
     return replace(features, keypoints=resize.to_original(features.keypoints), covariances=covariances)
 
 

@@ -12,8 +12,7 @@ maxima, refined to sub-pixel positions. Descriptors are never computed densely: 
 
 Nine sizes, :data:`SIZES`, from Atom (``A48``, about 4 thousand parameters) to Ultra (``U128``, about
 4.4 million). The source fixes only the end points; the widths, depths and sample counts in between are
-our choices (see the README table for each one's parameters, GFLOPs and speed). Images are read as
-grayscale.
+our choices. Images are read as grayscale.
 
 Shipped weights are in ``tiepoint/weights/clidd_<size>.pt`` with a JSON training record beside each;
 :meth:`CLIDDModel.from_pretrained` loads them, and :class:`CLIDD` is the registered extractor.
@@ -34,7 +33,7 @@ from torch import Tensor, nn
 from ..config import check_fraction
 from ..errors import OptionError
 from ..nn.blocks import ResidualBlock, conv_bn_relu
-from ..nn.detection import detect_keypoints, textured
+from ..nn.detection import detect_textured
 from ..nn.image import MIN_CONTRAST, gray, gray_input
 from ..nn.sampler import grid_sample_points, sample_aggregate, sample_aggregate_reference
 from ..nn.weights import load_weights
@@ -42,7 +41,7 @@ from ..types import Features
 from ..weights import WEIGHTS_DIR
 from .base import Extractor
 
-__all__ = ["SIZES", "CLIDD", "CLIDDConfig", "CLIDDModel", "parameter_count", "weights_path"]
+__all__ = ["CLIDD", "SIZES", "CLIDDConfig", "CLIDDModel", "parameter_count", "weights_path"]
 
 STRIDES = (2, 4, 8, 16)
 """Stride of each feature level relative to the input image."""
@@ -89,7 +88,9 @@ SIZES: dict[str, CLIDDConfig] = {
 def _mlp(in_features: int, hidden: int, out_features: int) -> nn.Module:
     if hidden == 0:
         return nn.Linear(in_features, out_features)
-    return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_features))
+    return nn.Sequential(
+        nn.Linear(in_features, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_features)
+    )
 
 
 # ------------------------------------------------------------------------------------------------- model
@@ -109,13 +110,20 @@ class CLIDDModel(nn.Module):
         c = self.config
         levels, previous = [], 1
         for channels, blocks in zip(c.channels, c.blocks, strict=True):
-            levels.append(nn.Sequential(conv_bn_relu(previous, channels, stride=2), *[ResidualBlock(channels) for _ in range(blocks)]))
+            levels.append(
+                nn.Sequential(
+                    conv_bn_relu(previous, channels, stride=2),
+                    *[ResidualBlock(channels) for _ in range(blocks)],
+                )
+            )
             previous = channels
         self.levels = nn.ModuleList(levels)
 
         head_in = c.channels[0] + c.channels[1]
         if c.head_channels:
-            self.head = nn.Sequential(conv_bn_relu(head_in, c.head_channels), nn.Conv2d(c.head_channels, 4, 1))
+            self.head = nn.Sequential(
+                conv_bn_relu(head_in, c.head_channels), nn.Conv2d(c.head_channels, 4, 1)
+            )
         else:
             self.head = nn.Conv2d(head_in, 4, 1)
         self.shuffle = nn.PixelShuffle(2)
@@ -126,7 +134,9 @@ class CLIDDModel(nn.Module):
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
         self.aggregation = nn.ParameterList(
-            nn.Parameter(torch.randn(c.samples, channels, c.descriptor_dim) / (sum(c.channels) * c.samples) ** 0.5)
+            nn.Parameter(
+                torch.randn(c.samples, channels, c.descriptor_dim) / (sum(c.channels) * c.samples) ** 0.5
+            )
             for channels in c.channels
         )
         self.aggregation_bias = nn.Parameter(torch.zeros(c.descriptor_dim))
@@ -153,7 +163,13 @@ class CLIDDModel(nn.Module):
         for level in self.levels:
             x = level(x)
             levels.append(x)
-        fine = torch.cat([levels[0], F.interpolate(levels[1], size=levels[0].shape[-2:], mode="bilinear", align_corners=False)], 1)
+        fine = torch.cat(
+            [
+                levels[0],
+                F.interpolate(levels[1], size=levels[0].shape[-2:], mode="bilinear", align_corners=False),
+            ],
+            1,
+        )
         logits = self.shuffle(self.head(fine))[..., :height, :width]
         return levels, logits
 
@@ -170,7 +186,13 @@ class CLIDDModel(nn.Module):
         c = self.config
         batch, count = keypoints.shape[:2]
         centres = [((keypoints + 0.5) / stride - 0.5)[:, :, None] for stride in STRIDES]  # (B, N, 1, 2) each
-        context = torch.cat([grid_sample_points(level, centre)[..., 0] for level, centre in zip(levels, centres, strict=True)], 1)
+        context = torch.cat(
+            [
+                grid_sample_points(level, centre)[..., 0]
+                for level, centre in zip(levels, centres, strict=True)
+            ],
+            1,
+        )
         offsets = self.predictor(context.transpose(1, 2)).view(batch, count, len(STRIDES), c.samples, 2)
         positions = [centre + offsets[:, :, index] for index, centre in enumerate(centres)]
         sample = sample_aggregate if self.use_fused_sampler else sample_aggregate_reference
@@ -185,22 +207,15 @@ class CLIDDModel(nn.Module):
         threshold: float | None = None,
         min_contrast: float = MIN_CONTRAST,
     ) -> dict[str, Tensor]:
-        """Detect and describe.
-
-        Args:
-            image: ``(B, 1 or 3, H, W)`` in [0, 1].
-            max_keypoints: ``K``, keypoints per image.
-            nms_radius, threshold: as in :func:`~tiepoint.nn.detection.detect_keypoints`.
-            min_contrast: no keypoints in flat patches (see :func:`~tiepoint.nn.detection.textured`); 0 allows them.
+        """Detect keypoints (:func:`~tiepoint.nn.detection.detect_textured`, whose arguments these are) and
+        describe them.
 
         Returns:
             keypoints: ``(B, K', 2)`` in pixels of ``image``; scores: ``(B, K')``;
             descriptors: ``(B, K', descriptor_dim)`` L2-normalised.
         """
         levels, logits = self.features(image)
-        keypoints, scores = detect_keypoints(
-            logits, max_keypoints, nms_radius, threshold=threshold, allowed=textured(image, min_contrast)
-        )
+        keypoints, scores = detect_textured(logits, image, max_keypoints, nms_radius, threshold, min_contrast)
         return {"keypoints": keypoints, "scores": scores, "descriptors": self.describe(levels, keypoints)}
 
     # ------------------------------------------------------------------------------------ weights
@@ -217,7 +232,9 @@ class CLIDDModel(nn.Module):
             raise OptionError(f"unknown CLIDD size {size!r}; sizes: {', '.join(SIZES)}")
         path = Path(path) if path is not None else weights_path(size)
         shipped = [name for name in SIZES if weights_path(name).is_file()]
-        return load_weights(path, lambda _: cls(size), f"CLIDD {size}", f"shipped sizes: {', '.join(shipped) or 'none'}")
+        return load_weights(
+            path, lambda _: cls(size), f"CLIDD {size}", f"shipped sizes: {', '.join(shipped) or 'none'}"
+        )
 
 
 def weights_path(size: str) -> Path:
@@ -249,8 +266,8 @@ class CLIDD(Extractor):
         threshold: float | None = None
         """Minimum detection score (sigmoid); None keeps the ``max_keypoints`` best."""
         min_contrast: float = MIN_CONTRAST
-        """No keypoint where the 9x9 window around it is flat: intensity standard deviation below this, on a [0, 1]
-        scale (default: one grey level; 0 allows every pixel)."""
+        """No keypoint where the 9x9 window around it is flat: intensity standard deviation below this, on a
+        [0, 1] scale (default: one grey level; 0 allows every pixel)."""
         fused_sampler: bool = True
         """Use the fused C++ sampler on CPU (falls back to PyTorch when it cannot be built)."""
         device: str = "cpu"
@@ -269,7 +286,9 @@ class CLIDD(Extractor):
     @torch.inference_mode()
     def _extract(self, image: np.ndarray) -> Features:
         c = self.config
-        output = self.model(gray_input(image, c.device), c.max_keypoints, c.nms_radius, c.threshold, c.min_contrast)
+        output = self.model(
+            gray_input(image, c.device), c.max_keypoints, c.nms_radius, c.threshold, c.min_contrast
+        )
         height, width = image.shape[:2]
         return Features(
             keypoints=output["keypoints"][0].cpu().numpy().astype(np.float32),

@@ -51,10 +51,15 @@ def _upsampler(method: str, backbone: str):
 def backbone_maps(
     backbone: str, padded: torch.Tensor, tiles: int, layer: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The backbone's ``(1, C, h, w)`` map of a padded ``(1, 3, H, W)`` image and, when ``tiles > 0``, its tiled
-    map (see :func:`tiepoint.backbones.tiled_features`); cached by image content."""
+    """The backbone's ``(1, C, h, w)`` map of a padded ``(1, 3, H, W)`` image and, when ``tiles > 0``, its
+    tiled map (see :func:`tiepoint.backbones.tiled_features`); cached by image content."""
     network = _backbone(backbone, layer)
-    key = (backbone, getattr(network, "layer", None), tuple(padded.shape), hashlib.sha1(padded.numpy().tobytes()).hexdigest())
+    key = (
+        backbone,
+        getattr(network, "layer", None),
+        tuple(padded.shape),
+        hashlib.sha1(padded.numpy().tobytes()).hexdigest(),
+    )
     low, tiled = _maps.pop(key, (None, None))
     if low is None:
         low = network(padded).half()
@@ -82,8 +87,9 @@ class DenseFeatures(Extractor):
         resize: int | None = 640
         """Longer side of the image the backbone sees (the backbone's cost grows with the area)."""
         layer: int | None = None
-        """``dinov2s`` only: the transformer layer, 1..12 (default :data:`tiepoint.backbones.dinov2.DEFAULT_LAYER`).
-        The learned upsamplers work only on the layer their shipped weights were trained on (in their record)."""
+        """``dinov2s`` only: the transformer layer, 1..12 (default
+        :data:`tiepoint.backbones.dinov2.DEFAULT_LAYER`). The learned upsamplers work only on the layer their
+        shipped weights were trained on (in their record)."""
 
         def __post_init__(self) -> None:
             super().__post_init__()
@@ -100,12 +106,17 @@ class DenseFeatures(Extractor):
         from ..registry import get_extractor
 
         if self.config.detector.split("-")[0] in BACKBONES:
-            raise OptionError(f"detector {self.config.detector!r} must be a keypoint extractor such as 'sift'")
+            raise OptionError(
+                f"detector {self.config.detector!r} must be a keypoint extractor such as 'sift'"
+            )
         self.detector = get_extractor(self.config.detector, max_keypoints=self.config.max_keypoints)
         backbone, method = self.config.backbone, self.config.upsampler
         trained = training_record(backbone, method).get("layer")
         if method in TRAINED and trained != self.config.layer:
-            raise OptionError(f"the shipped {method} weights for {backbone} are trained on layer {trained}, not layer {self.config.layer}")
+            raise OptionError(
+                f"the shipped {method} weights for {backbone} are trained on layer {trained}, "
+                f"not layer {self.config.layer}"
+            )
         self.upsampler = _upsampler(method, backbone)
 
     def describe(self, image: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
@@ -119,10 +130,14 @@ class DenseFeatures(Extractor):
         with torch.inference_mode():
             state = self.upsampler.prepare(padded, low, tiled)
             points = torch.from_numpy(np.ascontiguousarray(keypoints, np.float32))[None]
-            chunks = [self.upsampler.query(state, points[:, i : i + 4096]) for i in range(0, points.shape[1], 4096)]
+            chunks = [
+                self.upsampler.query(state, points[:, i : i + 4096]) for i in range(0, points.shape[1], 4096)
+            ]
             descriptors = F.normalize(torch.cat(chunks, 1)[0], dim=-1)
         return descriptors.numpy().astype(np.float32)
 
     def _extract(self, image: np.ndarray) -> Features:
         detected = self.detector.extract(image)
-        return Features(detected.keypoints, detected.scores, self.describe(image, detected.keypoints), image_size(image))
+        return Features(
+            detected.keypoints, detected.scores, self.describe(image, detected.keypoints), image_size(image)
+        )

@@ -24,16 +24,26 @@ def _keypoint_arrays(keypoints: tuple[cv2.KeyPoint, ...]) -> tuple[np.ndarray, n
     return points, responses
 
 
-def _detect_and_describe(detector: cv2.Feature2D, image: np.ndarray, descriptor_bytes: int, binary: bool):
-    """Run an OpenCV detector-descriptor; returns positions, responses and raw descriptors."""
-    keypoints, descriptors = detector.detectAndCompute(to_gray(image), None)
-    points, responses = _keypoint_arrays(keypoints)
-    if descriptors is None:
-        descriptors = np.zeros((0, descriptor_bytes), np.uint8 if binary else np.float32)
-    return points, responses, descriptors
+class _OpenCVExtractor(Extractor):
+    """An OpenCV detector-descriptor: subclasses build the detector from their config in :meth:`_detector`."""
+
+    def _detector(self) -> cv2.Feature2D:
+        raise NotImplementedError
+
+    def _normalise(self, descriptors: np.ndarray) -> np.ndarray:
+        """The stored descriptors from OpenCV's (as they are, unless a subclass normalises them)."""
+        return descriptors
+
+    def _extract(self, image: np.ndarray) -> Features:
+        detector = self._detector()
+        keypoints, descriptors = detector.detectAndCompute(to_gray(image), None)
+        points, responses = _keypoint_arrays(keypoints)
+        if descriptors is None:
+            descriptors = np.zeros((0, detector.descriptorSize()), np.uint8 if self.binary else np.float32)
+        return Features(points, responses, self._normalise(descriptors), image_size(image))
 
 
-class SIFT(Extractor):
+class SIFT(_OpenCVExtractor):
     """OpenCV SIFT keypoints with RootSIFT (or plain, L2-normalised) 128-d descriptors."""
 
     name = "sift"
@@ -47,24 +57,24 @@ class SIFT(Extractor):
         root: bool = True
         """RootSIFT (Hellinger kernel) descriptors; plain SIFT normalised to unit length when False."""
 
-    def _extract(self, image: np.ndarray) -> Features:
+    def _detector(self) -> cv2.Feature2D:
         c = self.config
-        detector = cv2.SIFT_create(
+        return cv2.SIFT_create(
             nfeatures=c.max_keypoints,
             nOctaveLayers=c.n_octave_layers,
             contrastThreshold=c.contrast_threshold,
             edgeThreshold=c.edge_threshold,
         )
-        points, responses, descriptors = _detect_and_describe(detector, image, 128, binary=False)
+
+    def _normalise(self, descriptors: np.ndarray) -> np.ndarray:
         descriptors = descriptors.astype(np.float32)
-        if c.root:
-            descriptors = np.sqrt(descriptors / np.maximum(descriptors.sum(1, keepdims=True), 1e-12))
-        else:
-            descriptors /= np.maximum(np.linalg.norm(descriptors, axis=1, keepdims=True), 1e-12)
-        return Features(points, responses, descriptors, image_size(image))
+        if self.config.root:
+            return np.sqrt(descriptors / np.maximum(descriptors.sum(1, keepdims=True), 1e-12))
+        descriptors /= np.maximum(np.linalg.norm(descriptors, axis=1, keepdims=True), 1e-12)
+        return descriptors
 
 
-class ORB(Extractor):
+class ORB(_OpenCVExtractor):
     """OpenCV ORB: FAST keypoints on an image pyramid with 256-bit rotated BRIEF descriptors."""
 
     name = "orb"
@@ -76,19 +86,17 @@ class ORB(Extractor):
         n_levels: int = 8
         fast_threshold: int = 10
 
-    def _extract(self, image: np.ndarray) -> Features:
+    def _detector(self) -> cv2.Feature2D:
         c = self.config
-        detector = cv2.ORB_create(
+        return cv2.ORB_create(
             nfeatures=c.max_keypoints,
             scaleFactor=c.scale_factor,
             nlevels=c.n_levels,
             fastThreshold=c.fast_threshold,
         )
-        points, responses, descriptors = _detect_and_describe(detector, image, 32, binary=True)
-        return Features(points, responses, descriptors, image_size(image))
 
 
-class AKAZE(Extractor):
+class AKAZE(_OpenCVExtractor):
     """OpenCV AKAZE: nonlinear-scale-space keypoints with 486-bit M-LDB descriptors."""
 
     name = "akaze"
@@ -101,8 +109,6 @@ class AKAZE(Extractor):
         n_octaves: int = 4
         n_octave_layers: int = 4
 
-    def _extract(self, image: np.ndarray) -> Features:
+    def _detector(self) -> cv2.Feature2D:
         c = self.config
-        detector = cv2.AKAZE_create(threshold=c.threshold, nOctaves=c.n_octaves, nOctaveLayers=c.n_octave_layers)
-        points, responses, descriptors = _detect_and_describe(detector, image, 61, binary=True)
-        return Features(points, responses, descriptors, image_size(image))
+        return cv2.AKAZE_create(threshold=c.threshold, nOctaves=c.n_octaves, nOctaveLayers=c.n_octave_layers)

@@ -5,7 +5,7 @@ The network is a light multi-scale backbone of plain convolutions (ALIKED-N16-li
 concatenated. Two heads read the fused map:
 
 * a **score head**: one logit per pixel; its softmax over the whole image is the keypoint distribution the
-  detector is trained on (policy gradient, :mod:`tiepoint.train.raco`); keypoints are its local maxima
+  detector is trained on (policy gradient, in the lab's RaCo recipe); keypoints are its local maxima
   (NMS radius 3 px), refined to sub-pixel positions;
 * a **covariance head**: three numbers per pixel, the lower-triangular Cholesky factor ``L`` of the 2x2
   position covariance ``Sigma = L L^T`` in pixels² (diagonal through softplus, so ``Sigma`` is positive
@@ -30,10 +30,10 @@ from torch import Tensor, nn
 
 from ..config import check_fraction
 from ..nn.blocks import conv_bn_relu
-from ..nn.detection import detect_keypoints, textured
+from ..nn.detection import detect_textured
 from ..nn.image import MIN_CONTRAST, gray, gray_input
 from ..nn.sampler import grid_sample_points
-from ..nn.weights import load_weights
+from ..nn.weights import load_with_architecture
 from ..types import Features
 from ..weights import WEIGHTS_DIR
 from .base import Extractor
@@ -64,8 +64,8 @@ def cholesky_to_covariance(raw: Tensor) -> Tensor:
     """Covariances from raw head outputs.
 
     Args:
-        raw: ``(..., 3)`` unconstrained ``(a, b, c)``; ``L = [[softplus(a) + m, 0], [b, softplus(c) + m]]`` with
-            ``m`` = :data:`MIN_STD`.
+        raw: ``(..., 3)`` unconstrained ``(a, b, c)``; ``L = [[softplus(a) + m, 0], [b, softplus(c) + m]]``
+            with ``m`` = :data:`MIN_STD`.
 
     Returns:
         ``(..., 2, 2)`` symmetric positive-definite ``L L^T`` (pixels²).
@@ -105,7 +105,9 @@ class RaCoModel(nn.Module):
         levels, previous = [], 1
         for index, channels in enumerate(c.channels):
             stride = 1 if index == 0 else 2
-            levels.append(nn.Sequential(conv_bn_relu(previous, channels, stride), conv_bn_relu(channels, channels)))
+            levels.append(
+                nn.Sequential(conv_bn_relu(previous, channels, stride), conv_bn_relu(channels, channels))
+            )
             previous = channels
         self.levels = nn.ModuleList(levels)
         self.projections = nn.ModuleList(nn.Conv2d(channels, c.fused, 1) for channels in c.channels)
@@ -135,7 +137,9 @@ class RaCoModel(nn.Module):
             x = level(x)
             y = projection(x)
             if y.shape[-2:] != image.shape[-2:]:
-                y = F.interpolate(y, size=(height + pad_h, width + pad_w), mode="bilinear", align_corners=False)
+                y = F.interpolate(
+                    y, size=(height + pad_h, width + pad_w), mode="bilinear", align_corners=False
+                )
             fused.append(y)
         fused = torch.cat(fused, 1)[..., :height, :width]
         return self.score_head(fused), self.covariance_head(fused)
@@ -148,22 +152,15 @@ class RaCoModel(nn.Module):
         threshold: float | None = None,
         min_contrast: float = MIN_CONTRAST,
     ) -> dict[str, Tensor]:
-        """Detect keypoints with covariances.
-
-        Args:
-            image: ``(B, 1 or 3, H, W)`` in [0, 1].
-            max_keypoints: ``K``, keypoints per image.
-            nms_radius, threshold: as in :func:`~tiepoint.nn.detection.detect_keypoints`.
-            min_contrast: no keypoints in flat patches (see :func:`~tiepoint.nn.detection.textured`); 0 allows them.
+        """Detect keypoints (:func:`~tiepoint.nn.detection.detect_textured`, whose arguments these are) with
+        their covariances.
 
         Returns:
             keypoints: ``(B, K', 2)`` pixels; scores: ``(B, K')`` sigmoid of the logits, decreasing;
             covariances: ``(B, K', 2, 2)`` pixels².
         """
         logits, raw = self.forward_maps(image)
-        keypoints, scores = detect_keypoints(
-            logits, max_keypoints, nms_radius, threshold=threshold, allowed=textured(image, min_contrast)
-        )
+        keypoints, scores = detect_textured(logits, image, max_keypoints, nms_radius, threshold, min_contrast)
         return {"keypoints": keypoints, "scores": scores, "covariances": sample_covariances(raw, keypoints)}
 
     @classmethod
@@ -174,14 +171,9 @@ class RaCoModel(nn.Module):
             WeightsError: no weights file at ``path`` (default ``tiepoint/weights/raco.pt``).
             CorruptFileError: the file is unreadable or does not fit the architecture.
         """
-        path = Path(path) if path is not None else WEIGHTS_DIR / "raco.pt"
-        return load_weights(path, lambda checkpoint: cls(RaCoConfig(**_architecture(checkpoint))), "RaCo",
-                            "train them with `tiepoint train raco --stage detector`")
-
-
-def _architecture(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The architecture stored with shipped weights (lists back to tuples); empty for trainer checkpoints."""
-    return {key: tuple(value) if isinstance(value, list) else value for key, value in checkpoint.get("config", {}).items()}
+        return load_with_architecture(
+            cls, RaCoConfig, path, "raco", "RaCo", "train them with `tiepoint train raco --stage detector`"
+        )
 
 
 def training_record(name: str = "raco") -> dict[str, Any]:
@@ -203,8 +195,8 @@ class RaCo(Extractor):
         threshold: float | None = None
         """Minimum detection score (sigmoid); None keeps the ``max_keypoints`` best."""
         min_contrast: float = MIN_CONTRAST
-        """No keypoint where the 9x9 window around it is flat: intensity standard deviation below this, on a [0, 1]
-        scale (default: one grey level; 0 allows every pixel)."""
+        """No keypoint where the 9x9 window around it is flat: intensity standard deviation below this, on a
+        [0, 1] scale (default: one grey level; 0 allows every pixel)."""
         device: str = "cpu"
 
         def __post_init__(self) -> None:
@@ -218,7 +210,9 @@ class RaCo(Extractor):
     @torch.inference_mode()
     def _detect(self, image: np.ndarray) -> dict[str, Tensor]:
         c = self.config
-        return self.model(gray_input(image, c.device), c.max_keypoints, c.nms_radius, c.threshold, c.min_contrast)
+        return self.model(
+            gray_input(image, c.device), c.max_keypoints, c.nms_radius, c.threshold, c.min_contrast
+        )
 
     def _extract(self, image: np.ndarray) -> Features:
         output = self._detect(image)
@@ -254,4 +248,6 @@ class RaCoCLIDD(RaCo):
         levels, _ = self.descriptor.features(gray_input(image, self.config.device))
         keypoints = torch.from_numpy(features.keypoints).to(self.config.device)[None]
         descriptors = self.descriptor.describe(levels, keypoints)[0].cpu().numpy().astype(np.float32)
-        return Features(features.keypoints, features.scores, descriptors, features.image_size, features.covariances)
+        return Features(
+            features.keypoints, features.scores, descriptors, features.image_size, features.covariances
+        )

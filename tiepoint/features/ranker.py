@@ -1,17 +1,16 @@
-"""RaCo's keypoint ranker: a small network that orders the keypoints of any detector by how matchable they are.
+"""RaCo's keypoint ranker: a small network that orders the keypoints of any detector by matchability.
 
 The ranker reads the grayscale image and outputs a dense ranking-score map (a stem, a few residual blocks at
-1/2 and 1/4 resolution, upsampled back); a keypoint's score is the map sampled at its position. Sorting
-keypoints by it keeps the most repeatable ones at any budget. It is trained in a second stage
-(:mod:`tiepoint.train.raco`) on the frozen RaCo detector's keypoints plus generic corners, and is used as a
-plug-in for every extractor: ``ranker=True`` in an extractor's options makes it detect
-:data:`POOL_FACTOR` times more candidates and keep the ``max_keypoints`` best by ranker score
-(:func:`rerank`). The final order fuses the ranker's and the detector's *ranks* (:func:`fused_order`, weight
-:data:`DETECTOR_WEIGHT`): RaCo leaves the fusion rule open, and ranks, unlike scores, compare across detectors.
+1/2 and 1/4 resolution, upsampled back); a keypoint's score is the map sampled at its position. It is trained
+on the frozen RaCo detector's keypoints plus generic corners (by the lab's RaCo recipe). :class:`Ranked`,
+which the registry wraps around an extractor given ``ranker=True``, detects :data:`POOL_FACTOR` times more
+candidates and keeps the ``max_keypoints`` that come first in an order fusing the ranker's and the detector's
+*ranks* (:func:`fused_order`): ranks, unlike scores, compare across detectors.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -24,19 +23,26 @@ from torch import Tensor, nn
 from ..nn.blocks import ResidualBlock
 from ..nn.image import gray, gray_input
 from ..nn.sampler import grid_sample_points
-from ..nn.weights import load_weights
+from ..nn.weights import load_with_architecture
 from ..types import Features
-from ..weights import WEIGHTS_DIR
-from .raco import _architecture
+from .base import ExtractorWrapper
 
-__all__ = ["POOL_FACTOR", "RankerConfig", "RankerModel", "fused_order", "load_ranker", "ranker_scores", "rerank"]
+__all__ = [
+    "POOL_FACTOR",
+    "Ranked",
+    "RankerConfig",
+    "RankerModel",
+    "fused_order",
+    "load_ranker",
+    "ranker_scores",
+    "rerank",
+]
 
 POOL_FACTOR = 4
 """With ``ranker=True`` an extractor detects this many times ``max_keypoints`` candidates for the ranker."""
 DETECTOR_WEIGHT = 0.5
-"""Weight of the detector's own rank in the order of the ``ranker=True`` plug-in (:func:`fused_order`); on
-Oxford the fused order beat both the detector's and the ranker's alone for RaCo and CLIDD T64 at most budgets
-(``benchmarks/raco``)."""
+"""Weight of the detector's own rank in the order of :class:`Ranked` (:func:`fused_order`); the rest is the
+ranker's."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,9 @@ class RankerModel(nn.Module):
         height, width = image.shape[-2:]
         half = self.stem(image - 0.5)
         quarter = self.blocks(self.down(half))
-        fused = torch.cat([half, F.interpolate(quarter, size=half.shape[-2:], mode="bilinear", align_corners=False)], 1)
+        fused = torch.cat(
+            [half, F.interpolate(quarter, size=half.shape[-2:], mode="bilinear", align_corners=False)], 1
+        )
         return F.interpolate(self.head(fused), size=(height, width), mode="bilinear", align_corners=False)
 
     def score(self, image: Tensor, keypoints: Tensor) -> Tensor:
@@ -103,9 +111,14 @@ class RankerModel(nn.Module):
             WeightsError: no weights at ``path`` (default ``tiepoint/weights/raco_ranker.pt``).
             CorruptFileError: unreadable, or not this architecture.
         """
-        path = Path(path) if path is not None else WEIGHTS_DIR / "raco_ranker.pt"
-        return load_weights(path, lambda checkpoint: cls(RankerConfig(**_architecture(checkpoint))), "ranker",
-                            "train them with `tiepoint train raco --stage ranker`")
+        return load_with_architecture(
+            cls,
+            RankerConfig,
+            path,
+            "raco_ranker",
+            "ranker",
+            "train them with `tiepoint train raco --stage ranker`",
+        )
 
 
 @lru_cache(maxsize=4)
@@ -116,14 +129,18 @@ def load_ranker(path: str | None = None) -> RankerModel:
 
 @torch.inference_mode()
 def ranker_scores(image: np.ndarray, keypoints: np.ndarray, model: RankerModel | None = None) -> np.ndarray:
-    """``(N,)`` ranker scores of ``(N, 2)`` keypoints of an ``(H, W, 3)`` uint8 image (default: shipped ranker)."""
+    """``(N,)`` ranker scores of ``(N, 2)`` keypoints of an ``(H, W, 3)`` uint8 image (default: shipped
+    ranker)."""
     model = model or load_ranker()
-    return model.score(gray_input(image), torch.from_numpy(np.asarray(keypoints, np.float32))[None])[0].numpy()
+    return model.score(gray_input(image), torch.from_numpy(np.asarray(keypoints, np.float32))[None])[
+        0
+    ].numpy()
 
 
 def fused_order(ranker: np.ndarray, detector_weight: float = 0.0) -> np.ndarray:
-    """Indices of keypoints (given in decreasing detector score) by ``(1 - w) * rank(ranker) + w * rank(detector)``
-    (ranks, so the scales of the scores do not matter; ties keep the detector's order)."""
+    """Indices of keypoints (given in decreasing detector score) by
+    ``(1 - w) * rank(ranker) + w * rank(detector)`` (ranks, so the scales of the scores do not matter; ties
+    keep the detector's order)."""
     count = len(ranker)
     ranker_rank = np.empty(count)
     ranker_rank[np.argsort(-ranker, kind="stable")] = np.arange(count)
@@ -132,7 +149,10 @@ def fused_order(ranker: np.ndarray, detector_weight: float = 0.0) -> np.ndarray:
 
 
 def rerank(
-    image: np.ndarray, features: Features, budget: int, model: RankerModel | None = None,
+    image: np.ndarray,
+    features: Features,
+    budget: int,
+    model: RankerModel | None = None,
     detector_weight: float = DETECTOR_WEIGHT,
 ) -> Features:
     """The ``budget`` keypoints that the ranker orders first, in that order.
@@ -145,8 +165,8 @@ def rerank(
         detector_weight: ``w`` of :func:`fused_order` (0: the ranker's order alone).
 
     Returns:
-        Features in the fused order, at most ``budget``; ``scores`` become decreasing order scores: the ranker's
-        scores when ``detector_weight`` is 0, else ``1 - position / N`` for ``N`` candidates.
+        Features in the fused order, at most ``budget``; ``scores`` become decreasing order scores: the
+        ranker's scores when ``detector_weight`` is 0, else ``1 - position / N`` for ``N`` candidates.
     """
     if len(features) == 0:
         return features
@@ -156,3 +176,23 @@ def rerank(
     if detector_weight == 0:
         return replace(ranked, scores=scores[order].astype(np.float32))
     return replace(ranked, scores=(1 - np.arange(len(order)) / len(features)).astype(np.float32))
+
+
+class Ranked(ExtractorWrapper):
+    """An extractor whose ``max_keypoints`` are the best of :data:`POOL_FACTOR` times as many candidates in
+    the order of :func:`rerank` (the shipped ranker, fused with the detector's order)."""
+
+    label = "the ranker (ranker=True)"
+
+    @dataclass
+    class Config:
+        ranker: bool = False
+        """Whether the registry wraps the extractor in :class:`Ranked` (one built directly always ranks)."""
+
+    def extract_resized(self, image: np.ndarray) -> Features:
+        budget = self.config.max_keypoints
+        pool = copy.copy(
+            self.extractor
+        )  # same models, larger budget; the extractor's config is never changed
+        pool.config = replace(self.config, max_keypoints=POOL_FACTOR * budget)
+        return rerank(image, pool._extract(image), budget)

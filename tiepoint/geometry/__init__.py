@@ -1,5 +1,11 @@
 """Two-view geometry: robust estimation and errors against ground truth. Knows nothing about models."""
 
+from . import (  # noqa: F401  (register the estimators "gnc", "bnb" and "sdp")
+    bnb,
+    gnc,
+    relaxation,
+    weighted,
+)
 from .accuracy import (
     apply_homography,
     auc,
@@ -15,8 +21,6 @@ from .accuracy import (
     translation_error,
 )
 from .estimate import ESTIMATORS, MODELS, estimate, register_estimator
-from . import bnb, gnc, relaxation  # noqa: F401  (register the estimators "gnc", "bnb" and "sdp")
-from . import weighted  # noqa: F401  (registers the covariance-weighted estimator "weighted")
 
 __all__ = [
     "ESTIMATORS",

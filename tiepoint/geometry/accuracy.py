@@ -62,8 +62,9 @@ def apply_homography(H: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def inside_image(points: np.ndarray, size: Size) -> np.ndarray:
-    """``(N,)`` bool: which ``(N, 2)`` pixel coordinates lie on an image of ``size`` ``(width, height)``, whose pixels
-    cover ``[-0.5, width - 0.5] x [-0.5, height - 0.5]`` (pixel centres at integers); ``nan`` is outside."""
+    """``(N,)`` bool: which ``(N, 2)`` pixel coordinates lie on an image of ``size`` ``(width, height)``,
+    whose pixels cover ``[-0.5, width - 0.5] x [-0.5, height - 0.5]`` (pixel centres at integers); ``nan`` is
+    outside."""
     width, height = size
     x, y = points[:, 0], points[:, 1]
     with np.errstate(invalid="ignore"):

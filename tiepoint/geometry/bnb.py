@@ -5,9 +5,9 @@ angle between its bearing vectors, ``angle(R f0, f1)``, is at most ``eps`` (the 
 angle by :func:`~tiepoint.geometry.estimate.rotation_threshold`). :func:`max_consensus_rotation` finds the
 rotation with the most inliers *globally*, with a proof: rotations are parametrised by their angle-axis vector
 ``r`` in the cube ``[-pi, pi]^3``, which is split into sub-cubes best-first. For a cube with centre ``r_c``
-and half-width ``d`` every rotation in it moves a direction by at most ``sqrt(3) d`` away from where ``R(r_c)``
-puts it (``angle(R(r) v, R(r_c) v) <= |r - r_c|``; Hartley and Kahl, *Global optimization through rotation
-space search*, IJCV 2009), so
+and half-width ``d`` every rotation in it moves a direction by at most ``sqrt(3) d`` away from where
+``R(r_c)`` puts it (``angle(R(r) v, R(r_c) v) <= |r - r_c|``; Hartley and Kahl, *Global optimization through
+rotation space search*, IJCV 2009), so
 
 * a lower bound of the cube's best count is the count of ``R(r_c)`` (a rotation that exists), and
 * an upper bound is the number of matches with ``angle(R(r_c) f0, f1) <= eps + sqrt(3) d``.
@@ -62,7 +62,9 @@ class BnBConfig:
         if self.time_limit is not None and not (
             isinstance(self.time_limit, (int, float)) and self.time_limit > 0
         ):
-            raise ValueError(f"time_limit must be a positive number of seconds or None, got {self.time_limit!r}")
+            raise ValueError(
+                f"time_limit must be a positive number of seconds or None, got {self.time_limit!r}"
+            )
 
 
 @dataclass
@@ -183,7 +185,9 @@ def max_consensus_rotation(
         kept_index = np.split(index[in_upper], np.cumsum(upper)[:-1])
         for k in np.flatnonzero(upper > best + tolerance):
             child = children[k]
-            heapq.heappush(heap, (-int(upper[k]), next(counter), centres[child], float(child_half[child]), kept_index[k]))
+            heapq.heappush(
+                heap, (-int(upper[k]), next(counter), centres[child], float(child_half[child]), kept_index[k])
+            )
     upper_bound = max(best, -heap[0][0]) if heap else best
     R = best_R
     inliers = np.sum(f1 * (f0 @ R.T), axis=1) >= cos_eps

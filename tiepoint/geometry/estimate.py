@@ -14,8 +14,9 @@ Shipped estimators:
   fixed internal state, so results are deterministic and independent of ``cv2.setRNGSeed``.
 
 The global solvers register themselves from their own modules: ``"gnc"`` (graduated non-convexity,
-:mod:`~tiepoint.geometry.gnc`), ``"sdp"`` (certifiable convex relaxation, :mod:`~tiepoint.geometry.relaxation`)
-and ``"bnb"`` (branch-and-bound over rotations, :mod:`~tiepoint.geometry.bnb`).
+:mod:`~tiepoint.geometry.gnc`), ``"sdp"`` (certifiable convex relaxation,
+:mod:`~tiepoint.geometry.relaxation`) and ``"bnb"`` (branch-and-bound over rotations,
+:mod:`~tiepoint.geometry.bnb`).
 """
 
 from __future__ import annotations
@@ -307,7 +308,9 @@ def _match_covariances(
         array = np.asarray(given, dtype=np.float64)
         if array.shape != (count, 2, 2):
             raise ValueError(f"{name} must have shape ({count}, 2, 2), got {array.shape}")
-        if not np.isfinite(array).all() or not np.allclose(array, array.transpose(0, 2, 1), rtol=1e-5, atol=1e-9):
+        if not np.isfinite(array).all() or not np.allclose(
+            array, array.transpose(0, 2, 1), rtol=1e-5, atol=1e-9
+        ):
             raise ValueError(f"{name} must be finite and symmetric")
         if count and np.linalg.eigvalsh(array).min() <= 0:
             raise ValueError(f"{name} must be positive definite")
@@ -346,8 +349,14 @@ def _check_spread(points: np.ndarray, image: str, model: str) -> None:
 
 
 def _geometry(
-    solution: Solution, model: str, spec: ModelSpec, estimator: str, threshold: float, num_matches: int,
-    camera0: Camera | None = None, camera1: Camera | None = None,
+    solution: Solution,
+    model: str,
+    spec: ModelSpec,
+    estimator: str,
+    threshold: float,
+    num_matches: int,
+    camera0: Camera | None = None,
+    camera1: Camera | None = None,
 ) -> Geometry:
     """Check a solver's solution and turn it into a :class:`Geometry`."""
     failure = f"estimator {estimator!r} found no {model!r} model"
@@ -571,28 +580,26 @@ def _opencv_solution(
     return Solution(inliers=inliers, matrix=matrix, info={"method": config.method})
 
 
-def _opencv_homography(problem: Problem, config: OpenCVConfig) -> Solution:
-    H, mask = cv2.findHomography(
-        problem.points0,
-        problem.points1,
-        method=OPENCV_METHODS[config.method],
-        ransacReprojThreshold=problem.threshold,
-        maxIters=config.max_iterations,
-        confidence=config.confidence,
-    )
-    return _opencv_solution(H, mask, problem, config)
+def _opencv_matrix_solver(find: Callable[..., tuple[np.ndarray | None, np.ndarray | None]]) -> Solver:
+    """The solver of an H or F by an OpenCV ``find`` function (``cv2.findHomography``,
+    ``cv2.findFundamentalMat``), which takes the same robust-estimation options."""
+
+    def solve(problem: Problem, config: OpenCVConfig) -> Solution:
+        matrix, mask = find(
+            problem.points0,
+            problem.points1,
+            method=OPENCV_METHODS[config.method],
+            ransacReprojThreshold=problem.threshold,
+            maxIters=config.max_iterations,
+            confidence=config.confidence,
+        )
+        return _opencv_solution(matrix, mask, problem, config)
+
+    return solve
 
 
-def _opencv_fundamental(problem: Problem, config: OpenCVConfig) -> Solution:
-    F, mask = cv2.findFundamentalMat(
-        problem.points0,
-        problem.points1,
-        method=OPENCV_METHODS[config.method],
-        ransacReprojThreshold=problem.threshold,
-        confidence=config.confidence,
-        maxIters=config.max_iterations,
-    )
-    return _opencv_solution(F, mask, problem, config)
+_opencv_homography = _opencv_matrix_solver(cv2.findHomography)
+_opencv_fundamental = _opencv_matrix_solver(cv2.findFundamentalMat)
 
 
 def _opencv_relative_pose(problem: Problem, config: OpenCVConfig) -> Solution:

@@ -27,10 +27,9 @@ lowest L1 cost is not always the right basin; this deterministic multi-start cos
 * essential matrix / relative pose: weighted Levenberg-Marquardt on the pose itself (rotation and unit
   translation, 5 degrees of freedom) minimising the weighted squared Sampson error in pixels, from the
   previous iterate (a *local* non-minimal solver, as in GTSAM's GNC). The linear eight-point fit projected
-  onto the essential manifold is not accurate enough for this: with a narrow field of view (Middlebury's
-  temple, f = 1520 px) its Sampson errors on the true inliers are 1.5 px median, above the 1 px threshold,
-  so the annealing lost nearly every inlier; the pose is the decomposition that puts the most inliers in
-  front of both cameras;
+  onto the essential manifold is not used: with a narrow field of view its Sampson errors on true inliers
+  exceed a 1 px threshold, and the annealing would drop them. The pose is the decomposition that puts the
+  most inliers in front of both cameras;
 * rotation (purely rotating camera): weighted orthogonal Procrustes on the bearing vectors.
 
 Residuals are the ones PoseLib scores with, so inlier sets are comparable: the transfer error ``|x1 - H x0|``
@@ -99,7 +98,8 @@ class GNCConfig:
         if self.seed not in SEEDS:
             raise ValueError(f"seed must be one of {list(SEEDS)}, got {self.seed!r}")
         if not isinstance(self.refine, bool):
-            raise ValueError(f"refine must be True or False, got {self.refine!r}")
+            # the estimator registry expects ValueError for any bad option value (see register_estimator)
+            raise ValueError(f"refine must be True or False, got {self.refine!r}")  # noqa: TRY004
         if not isinstance(self.convergence, (int, float)) or not self.convergence > 0:
             raise ValueError(f"convergence must be a positive number, got {self.convergence!r}")
         if self.start not in STARTS:
@@ -243,7 +243,7 @@ def _smallest_eigenvector(A: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def _hartley(points: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(T, T x)``: the similarity that moves the (weighted) centroid to 0 and the mean distance to sqrt 2."""
+    """``(T, T x)``: the similarity moving the (weighted) centroid to 0 and the mean distance to sqrt 2."""
     w = np.ones(len(points)) if weights is None else weights
     centre = (w[:, None] * points).sum(0) / w.sum()
     spread = (w * np.linalg.norm(points - centre, axis=1)).sum() / w.sum()
@@ -299,7 +299,8 @@ def _sampson(F: np.ndarray, x0: np.ndarray, x1: np.ndarray, signed: bool = False
 
 
 def _epipolar_parts(x0: np.ndarray, x1: np.ndarray, project: Any, what: str) -> tuple[Any, Any, Any]:
-    """Weighted eight-point fit, Sampson residuals and L1 start for homogeneous ``(M, 3)`` points ``x0``, ``x1``.
+    """Weighted eight-point fit, Sampson residuals and L1 start for homogeneous ``(M, 3)`` points ``x0``,
+    ``x1``.
 
     ``project(M)`` maps the least-squares ``(3, 3)`` matrix onto the model's manifold (rank 2 or essential).
     """
@@ -454,8 +455,8 @@ def _finish(
 def _matrix_solver(kind: str, parts: Any, refine: Any, minimum: int) -> Any:
     """The GNC solver of a model given by a ``(3, 3)`` matrix (homography, fundamental matrix).
 
-    ``parts(points0, points1) -> (fit, residuals)``; ``refine(points0, points1, matrix, options)`` is PoseLib's
-    refinement; ``minimum`` the fewest inliers it is run on."""
+    ``parts(points0, points1) -> (fit, residuals)``; ``refine(points0, points1, matrix, options)`` is
+    PoseLib's refinement; ``minimum`` the fewest inliers it is run on."""
 
     def solve(problem: Problem, config: GNCConfig) -> Solution:
         fit, residuals, l1_start = parts(problem.points0, problem.points1)

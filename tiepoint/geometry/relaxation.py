@@ -5,11 +5,11 @@ epipolar cost
 
     f(E) = sum_i (f1_i^T E f0_i)^2 / n      over essential matrices E = [t]x R, |t| = 1,
 
-a non-convex quadratically constrained quadratic programme (QCQP) in ``x = (vec E, t)``: ``E E^T + t t^T = I``,
-``t^T t = 1`` and ``t^T E = 0``, and the same with ``q = R^T t`` on the other side (``E^T E + q q^T = I``,
-``q^T q = 1``, ``E q = 0``), with the cofactor constraints ``cof(E) = t q^T`` (the formulation of Zhao,
-*An efficient solution to non-minimal case essential matrix estimation*, TPAMI 2022, with redundant
-constraints added). Its Shor relaxation replaces
+a non-convex quadratically constrained quadratic programme (QCQP) in ``x = (vec E, t)``:
+``E E^T + t t^T = I``, ``t^T t = 1`` and ``t^T E = 0``, and the same with ``q = R^T t`` on the other side
+(``E^T E + q q^T = I``, ``q^T q = 1``, ``E q = 0``), with the cofactor constraints ``cof(E) = t q^T`` (the
+formulation of Zhao, *An efficient solution to non-minimal case essential matrix estimation*, TPAMI 2022, with
+redundant constraints added). Its Shor relaxation replaces
 ``x x^T`` by a 15 x 15 positive semidefinite matrix ``X`` and is solved with cvxpy and the Clarabel
 interior-point solver. From the dual multipliers ``y`` of the solution the solver builds a *certified*
 lower bound of the non-convex optimum, valid whatever the solver's accuracy: every feasible ``X`` has
@@ -35,11 +35,10 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from ..errors import EstimationError, MissingDependencyError
 from ..types import Certificate
-from scipy.spatial.transform import Rotation
-
 from .accuracy import essential_from_pose, skew
 from .estimate import ESTIMATORS, Problem, Solution, _check_int, register_estimator
 from .gnc import _camera_pose, _pose_from_essential, _sampson, _truncated, bearings
@@ -62,7 +61,8 @@ class RelaxationConfig:
     """Options of the ``"sdp"`` estimator."""
 
     start: str = "poselib"
-    """The robust estimator whose inliers the relaxation is solved on: ``"poselib"``, ``"opencv"`` or ``"gnc"``."""
+    """The robust estimator whose inliers the relaxation is solved on: ``"poselib"``, ``"opencv"`` or
+    ``"gnc"``."""
     gap_tolerance: float = 1e-5
     """Certified when ``(upper - lower) / upper`` is at most this."""
     rounds: int = 1
@@ -78,7 +78,8 @@ class RelaxationConfig:
             raise ValueError(f"gap_tolerance must be in (0, 1), got {self.gap_tolerance!r}")
         _check_int(self.rounds, "rounds", minimum=1)
         if not isinstance(self.refine, bool):
-            raise ValueError(f"refine must be True or False, got {self.refine!r}")
+            # the estimator registry expects ValueError for any bad option value (see register_estimator)
+            raise ValueError(f"refine must be True or False, got {self.refine!r}")  # noqa: TRY004
 
 
 @dataclass
@@ -113,14 +114,15 @@ class RelaxationResult:
 
     @property
     def rank_ratio(self) -> float:
-        """``lambda_2 / lambda_1`` of the ``E E^T`` block of ``X``: near 0 for a rank-one (tight) relaxation."""
+        """``lambda_2 / lambda_1`` of the ``E E^T`` block of ``X``: near 0 for a rank-one (tight)
+        relaxation."""
         return float(self.eigenvalues[1] / self.eigenvalues[0]) if self.eigenvalues[0] > 0 else math.inf
 
 
 def _constraints() -> tuple[list[np.ndarray], list[float]]:
     """``(A_k, b_k)`` with ``<A_k, x x^T> = b_k`` for ``x = (vec E row-major, t, q)``, ``q = R^T t``."""
     A, b = [], []
-    e = lambda i, j: 3 * i + j  # noqa: E731 - index of E[i, j] in x
+    e = lambda i, j: 3 * i + j
     t, q = (lambda i: 9 + i), (lambda i: 12 + i)
 
     def sym(pairs: list[tuple[int, int]], signs: tuple[float, ...] | None = None) -> np.ndarray:
@@ -175,7 +177,9 @@ def _cost_matrix(f0: np.ndarray, f1: np.ndarray) -> np.ndarray:
     return rows.T @ rows / len(rows)
 
 
-def solve_essential_relaxation(f0: np.ndarray, f1: np.ndarray, scale: float | None = None) -> RelaxationResult:
+def solve_essential_relaxation(
+    f0: np.ndarray, f1: np.ndarray, scale: float | None = None
+) -> RelaxationResult:
     """Solve the semidefinite relaxation of the non-minimal essential-matrix problem and certify it.
 
     Args:
@@ -213,7 +217,7 @@ def solve_essential_relaxation(f0: np.ndarray, f1: np.ndarray, scale: float | No
             problem.solve(solver="CLARABEL")
     except (KeyboardInterrupt, SystemExit):
         raise
-    except BaseException as error:  # noqa: BLE001 - Clarabel's Rust panics derive from BaseException
+    except BaseException as error:
         raise EstimationError(f"sdp: the conic solver failed: {error}") from error
     if X.value is None or problem.status not in ("optimal", "optimal_inaccurate"):
         raise EstimationError(f"sdp: the conic solver returned status {problem.status!r}")
@@ -227,7 +231,7 @@ def solve_essential_relaxation(f0: np.ndarray, f1: np.ndarray, scale: float | No
     # The cost is invariant to the signs of E and t, so X's E block (not X) is rank one when tight.
     values, vectors = np.linalg.eigh((X.value[:9, :9] + X.value[:9, :9].T) / 2)
     values, vectors = values[::-1], vectors[:, ::-1]
-    t_values, t_vectors = np.linalg.eigh(X.value[9:12, 9:12])
+    _, t_vectors = np.linalg.eigh(X.value[9:12, 9:12])
     E, t = _round(vectors[:, 0].reshape(3, 3), t_vectors[:, -1])
     E, t = _polish(E, t, f0, f1)
     cost = float(E.ravel() @ C9 @ E.ravel())
@@ -271,7 +275,8 @@ def _polish(
     for _ in range(iterations):
         g = f0 @ R.T  # R f0
         residual = np.einsum("ij,ij->i", f1, np.cross(t, g))  # f1 . (t x R f0)
-        # R -> R exp([w]x): dr = (f1 x t) . R (w x f0) = w . (f0 x R^T (f1 x t)); t -> t + dt: dr = dt . (g x f1)
+        # R -> R exp([w]x): dr = (f1 x t) . R (w x f0) = w . (f0 x R^T (f1 x t));
+        # t -> t + dt: dr = dt . (g x f1)
         J_rot = np.cross(f0, np.cross(f1, t) @ R)
         basis = np.linalg.svd(t[None])[2][1:].T  # (3, 2) tangent of the sphere at t
         J_t = np.cross(g, f1) @ basis
@@ -364,7 +369,13 @@ def _sdp_relative_pose(problem: Problem, config: RelaxationConfig) -> Solution:
         inliers = _residuals(problem, R, t) <= problem.threshold
         info["refined"] = True
     return Solution(
-        inliers=inliers, R=R, t=t, iterations=config.rounds, cost=result.cost, certificate=certificate, info=info
+        inliers=inliers,
+        R=R,
+        t=t,
+        iterations=config.rounds,
+        cost=result.cost,
+        certificate=certificate,
+        info=info,
     )
 
 

@@ -91,7 +91,9 @@ def _inliers(problem: Problem, solution: Solution, minimum: int) -> _Inliers | N
     )
 
 
-def transfer_residuals(H: np.ndarray, points0: np.ndarray, points1: np.ndarray, whitening: np.ndarray) -> np.ndarray:
+def transfer_residuals(
+    H: np.ndarray, points0: np.ndarray, points1: np.ndarray, whitening: np.ndarray
+) -> np.ndarray:
     """``(2M,)`` whitened transfer errors ``W_i (H(x0_i) - x1_i)`` for ``(M, 2, 2)`` whitening matrices."""
     homogeneous = points0 @ H[:, :2].T + H[:, 2]
     error = homogeneous[:, :2] / homogeneous[:, 2:3] - points1
@@ -133,7 +135,9 @@ def _refiner(ransac: Solver, minimum: int, refine: Callable[..., Solution]) -> S
     return solve
 
 
-def _refine_homography(problem: Problem, config: WeightedConfig, solution: Solution, data: _Inliers) -> Solution:
+def _refine_homography(
+    problem: Problem, config: WeightedConfig, solution: Solution, data: _Inliers
+) -> Solution:
     p0, p1, sigma0, sigma1 = data.points0, data.points1, data.sigma0, data.sigma1
     H0 = np.asarray(solution.matrix, np.float64) / solution.matrix[2, 2]
     J = homography_jacobians(p0, H0)
@@ -142,8 +146,14 @@ def _refine_homography(problem: Problem, config: WeightedConfig, solution: Solut
     def residuals(h: np.ndarray) -> np.ndarray:
         return transfer_residuals(np.append(h, 1.0).reshape(3, 3), p0, p1, whitening)
 
-    result = least_squares(residuals, H0.ravel()[:8], loss="huber", f_scale=config.huber, x_scale="jac",
-                           max_nfev=config.refine_iterations * 8)
+    result = least_squares(
+        residuals,
+        H0.ravel()[:8],
+        loss="huber",
+        f_scale=config.huber,
+        x_scale="jac",
+        max_nfev=config.refine_iterations * 8,
+    )
     H = np.append(result.x, 1.0).reshape(3, 3)
     homogeneous = problem.points0 @ H[:, :2].T + H[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -158,7 +168,9 @@ def _normaliser(points: np.ndarray) -> np.ndarray:
     return np.array([[scale, 0, -scale * centre[0]], [0, scale, -scale * centre[1]], [0, 0, 1.0]])
 
 
-def _refine_fundamental(problem: Problem, config: WeightedConfig, solution: Solution, data: _Inliers) -> Solution:
+def _refine_fundamental(
+    problem: Problem, config: WeightedConfig, solution: Solution, data: _Inliers
+) -> Solution:
     p0, p1, sigma0, sigma1 = data.points0, data.points1, data.sigma0, data.sigma1
     T0, T1 = _normaliser(p0), _normaliser(p1)
     # F = T1^T Fn T0, so Fn = T1^-T F T0^-1
@@ -175,13 +187,17 @@ def _refine_fundamental(problem: Problem, config: WeightedConfig, solution: Solu
         return sampson_residuals(matrix(x), p0, p1, sigma0, sigma1)
 
     start = np.concatenate([np.zeros(6), [S[1] / S[0]]])
-    result = least_squares(residuals, start, loss="huber", f_scale=config.huber, max_nfev=config.refine_iterations * 7)
+    result = least_squares(
+        residuals, start, loss="huber", f_scale=config.huber, max_nfev=config.refine_iterations * 7
+    )
     F = matrix(result.x)
     F = F / np.linalg.norm(F)
     return _refined(solution, _sampson_inliers(F, problem), data.weighted, result, matrix=F)
 
 
-def _refine_relative_pose(problem: Problem, config: WeightedConfig, solution: Solution, data: _Inliers) -> Solution:
+def _refine_relative_pose(
+    problem: Problem, config: WeightedConfig, solution: Solution, data: _Inliers
+) -> Solution:
     p0, p1, sigma0, sigma1 = data.points0, data.points1, data.sigma0, data.sigma1
     K0inv, K1invT = np.linalg.inv(problem.camera0.K), np.linalg.inv(problem.camera1.K).T
     R0 = np.asarray(solution.R, np.float64)
@@ -201,23 +217,42 @@ def _refine_relative_pose(problem: Problem, config: WeightedConfig, solution: So
     def residuals(x: np.ndarray) -> np.ndarray:
         return sampson_residuals(fundamental(x), p0, p1, sigma0, sigma1)
 
-    result = least_squares(residuals, np.zeros(5), loss="huber", f_scale=config.huber, max_nfev=config.refine_iterations * 5)
+    result = least_squares(
+        residuals, np.zeros(5), loss="huber", f_scale=config.huber, max_nfev=config.refine_iterations * 5
+    )
     R, t = pose(result.x)
-    return _refined(solution, _sampson_inliers(fundamental(result.x), problem), data.weighted, result, R=R, t=t)
+    return _refined(
+        solution, _sampson_inliers(fundamental(result.x), problem), data.weighted, result, R=R, t=t
+    )
 
 
 def _sampson_inliers(F: np.ndarray, problem: Problem) -> np.ndarray:
     """``(M,)`` bool: matches whose plain Sampson error under ``F`` is below the threshold."""
     identity = np.broadcast_to(np.eye(2), (len(problem.points0), 2, 2))
-    return np.abs(sampson_residuals(F, problem.points0, problem.points1, identity, identity)) < problem.threshold
+    return (
+        np.abs(sampson_residuals(F, problem.points0, problem.points1, identity, identity)) < problem.threshold
+    )
 
 
-def _refined(solution: Solution, inliers: np.ndarray, weighted: bool, result, **model: np.ndarray) -> Solution:
+def _refined(
+    solution: Solution, inliers: np.ndarray, weighted: bool, result, **model: np.ndarray
+) -> Solution:
     """The RANSAC solution with the refined model, its inliers and the refinement's details."""
-    info = dict(solution.info, weighted=weighted, refine_cost=float(result.cost), refine_evaluations=int(result.nfev),
-                ransac_inliers=int(np.count_nonzero(solution.inliers)))
-    return Solution(inliers=inliers, iterations=solution.iterations, score=solution.score, info=info,
-                    cost=float(result.cost), **model)
+    info = dict(
+        solution.info,
+        weighted=weighted,
+        refine_cost=float(result.cost),
+        refine_evaluations=int(result.nfev),
+        ransac_inliers=int(np.count_nonzero(solution.inliers)),
+    )
+    return Solution(
+        inliers=inliers,
+        iterations=solution.iterations,
+        score=solution.score,
+        info=info,
+        cost=float(result.cost),
+        **model,
+    )
 
 
 register_estimator(

@@ -45,7 +45,8 @@ COLMAP_PIXEL_OFFSET = 0.5
 """Added to tiepoint's pixel coordinates to get COLMAP's."""
 
 DEFAULT_FOCAL_FACTOR = 1.2
-"""Without known intrinsics, the initial focal length is this times the longer image side (COLMAP's default)."""
+"""Without known intrinsics, the initial focal length is this times the longer image side (COLMAP's
+default)."""
 
 # COLMAP camera models that tiepoint offers: name -> (parameter names, index of cx)
 CAMERA_MODELS: dict[str, tuple[tuple[str, ...], int]] = {
@@ -90,7 +91,9 @@ class CameraOptions:
 
     def __post_init__(self) -> None:
         if self.model not in CAMERA_MODELS:
-            raise OptionError(f"camera model {self.model!r} is not supported; use one of {', '.join(CAMERA_MODELS)}")
+            raise OptionError(
+                f"camera model {self.model!r} is not supported; use one of {', '.join(CAMERA_MODELS)}"
+            )
         names = CAMERA_MODELS[self.model][0]
         if self.params is not None:
             object.__setattr__(self, "params", tuple(float(p) for p in self.params))
@@ -115,6 +118,11 @@ class CameraOptions:
             params[cx_index + 1] += COLMAP_PIXEL_OFFSET
             prior = True
         return {"model": self.model, "width": width, "height": height, "params": params, "prior_focal": prior}
+
+
+DEFAULT_CAMERA = CameraOptions()
+"""The camera options used where none are given (all defaults; the class is frozen, so one instance serves
+every call)."""
 
 
 def colmap_camera(description: Mapping[str, Any]) -> Any:
@@ -150,7 +158,9 @@ def camera_descriptions(
     return [options.describe(sizes[name]) for name in names], {name: i for i, name in enumerate(names)}
 
 
-def image_sizes(features: str | Path | h5py.File, names: Sequence[str] | None = None) -> dict[str, tuple[int, int]]:
+def image_sizes(
+    features: str | Path | h5py.File, names: Sequence[str] | None = None
+) -> dict[str, tuple[int, int]]:
     """``{name: (width, height)}`` of the images in a feature file (all of them by default)."""
     own = not isinstance(features, h5py.Group)
     file = h5py.File(features, "r") if own else features
@@ -214,7 +224,7 @@ def write_database(
     matches: str | Path,
     pairs: Sequence[tuple[str, str]],
     geometries: str | Path | None = None,
-    camera: CameraOptions = CameraOptions(),
+    camera: CameraOptions = DEFAULT_CAMERA,
     names: Sequence[str] | None = None,
 ) -> DatabaseSummary:
     """Write a COLMAP database (replacing ``path``) from a feature file, a match file and verified geometries.
@@ -249,8 +259,12 @@ def write_database(
             camera_ids = [database.write_camera(colmap_camera(c)) for c in cameras]
             image_ids = {}
             for name in names:
-                image_ids[name] = database.write_image(pycolmap.Image(name=name, camera_id=camera_ids[camera_of[name]]))
-                keypoints = read_features(feature_file, name).keypoints.astype(np.float64) + COLMAP_PIXEL_OFFSET
+                image_ids[name] = database.write_image(
+                    pycolmap.Image(name=name, camera_id=camera_ids[camera_of[name]])
+                )
+                keypoints = (
+                    read_features(feature_file, name).keypoints.astype(np.float64) + COLMAP_PIXEL_OFFSET
+                )
                 database.write_keypoints(image_ids[name], keypoints.astype(np.float32))
             matched, verified = _write_pairs(database, image_ids, matches, pairs, geometries)
         finally:
@@ -287,7 +301,9 @@ def _write_pairs(
                 for first, second in ((name0, name1), (name1, name0)):  # stored in either order
                     record = read_two_view_geometry(geometry_file, first, second)
                     if record is not None:
-                        database.write_two_view_geometry(image_ids[first], image_ids[second], two_view_geometry(record))
+                        database.write_two_view_geometry(
+                            image_ids[first], image_ids[second], two_view_geometry(record)
+                        )
                         verified += len(record["inlier_matches"]) > 0
                         break
     finally:

@@ -40,7 +40,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import h5py
 import numpy as np
@@ -50,7 +50,7 @@ from ..types import Features
 
 logger = logging.getLogger("tiepoint")
 
-H5Source = Union[str, os.PathLike, h5py.Group]
+H5Source = str | os.PathLike | h5py.Group
 """A path to an HDF5 file, or an already open ``h5py.File`` (or group)."""
 
 PARTIAL_SUFFIX = ".partial"

@@ -15,7 +15,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import cv2
 import numpy as np
@@ -23,7 +23,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import ImageError
 
-ImageLike = Union[str, os.PathLike, np.ndarray, Any]
+ImageLike = str | os.PathLike | np.ndarray | Any
 """A path to an image file, a NumPy array or a torch tensor (see :func:`as_image`)."""
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"})
@@ -147,11 +147,15 @@ def _tensor_to_array(tensor: Any, name: str) -> np.ndarray:
     tensor = tensor.detach().cpu()
     if tensor.ndim == 4:
         if tensor.shape[0] != 1:
-            raise ImageError(f"{name}: a 4-D tensor must hold one image (1, C, H, W), got {tuple(tensor.shape)}")
+            raise ImageError(
+                f"{name}: a 4-D tensor must hold one image (1, C, H, W), got {tuple(tensor.shape)}"
+            )
         tensor = tensor[0]
     if tensor.ndim == 3:
         if tensor.shape[0] not in (1, 3):
-            raise ImageError(f"{name}: expected a (C, H, W) tensor with C in {{1, 3}}, got {tuple(tensor.shape)}")
+            raise ImageError(
+                f"{name}: expected a (C, H, W) tensor with C in {{1, 3}}, got {tuple(tensor.shape)}"
+            )
         tensor = tensor.permute(1, 2, 0)
     if tensor.is_floating_point():
         tensor = tensor.float()
@@ -200,9 +204,13 @@ class Resize:
 
     def matrix(self) -> np.ndarray:
         """``(3, 3)`` homogeneous form of :meth:`to_original` (resized pixels to original pixels)."""
-        return np.array([[self.scale_x, 0.0, 0.5 * self.scale_x - 0.5],
-                         [0.0, self.scale_y, 0.5 * self.scale_y - 0.5],
-                         [0.0, 0.0, 1.0]])
+        return np.array(
+            [
+                [self.scale_x, 0.0, 0.5 * self.scale_x - 0.5],
+                [0.0, self.scale_y, 0.5 * self.scale_y - 0.5],
+                [0.0, 0.0, 1.0],
+            ]
+        )
 
     def covariances_to_original(self, covariances: np.ndarray) -> np.ndarray:
         """Map ``(N, 2, 2)`` position covariances (pixels²) of the resized image to the original image."""
@@ -276,10 +284,13 @@ def resize_for_network(
     height, width = image.shape[:2]
     factor = 1.0 if max_edge is None or max(height, width) <= max_edge else max_edge / max(height, width)
     factor *= upsample
-    new_width = max(multiple, int(round(width * factor / multiple)) * multiple)
-    new_height = max(multiple, int(round(height * factor / multiple)) * multiple)
+    # factor may be a NumPy scalar (upsample, max_edge from configs), whose round() is not an int in NumPy 1.x
+    new_width = max(multiple, int(round(width * factor / multiple)) * multiple)  # noqa: RUF046
+    new_height = max(multiple, int(round(height * factor / multiple)) * multiple)  # noqa: RUF046
     if (new_width, new_height) == (width, height):
         return image, Resize()
     shrinking = new_width * new_height < width * height
-    resized = cv2.resize(image, (new_width, new_height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    resized = cv2.resize(
+        image, (new_width, new_height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    )
     return resized, Resize(width / new_width, height / new_height)

@@ -1,25 +1,25 @@
 """Alignment: warp image 1 into the frame of image 0 by a homography, and map what is found there back.
 
 The view search (:mod:`tiepoint.matchers.search`) uses this for its ``align`` pass. A first match gives a
-homography ``H`` from image 0 to image 1. Image 1 warped by it looks nearly like image 0: same scale, same turn,
-same perspective. Matched again, the pair no longer asks the descriptors for any invariance, so the matches are
-more numerous and more precise. A point ``x`` of the warped image is the point ``H(x)`` of image 1, so every
-match maps back exactly.
+homography ``H`` from image 0 to image 1. Image 1 warped by it looks nearly like image 0: same scale, same
+turn, same perspective. Matched again, the pair no longer asks the descriptors for any invariance, so the
+matches are more numerous and more precise. A point ``x`` of the warped image is the point ``H(x)`` of
+image 1, so every match maps back exactly.
 
-On the aligned pair a match's two neighbourhoods look alike up to a small shift, the case Lucas-Kanade tracking
-is made for. :func:`refine_aligned` moves each match's point in the warped image to where image 0's
+On the aligned pair a match's two neighbourhoods look alike up to a small shift, the case Lucas-Kanade
+tracking is made for. :func:`refine_aligned` moves each match's point in the warped image to where image 0's
 neighbourhood of the match lies (OpenCV's pyramidal Lucas-Kanade, started at the match), which is sub-pixel
 whatever the method's keypoints are.
 
-Shrinking by a warp would alias, so where ``H`` makes image 1 smaller (image 1 shows the scene larger), image 1
-is first shrunk by that factor with area interpolation and then warped.
+Shrinking by a warp would alias, so where ``H`` makes image 1 smaller (image 1 shows the scene larger),
+image 1 is first shrunk by that factor with area interpolation and then warped.
 
 A homography describes a plane, or a scene seen from one place. In a 3D scene seen from two places, the warp
-aligns one plane and shears the rest, and the aligned matches gather near that plane: on the Middlebury temple
-they were more precise, yet gave worse relative poses. :func:`parallax_share` tells the two cases apart from the
+aligns one plane and shears the rest, and the aligned matches gather near that plane: more precise, yet
+biased, which costs relative-pose accuracy. :func:`parallax_share` tells the two cases apart from the
 aligned matches themselves: of the matches that fit an epipolar geometry within
-:data:`PARALLAX_EPIPOLAR_THRESHOLD`, the share that lies farther than :data:`PARALLAX_HOMOGRAPHY_THRESHOLD` from
-the homography. Points on a plane fit both; points off it fit only the epipolar geometry.
+:data:`PARALLAX_EPIPOLAR_THRESHOLD`, the share that lies farther than :data:`PARALLAX_HOMOGRAPHY_THRESHOLD`
+from the homography. Points on a plane fit both; points off it fit only the epipolar geometry.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def warp_scale(H: np.ndarray, size0: Size) -> float:
 
 def warp_onto(image1: np.ndarray, H: np.ndarray, size0: Size) -> np.ndarray | None:
     """Image 1 warped into the frame of image 0 (``size0`` = ``(width, height)``), pixel ``x`` of the result
-    showing pixel ``H(x)`` of image 1; outside image 1 it is black. ``None`` when ``H`` is degenerate at image 0's
-    centre or would shrink image 1 below :data:`~tiepoint.io.image.MIN_SIDE` pixels."""
+    showing pixel ``H(x)`` of image 1; outside image 1 it is black. ``None`` when ``H`` is degenerate at
+    image 0's centre or would shrink image 1 below :data:`~tiepoint.io.image.MIN_SIDE` pixels."""
     scale = warp_scale(H, size0)
     if not np.isfinite(scale):
         return None
@@ -66,22 +66,33 @@ def warp_onto(image1: np.ndarray, H: np.ndarray, size0: Size) -> np.ndarray | No
         return None
     small, resize = resize_by_factor(image1, shrink)
     to_small = np.linalg.inv(resize.matrix()) @ H
-    return cv2.warpPerspective(small, to_small, tuple(size0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.warpPerspective(
+        small,
+        to_small,
+        tuple(size0),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
 
 
 def refine_aligned(image0: np.ndarray, warped: np.ndarray, matches: Matches) -> Matches:
-    """``matches`` between ``image0`` and ``warped`` (both ``(H, W, 3)`` uint8 RGB of one size) with each point of
-    the warped image moved to where image 0's :data:`REFINE_WINDOW`-pixel neighbourhood of the match lies
-    (pyramidal Lucas-Kanade, ``cv2.calcOpticalFlowPyrLK``, two levels, started at the match). Points that the
-    tracker loses or would move more than :data:`REFINE_MAX_SHIFT` pixels stay where they were. The matched
-    features of the warped image move with their points."""
+    """``matches`` between ``image0`` and ``warped`` (both ``(H, W, 3)`` uint8 RGB of one size) with each
+    point of the warped image moved to where image 0's :data:`REFINE_WINDOW`-pixel neighbourhood of the match
+    lies (pyramidal Lucas-Kanade, ``cv2.calcOpticalFlowPyrLK``, two levels, started at the match). Points that
+    the tracker loses or would move more than :data:`REFINE_MAX_SHIFT` pixels stay where they were. The
+    matched features of the warped image move with their points."""
     if len(matches) == 0:
         return matches
     start = matches.keypoints1.astype(np.float32).reshape(-1, 1, 2)
     tracked, found, _ = cv2.calcOpticalFlowPyrLK(
-        to_gray(image0), to_gray(warped), matches.keypoints0.astype(np.float32).reshape(-1, 1, 2), start.copy(),
-        winSize=(REFINE_WINDOW, REFINE_WINDOW), maxLevel=1, flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
+        to_gray(image0),
+        to_gray(warped),
+        matches.keypoints0.astype(np.float32).reshape(-1, 1, 2),
+        start.copy(),
+        winSize=(REFINE_WINDOW, REFINE_WINDOW),
+        maxLevel=1,
+        flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
         criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01),
     )
     start, tracked = start.reshape(-1, 2), tracked.reshape(-1, 2)
@@ -106,8 +117,12 @@ def _features_back(features: Features, H: np.ndarray, size1: Size) -> tuple[Feat
         covariances = (J @ features.covariances[keep] @ J.transpose(0, 2, 1)).astype(np.float32)
     index = np.full(len(features), -1)
     index[keep] = np.arange(len(keep))
-    mapped = replace(features.subset(keep), keypoints=keypoints[keep].astype(np.float32), covariances=covariances,
-                     image_size=size1)
+    mapped = replace(
+        features.subset(keep),
+        keypoints=keypoints[keep].astype(np.float32),
+        covariances=covariances,
+        image_size=size1,
+    )
     return mapped, index
 
 
@@ -126,15 +141,11 @@ def matches_back(matches: Matches, H: np.ndarray, size1: Size) -> Matches:
 
 
 def parallax_share(matches: Matches | tuple[np.ndarray, np.ndarray]) -> float:
-    """The share of the matches (:class:`Matches`, or ``(M, 2)`` pixel arrays of both images) fitting an epipolar
-    geometry (fundamental matrix, within :data:`PARALLAX_EPIPOLAR_THRESHOLD`) that lie farther than
-    :data:`PARALLAX_HOMOGRAPHY_THRESHOLD` from a homography fitted to the same matches: near 0 for a plane or a
-    scene seen from one place, large for a 3D scene seen with a baseline. 0 when either model cannot be fitted (too
-    few or degenerate matches: no evidence of parallax).
-
-    Measured on the aligned matches of CLIDD A48 and S96 and of Efficient LoFTR (``benchmarks/parallax_shares.py``,
-    pairs where a fundamental matrix fits a quarter of the matches or more): at most 0.26 on the Oxford pairs but
-    one that A48 fails (bark 1-5, 0.41), at least 0.35 on the Middlebury temple pairs.
+    """The share of the matches (:class:`Matches`, or ``(M, 2)`` pixel arrays of both images) fitting an
+    epipolar geometry (fundamental matrix, within :data:`PARALLAX_EPIPOLAR_THRESHOLD`) that lie farther than
+    :data:`PARALLAX_HOMOGRAPHY_THRESHOLD` from a homography fitted to the same matches: near 0 for a plane or
+    a scene seen from one place, large for a 3D scene seen with a baseline. 0 when either model cannot be
+    fitted (too few or degenerate matches: no evidence of parallax).
     """
     try:
         epipolar = estimate(matches, model="fundamental", threshold=PARALLAX_EPIPOLAR_THRESHOLD).inliers

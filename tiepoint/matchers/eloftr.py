@@ -1,4 +1,5 @@
-"""Efficient LoFTR: a semi-dense matcher with aggregated attention and two-stage refinement (spec §3).
+"""Efficient LoFTR: a semi-dense matcher with aggregated attention and two-stage refinement
+(Wang et al., CVPR 2024).
 
 The model (:class:`EfficientLoFTR`) matches two grayscale images directly:
 
@@ -11,17 +12,16 @@ The model (:class:`EfficientLoFTR`) matches two grayscale images directly:
    nearest neighbours with ``P > threshold`` are the coarse matches. The **optimized** mode skips the
    dual-softmax and takes mutual nearest neighbours of ``S`` itself with ``S > raw_threshold``.
 4. **Fine fusion**: the transformed coarse map is upsampled and added to the 1/4, 1/2 and 1/1 backbone maps
-   (convolutions between), giving full-resolution fine features (the seed fuses the 1/4 and 1/2 maps and calls
-   the result full resolution, spec §9.3; here the 1/1 stage is fused too, so the fine map is truly 1/1).
+   (convolutions between), giving fine features at full resolution.
 5. **Two-stage refinement**: for each coarse match, the 8x8 pixels of the cell in image 0 are correlated with
    the 8x8 pixels of the matched cell in image 1; the best mutual pair (the maximum of the correlation,
    which is always a mutual nearest neighbour) gives a pixel-level match. Then the feature of that pixel in
    image 0 is correlated with the 3x3 neighbourhood of its match in image 1, and the softmax expectation of
    the offsets gives the sub-pixel position.
 
-Image sizes must be multiples of 32 (8 for the coarse grid times the aggregation of 4); :class:`EfficientLoFTRMatcher`
-rescales any image to such a size and maps the keypoints back to original pixels
-(:func:`tiepoint.io.image.resize_for_network`).
+Image sizes must be multiples of 32 (8 for the coarse grid times the aggregation of 4);
+:class:`EfficientLoFTRMatcher` rescales any image to such a size and maps the keypoints back to original
+pixels (:func:`tiepoint.io.image.resize_for_network`).
 
 Configurations (:data:`CONFIGS`): ``"small"`` is trained here on the CPU and ships; ``"full"`` is the paper's
 size (d = 256, 4 layers, RepVGG [1, 2, 4, 14]) and ships untrained.
@@ -54,7 +54,13 @@ from ..weights import WEIGHTS_DIR
 from .base import PairMatcher
 from .nearest import mutual_nearest_neighbours
 
-__all__ = ["CONFIGS", "ELoFTRConfig", "EfficientLoFTR", "EfficientLoFTRMatcher", "OptimizedEfficientLoFTRMatcher"]
+__all__ = [
+    "CONFIGS",
+    "ELoFTRConfig",
+    "EfficientLoFTR",
+    "EfficientLoFTRMatcher",
+    "OptimizedEfficientLoFTRMatcher",
+]
 
 CELL = 8
 """Pixels per coarse cell side (the coarse map is at 1/8)."""
@@ -65,11 +71,13 @@ class ELoFTRConfig:
     """Architecture of one Efficient LoFTR size.
 
     Attributes:
-        widths: channels of the four backbone stages (1/1, 1/2, 1/4, 1/8); the last is ``d``, the coarse width.
+        widths: channels of the four backbone stages (1/1, 1/2, 1/4, 1/8); the last is ``d``, the coarse
+            width.
         blocks: RepVGG blocks per stage.
         heads: attention heads.
         layers: interleaved self/cross-attention pairs (``N``).
-        aggregation: ``s``, the aggregation kernel of the attention (queries by depthwise conv, keys by max-pool).
+        aggregation: ``s``, the aggregation kernel of the attention (queries by depthwise conv, keys by
+            max-pool).
         fine_widths: channels of the fused fine maps at 1/4, 1/2 and 1/1.
         temperature: dual-softmax temperature of the coarse similarity.
     """
@@ -89,7 +97,9 @@ class ELoFTRConfig:
 
 CONFIGS: dict[str, ELoFTRConfig] = {
     "small": ELoFTRConfig(),
-    "full": ELoFTRConfig(widths=(64, 64, 128, 256), blocks=(1, 2, 4, 14), heads=8, layers=4, fine_widths=(128, 64, 64)),
+    "full": ELoFTRConfig(
+        widths=(64, 64, 128, 256), blocks=(1, 2, 4, 14), heads=8, layers=4, fine_widths=(128, 64, 64)
+    ),
 }
 """Named sizes: ``small`` (trained here on the CPU, shipped) and ``full`` (the paper's size)."""
 
@@ -101,8 +111,9 @@ def _up(x: Tensor) -> Tensor:
 def _pointwise(conv: nn.Conv2d, x: Tensor, add: Tensor | None = None) -> Tensor:
     """``conv(x) + add`` for a 1x1 convolution ``conv``, as one batched matrix product.
 
-    On a CPU this is several times faster than ``conv2d`` for the few channels of the fine maps, and the addition
-    comes free with the product. ``x``: ``(B, C, H, W)``; ``add``: ``(B, conv.out_channels, H, W)`` or ``None``.
+    On a CPU this is several times faster than ``conv2d`` for the few channels of the fine maps, and the
+    addition comes free with the product. ``x``: ``(B, C, H, W)``; ``add``: ``(B, conv.out_channels, H, W)``
+    or ``None``.
     """
     b, c, h, w = x.shape
     weight = conv.weight.flatten(1).expand(b, -1, -1)  # (B, C_out, C)
@@ -116,8 +127,9 @@ def _pointwise(conv: nn.Conv2d, x: Tensor, add: Tensor | None = None) -> Tensor:
 
 
 def _gather_windows(feature: Tensor, batch: Tensor, origin: Tensor, offsets: Tensor) -> Tensor:
-    """Features ``(M, K*K, C)`` of ``feature`` ``(B, C, H, W)`` at ``origin + offsets`` (rows and columns, K offsets)
-    around ``origin`` ``(M, 2)`` (x, y) in image ``batch`` ``(M,)``; one flat index, so that ONNX gets one Gather."""
+    """Features ``(M, K*K, C)`` of ``feature`` ``(B, C, H, W)`` at ``origin + offsets`` (rows and columns, K
+    offsets) around ``origin`` ``(M, 2)`` (x, y) in image ``batch`` ``(M,)``; one flat index, so that ONNX
+    gets one Gather."""
     _, c, h, w = feature.shape
     rows = origin[:, 1, None, None] + offsets[None, :, None]  # (M, K, 1)
     cols = origin[:, 0, None, None] + offsets[None, None, :]  # (M, 1, K)
@@ -168,12 +180,19 @@ class EfficientLoFTR(nn.Module):
         self.config = config
         widths, blocks = config.widths, config.blocks
         self.stages = nn.ModuleList(
-            [RepVGGStage(1 if i == 0 else widths[i - 1], widths[i], blocks[i], 1 if i == 0 else 2) for i in range(4)]
+            [
+                RepVGGStage(1 if i == 0 else widths[i - 1], widths[i], blocks[i], 1 if i == 0 else 2)
+                for i in range(4)
+            ]
         )
         self.attention = nn.ModuleList()
         for _ in range(config.layers):
-            self.attention.append(AggregatedAttention(config.dim, config.heads, config.aggregation, rope=True))
-            self.attention.append(AggregatedAttention(config.dim, config.heads, config.aggregation, rope=False))
+            self.attention.append(
+                AggregatedAttention(config.dim, config.heads, config.aggregation, rope=True)
+            )
+            self.attention.append(
+                AggregatedAttention(config.dim, config.heads, config.aggregation, rope=False)
+            )
         self.fine = FineFusion(config)
 
     # ------------------------------------------------------------------------------------------- stages
@@ -184,20 +203,28 @@ class EfficientLoFTR(nn.Module):
         return CELL * self.config.aggregation
 
     def check_size(self, image: Tensor, name: str) -> None:
-        """Raise :class:`OptionError` unless ``image`` is ``(B, 1, H, W)`` with ``H``, ``W`` multiples of :attr:`multiple`."""
+        """Raise :class:`OptionError` unless ``image`` is ``(B, 1, H, W)`` with ``H``, ``W`` multiples of
+        :attr:`multiple`."""
         if image.ndim != 4 or image.shape[1] != 1:
-            raise OptionError(f"{name}: expected a (B, 1, H, W) grayscale tensor, got shape {tuple(image.shape)}")
-        if image.shape[-2] % self.multiple or image.shape[-1] % self.multiple or min(image.shape[-2:]) < self.multiple:
             raise OptionError(
-                f"{name}: height and width must be positive multiples of {self.multiple}, got {tuple(image.shape[-2:])} "
-                "(EfficientLoFTRMatcher resizes any image)"
+                f"{name}: expected a (B, 1, H, W) grayscale tensor, got shape {tuple(image.shape)}"
+            )
+        if (
+            image.shape[-2] % self.multiple
+            or image.shape[-1] % self.multiple
+            or min(image.shape[-2:]) < self.multiple
+        ):
+            raise OptionError(
+                f"{name}: height and width must be positive multiples of {self.multiple}, "
+                f"got {tuple(image.shape[-2:])} (EfficientLoFTRMatcher resizes any image)"
             )
 
     def features(self, image0: Tensor, image1: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Backbone, coarse transform and fine fusion of both images.
 
         Args:
-            image0: ``(B, 1, H0, W0)``, image1: ``(B, 1, H1, W1)``, grayscale in [0, 1], sides multiples of 32.
+            image0: ``(B, 1, H0, W0)``, image1: ``(B, 1, H1, W1)``, grayscale in [0, 1], sides multiples of
+                32.
 
         Returns:
             ``coarse0 (B, d, H0/8, W0/8)``, ``coarse1 (B, d, H1/8, W1/8)``, ``fine0 (B, f, H0, W0)``,
@@ -206,7 +233,10 @@ class EfficientLoFTR(nn.Module):
         self.check_size(image0, "image0")
         self.check_size(image1, "image1")
         if image0.shape[0] != image1.shape[0]:
-            raise OptionError(f"image0 and image1 must hold the same number of images, got {image0.shape[0]} and {image1.shape[0]}")
+            raise OptionError(
+                "image0 and image1 must hold the same number of images, "
+                f"got {image0.shape[0]} and {image1.shape[0]}"
+            )
         if image0.shape == image1.shape:  # one backbone pass over both
             levels = self._backbone(torch.cat([image0, image1]))
             levels0 = [x[: image0.shape[0]] for x in levels]
@@ -219,7 +249,10 @@ class EfficientLoFTR(nn.Module):
             coarse0, coarse1 = self_attention(coarse0, coarse0), self_attention(coarse1, coarse1)
             coarse0, coarse1 = cross_attention(coarse0, coarse1), cross_attention(coarse1, coarse0)
         if image0.shape == image1.shape:
-            fine = self.fine(torch.cat([coarse0, coarse1]), *(torch.cat([a, b]) for a, b in zip(levels0[2::-1], levels1[2::-1])))
+            fine = self.fine(
+                torch.cat([coarse0, coarse1]),
+                *(torch.cat([a, b]) for a, b in zip(levels0[2::-1], levels1[2::-1])),
+            )
             fine0, fine1 = fine[: image0.shape[0]], fine[image0.shape[0] :]
         else:
             fine0 = self.fine(coarse0, levels0[2], levels0[1], levels0[0])
@@ -235,22 +268,28 @@ class EfficientLoFTR(nn.Module):
         return levels  # 1/1, 1/2, 1/4, 1/8
 
     def similarity(self, coarse0: Tensor, coarse1: Tensor) -> Tensor:
-        """``S``: ``(B, N0, N1)`` coarse similarity logits ``cos(f0, f1) / temperature``, cells in row-major order.
+        """``S``: ``(B, N0, N1)`` coarse similarity logits ``cos(f0, f1) / temperature``, cells in row-major
+        order.
 
         (The paper scales the dot product by ``1 / d``; the cosine bounds the logits to ``+-1 / temperature``,
         which keeps the short CPU training stable and gives the optimized mode's threshold a fixed range.)
         """
         f0 = F.normalize(coarse0.flatten(2), dim=1)
         f1 = F.normalize(coarse1.flatten(2), dim=1)
-        return torch.einsum("bcn,bcm->bnm", f0 / self.config.temperature, f1)  # scaling f0 saves a pass over S
+        return torch.einsum(
+            "bcn,bcm->bnm", f0 / self.config.temperature, f1
+        )  # scaling f0 saves a pass over S
 
     @staticmethod
-    def windows(fine0: Tensor, fine1: Tensor, batch: Tensor, cell0: Tensor, cell1: Tensor) -> tuple[Tensor, Tensor]:
+    def windows(
+        fine0: Tensor, fine1: Tensor, batch: Tensor, cell0: Tensor, cell1: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """The fine features of matched cells: 8x8 pixels in image 0, 10x10 (one pixel of margin) in image 1.
 
         Args:
             fine0: ``(B, C, H0, W0)``; fine1: ``(B, C, H1, W1)``.
-            batch: ``(M,)`` pair index of each match; cell0, cell1: ``(M, 2)`` cell ``(x, y)`` in each coarse grid.
+            batch: ``(M,)`` pair index of each match; cell0, cell1: ``(M, 2)`` cell ``(x, y)`` in each coarse
+                grid.
 
         Returns:
             ``(M, 64, C)`` and ``(M, 100, C)``, pixels in row-major order (the image-1 window starts one pixel
@@ -274,7 +313,8 @@ class EfficientLoFTR(nn.Module):
 
     @staticmethod
     def neighbourhoods(window1: Tensor, centre: Tensor) -> Tensor:
-        """3x3 features ``(M, K, 9, C)`` around ``centre`` ``(M, K, 2)`` (x, y inside the cell, 0..7) in 10x10 windows."""
+        """3x3 features ``(M, K, 9, C)`` around ``centre`` ``(M, K, 2)`` (x, y inside the cell, 0..7) in 10x10
+        windows."""
         delta = torch.arange(-1, 2, device=window1.device)
         ys = centre[..., 1, None, None] + 1 + delta[:, None]  # (M, K, 3, 1)
         xs = centre[..., 0, None, None] + 1 + delta[None, :]  # (M, K, 1, 3)
@@ -311,10 +351,11 @@ class EfficientLoFTR(nn.Module):
         """Match batches of image pairs.
 
         Args:
-            image0: ``(B, 1, H0, W0)``; image1: ``(B, 1, H1, W1)``: grayscale in [0, 1], sides multiples of 32.
+            image0: ``(B, 1, H0, W0)``; image1: ``(B, 1, H1, W1)``: grayscale in [0, 1], sides multiples of
+                32.
             threshold: minimum dual-softmax confidence of a coarse match.
-            optimized: skip the dual-softmax; coarse matches are mutual nearest neighbours of the raw similarity
-                above ``raw_threshold`` and their confidence is ``sigmoid(S - raw_threshold)``.
+            optimized: skip the dual-softmax; coarse matches are mutual nearest neighbours of the raw
+                similarity above ``raw_threshold`` and their confidence is ``sigmoid(S - raw_threshold)``.
             raw_threshold: the threshold on ``S`` in the optimized mode.
             subpixel: run the second refinement stage; ``False`` returns stage 1's pixel matches (diagnosis).
             min_contrast: coarse cells whose 8x8 pixels have a smaller standard deviation (see
@@ -330,16 +371,19 @@ class EfficientLoFTR(nn.Module):
         if optimized:
             score = similarity
         else:
-            # P = exp(S)^2 / (row sums * column sums of exp(S)); |S| <= 1 / temperature, so exp cannot overflow.
-            # exp(S) scaled in place by both sums is sqrt(P): P's mutual nearest neighbours without forming P or the
-            # softmaxes (one (N0, N1) matrix besides S; large images make these matrices large).
+            # P = exp(S)^2 / (row sums * column sums of exp(S)); |S| <= 1 / temperature, so exp cannot
+            # overflow. exp(S) scaled in place by both sums is sqrt(P): P's mutual nearest neighbours without
+            # forming P or the softmaxes (one (N0, N1) matrix besides S; large images make these matrices
+            # large).
             score = similarity.float().exp()
             row_sum, column_sum = score.sum(2, keepdim=True), score.sum(1, keepdim=True)
             score.mul_(row_sum.rsqrt()).mul_(column_sum.rsqrt())
         if min_contrast > 0:  # flat cells neither match nor take a textured cell's nearest neighbour
             flat0 = local_contrast(image0, CELL, CELL).flatten(1) < min_contrast  # (B, N0)
             flat1 = local_contrast(image1, CELL, CELL).flatten(1) < min_contrast  # (B, N1)
-            score.masked_fill_(flat0[:, :, None], float("-inf")).masked_fill_(flat1[:, None, :], float("-inf"))
+            score.masked_fill_(flat0[:, :, None], float("-inf")).masked_fill_(
+                flat1[:, None, :], float("-inf")
+            )
         matches0, best = mutual_nearest_neighbours(score)  # (B, N0) each; none for a row of -inf
         batch, index0 = torch.nonzero(matches0 >= 0, as_tuple=True)
         index1, best = matches0[batch, index0], best[batch, index0]
@@ -393,7 +437,9 @@ class EfficientLoFTR(nn.Module):
         return self
 
     @classmethod
-    def from_pretrained(cls, config: str = "small", path: str | Path | None = None, deploy: bool = True) -> EfficientLoFTR:
+    def from_pretrained(
+        cls, config: str = "small", path: str | Path | None = None, deploy: bool = True
+    ) -> EfficientLoFTR:
         """A model with shipped (or given) weights, in eval mode, RepVGG blocks folded when ``deploy``.
 
         Raises:
@@ -429,7 +475,8 @@ def parameter_count(config: str | ELoFTRConfig) -> int:
 
 
 class EfficientLoFTRMatcher(PairMatcher):
-    """``eloftr``: Efficient LoFTR with shipped weights, for images of any size (see :class:`EfficientLoFTR`)."""
+    """``eloftr``: Efficient LoFTR with shipped weights, for images of any size (see
+    :class:`EfficientLoFTR`)."""
 
     name = "eloftr"
     optimized = False
@@ -441,19 +488,21 @@ class EfficientLoFTRMatcher(PairMatcher):
         weights: str | None = None
         """A weights file instead of the shipped one."""
         resize: int | None = 640
-        """Longer side (pixels) the images are matched at; ``None`` keeps the size (rounded to a multiple of 32)."""
+        """Longer side (pixels) the images are matched at; ``None`` keeps the size (rounded to a multiple of
+        32)."""
         upsample: float = 1.0
-        """Enlarge both images by this factor (after ``resize``) before matching. The fine grid then has smaller
-        pixels in the original images, so matches are more accurate. The coarse matching grows with the square of
-        the pixel count: at 640x480, 1.5 takes about 4x and 2 about 13x the time (see the README)."""
+        """Enlarge both images by this factor (after ``resize``) before matching. The fine grid then has
+        smaller pixels in the original images, so matches are more accurate. The coarse matching grows with
+        the square of the pixel count, so its time grows about with the fourth power of this factor."""
         max_keypoints: int | None = None
         """Keep at most this many matches, those with the highest confidence (``None``: all)."""
         threshold: float = 0.0
-        """Minimum dual-softmax confidence of a coarse match. The paper's 0.2 leaves almost no matches with the
-        small model trained here; on held-out validation photo pairs the number of matches within 3 px is highest
-        at 0 (mutual nearest neighbours only), so that is the default."""
+        """Minimum dual-softmax confidence of a coarse match. The paper's 0.2 leaves almost no matches with
+        the small model trained here; on held-out validation photo pairs the number of matches within 3 px is
+        highest at 0 (mutual nearest neighbours only), so that is the default."""
         raw_threshold: float = 5.0
-        """Minimum raw coarse similarity ``cos / temperature`` (cosine 0.5) in the optimized mode (``eloftr-opt``)."""
+        """Minimum raw coarse similarity ``cos / temperature`` (cosine 0.5) in the optimized mode
+        (``eloftr-opt``)."""
         min_contrast: float = MIN_CONTRAST
         """Coarse cells (8x8 pixels as matched) whose intensity standard deviation is below this, on a [0, 1]
         scale, are not matched: flat patches (a blank wall, sky, a black backdrop) hold nothing to localise.
@@ -479,7 +528,9 @@ class EfficientLoFTRMatcher(PairMatcher):
         self.model = EfficientLoFTR.from_pretrained(self.config.config, self.config.weights).to(self.device)
 
     def _tensor(self, image: np.ndarray) -> tuple[Tensor, Any]:
-        resized, resize = resize_for_network(to_gray(image), self.config.resize, self.model.multiple, self.config.upsample)
+        resized, resize = resize_for_network(
+            to_gray(image), self.config.resize, self.model.multiple, self.config.upsample
+        )
         return torch.from_numpy(resized).to(self.device, torch.float32)[None, None] / 255.0, resize
 
     @torch.inference_mode()
@@ -489,9 +540,13 @@ class EfficientLoFTRMatcher(PairMatcher):
         start = time.perf_counter()
         (tensor0, resize0), (tensor1, resize1) = self._tensor(array0), self._tensor(array1)
         c = self.config
-        autocast = torch.autocast("cuda", dtype=torch.float16) if self.device.type == "cuda" else nullcontext()
+        autocast = (
+            torch.autocast("cuda", dtype=torch.float16) if self.device.type == "cuda" else nullcontext()
+        )
         with autocast:
-            output = self.model(tensor0, tensor1, c.threshold, self.optimized, c.raw_threshold, min_contrast=c.min_contrast)
+            output = self.model(
+                tensor0, tensor1, c.threshold, self.optimized, c.raw_threshold, min_contrast=c.min_contrast
+            )
         confidence = output["confidence"].float().cpu().numpy()
         order = np.argsort(-confidence, kind="stable")[: c.max_keypoints]
         keypoints0 = resize0.to_original(output["keypoints0"].float().cpu().numpy()[order])
@@ -511,7 +566,8 @@ class EfficientLoFTRMatcher(PairMatcher):
 
 
 class OptimizedEfficientLoFTRMatcher(EfficientLoFTRMatcher):
-    """``eloftr-opt``: Efficient LoFTR without the dual-softmax at inference (mutual NN on the raw similarity)."""
+    """``eloftr-opt``: Efficient LoFTR without the dual-softmax at inference (mutual NN on the raw
+    similarity)."""
 
     name = "eloftr-opt"
     optimized = True

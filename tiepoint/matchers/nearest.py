@@ -98,7 +98,8 @@ def mutual_nearest_neighbours(
 
 
 def _distance(sim: torch.Tensor, binary: bool) -> torch.Tensor:
-    """Descriptor distance from cosine similarity: Euclidean for unit float vectors, Hamming fraction for bits."""
+    """Descriptor distance from cosine similarity: Euclidean for unit float vectors, Hamming fraction for
+    bits."""
     if binary:
         return (1.0 - sim) / 2.0
     return torch.sqrt(torch.clamp(2.0 - 2.0 * sim, min=0.0))
@@ -127,7 +128,7 @@ def ratio_test(
         ``matches0`` ``(B, N)`` int64 and ``scores0`` ``(B, N)`` (the similarity of each match).
     """
     sim = _masked(sim, mask0, mask1)
-    batch, n, m = sim.shape
+    _, n, m = sim.shape
     if n == 0 or m == 0:
         return _mutual(sim)
     top = sim.topk(min(2, m), dim=2)
@@ -166,7 +167,7 @@ def dual_softmax(
         ``matches0`` ``(B, N)`` int64 and ``scores0`` ``(B, N)``: the match probability in ``[0, 1]``.
     """
     sim = _masked(sim, mask0, mask1) / temperature
-    batch, n, m = sim.shape
+    _, n, m = sim.shape
     if n == 0 or m == 0:
         return _mutual(sim)
     prob = torch.nan_to_num(sim.softmax(dim=1) * sim.softmax(dim=2), nan=0.0)
@@ -198,7 +199,9 @@ class DescriptorMatcher:
         if features0.binary != features1.binary:
             raise ValueError("cannot match binary descriptors against float descriptors")
         if features0.binary and not self.supports_binary:
-            raise ValueError(f"matcher {self.name!r} needs float descriptors; use 'mnn' or 'ratio' for binary ones")
+            raise ValueError(
+                f"matcher {self.name!r} needs float descriptors; use 'mnn' or 'ratio' for binary ones"
+            )
         desc0 = torch.from_numpy(np.ascontiguousarray(features0.descriptors))[None]
         desc1 = torch.from_numpy(np.ascontiguousarray(features1.descriptors))[None]
         if desc0.shape[-1] != desc1.shape[-1]:
@@ -217,7 +220,8 @@ class DescriptorMatcher:
         mask0: torch.Tensor | None = None,
         mask1: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Match a batch of ``(B, N, M)`` similarity matrices; returns ``matches0`` and ``scores0`` ``(B, N)``."""
+        """Match a batch of ``(B, N, M)`` similarity matrices; returns ``matches0`` and ``scores0``
+        ``(B, N)``."""
         raise NotImplementedError
 
 

@@ -1,7 +1,7 @@
 """Right-angle turns of an image and the bookkeeping that maps keypoints and features of a turned image back.
 
-Used by the view search (:mod:`tiepoint.matchers.search`), which matches image 1 at several turns. The turns are
-lossless (``np.rot90``), so keypoints map back exactly. Angles are degrees counter-clockwise, as the image
+Used by the view search (:mod:`tiepoint.matchers.search`), which matches image 1 at several turns. The turns
+are lossless (``np.rot90``), so keypoints map back exactly. Angles are degrees counter-clockwise, as the image
 appears on screen.
 """
 
@@ -32,7 +32,8 @@ def check_rotations(rotations: Sequence[int]) -> tuple[int, ...]:
 
 
 def rotate_image(image: np.ndarray, angle: int) -> np.ndarray:
-    """``image`` ``(H, W[, C])`` turned counter-clockwise (as seen on screen) by ``angle`` in :data:`RIGHT_ANGLES`."""
+    """``image`` ``(H, W[, C])`` turned counter-clockwise (as seen on screen) by ``angle`` in
+    :data:`RIGHT_ANGLES`."""
     return np.ascontiguousarray(np.rot90(image, angle // 90))
 
 
@@ -49,7 +50,8 @@ def _turn_back(angle: int, size: Size) -> tuple[np.ndarray, np.ndarray]:
 
 
 def unrotate_points(points: np.ndarray, angle: int, size: Size) -> np.ndarray:
-    """``(N, 2)`` pixels of the image turned by ``angle`` mapped to the original image of ``size`` ``(W, H)``."""
+    """``(N, 2)`` pixels of the image turned by ``angle`` mapped to the original image of ``size``
+    ``(W, H)``."""
     A, b = _turn_back(angle, size)
     return (np.asarray(points, np.float64) @ A.T + b).astype(np.float32)
 
@@ -57,6 +59,12 @@ def unrotate_points(points: np.ndarray, angle: int, size: Size) -> np.ndarray:
 def unrotate_features(features: Features, angle: int, size: Size) -> Features:
     """Features of the image turned by ``angle``, with keypoints and covariances in the original image."""
     A, _ = _turn_back(angle, size)
-    covariances = None if features.covariances is None else (A @ features.covariances @ A.T).astype(np.float32)
-    return replace(features, keypoints=unrotate_points(features.keypoints, angle, size), image_size=size,
-                   covariances=covariances)
+    covariances = (
+        None if features.covariances is None else (A @ features.covariances @ A.T).astype(np.float32)
+    )
+    return replace(
+        features,
+        keypoints=unrotate_points(features.keypoints, angle, size),
+        image_size=size,
+        covariances=covariances,
+    )

@@ -1,47 +1,43 @@
 """View search: match a pair at several right-angle turns and zooms of the images and keep the best view.
 
-Learned matchers are trained on pairs that are mostly upright and of similar scale. They fail when one image is
-upside down or on its side (LightGlue issues #18, #64, #126; XFeat #58), and semi-dense matchers such as LoFTR
-also fail when one image shows the scene several times larger than the other. The fix their maintainers suggest
-for rotation is to try the four right-angle turns and keep the best result; :class:`ViewSearch` does that, and
-the same for scale, for any method:
+Learned matchers are trained on pairs that are mostly upright and of similar scale, and fail when one image is
+upside down or on its side, or shows the scene several times larger than the other. :class:`ViewSearch` wraps
+any method and tries several views of the pair; the registry composes it from the ``search`` options
+(:class:`SearchConfig`):
 
-* ``rotations``: turns of image 1 (degrees counter-clockwise, from :data:`~tiepoint.matchers.rotation.RIGHT_ANGLES`).
-  Turns are lossless (``np.rot90``), so keypoints map back exactly.
+* ``rotations``: turns of image 1 (degrees counter-clockwise, from
+  :data:`~tiepoint.matchers.rotation.RIGHT_ANGLES`). Turns are lossless (``np.rot90``), so keypoints map back
+  exactly.
 * ``zooms``: how much larger the scene may appear in image 1 than in image 0. A zoom ``z < 1`` (image 1 zoomed
   out) shrinks image 0 by ``z``; ``z > 1`` shrinks image 1 by ``1 / z``. Images are only ever shrunk (area
   interpolation), so a zoom costs less than the unzoomed view.
 * Every combination is a view. Each view's matches are scored by the inliers of a robust homography fit with a
-  loose threshold (:data:`VERIFY_THRESHOLD`) in original pixels; the view with the most inliers wins, ties go to
-  the view listed first (zooms in the order given, then turns). In a 3D scene the homography still gathers the
-  matches of a dominant plane or of the distant background, while a wrong view leaves only chance inliers. The
-  raw match count would be no guide: mutual-nearest-neighbour matchers match about as many points in any view.
-  (On the Oxford and Middlebury temple pairs, with CLIDD S96, this rule picked the turn nearest the true rotation
-  on every pair that any turn could solve.)
-* With ``accept`` set, the search stops at the first view whose inliers make up at least that fraction of its
-  matches (and number at least :data:`MIN_ACCEPTED_INLIERS`), so list the likeliest view first. On pairs that
-  need no search this costs one view and one fit. A view of a 3D scene seen with a baseline has no homography
-  that fits most of its matches, so a view that fails the homography test is also accepted when that share of its
-  matches fits a fundamental matrix within :data:`EPIPOLAR_THRESHOLD` (a second fit, 30-60 ms). With ELoFTR
-  on the temple ring's neighbouring views the upright view's share is 0.57-0.71 on 10 of the 16 pairs, and every
-  wrong turn's at most 0.25 (homography: 0.20-0.42 upright, so the homography test alone searched every view).
-* With ``align``, the best view's homography then warps image 1 onto image 0 (:mod:`~tiepoint.matchers.align`)
-  and the pair is matched once more. The aligned pair needs no invariance from the method, so its matches are
-  more numerous and more precise; they are kept if they have more inliers than the best view's, or a larger
-  share of inliers. ``align`` may also be another sparse method with the same extractor (``align="ratio"``
-  in :func:`~tiepoint.registry.build_method`): a permissive matcher (mutual nearest neighbours) then finds the
-  geometry, and a strict one (the ratio test) matches the aligned pair, where the true matches are unambiguous.
-  Each aligned match is then refined to sub-pixel by Lucas-Kanade tracking on the aligned pair
-  (:func:`~tiepoint.matchers.align.refine_aligned`).
-  The warp is a homography, which suits planar scenes and distant views; in a 3D scene seen with a baseline it
-  would gather the matches near one plane and cost pose accuracy. So the aligned matches are also dropped when
-  they show parallax: when a third or more of those that fit an epipolar geometry lie off their homography
-  (:data:`MAX_PARALLAX_SHARE`).
+  loose threshold (:data:`VERIFY_THRESHOLD`) in original pixels; the view with the most inliers wins, ties go
+  to the view listed first (zooms in the order given, then turns). In a 3D scene the homography still gathers
+  the matches of a dominant plane or of the distant background, while a wrong view leaves only chance inliers;
+  the raw match count would be no guide, as mutual-nearest-neighbour matchers match about as many points in
+  any view.
+* ``accept``: the search stops at the first view whose inliers make up at least that fraction of its matches
+  (and number at least :data:`MIN_ACCEPTED_INLIERS`), so list the likeliest view first. A view of a 3D scene
+  seen with a baseline has no homography that fits most of its matches, so a view that fails the homography
+  test is also accepted when that share of its matches fits a fundamental matrix within
+  :data:`EPIPOLAR_THRESHOLD`.
+* ``align``: the best view's homography then warps image 1 onto image 0 (:mod:`~tiepoint.matchers.align`) and
+  the pair is matched once more. The aligned pair needs no invariance from the method, so its matches are more
+  numerous and more precise; they are kept if they have more inliers than the best view's, or a larger share
+  of inliers. ``align`` may also name another descriptor matcher for the same extractor (``align="ratio"``): a
+  permissive matcher (mutual nearest neighbours) then finds the geometry, and a strict one (the ratio test)
+  matches the aligned pair, where the true matches are unambiguous. Each aligned match is refined to sub-pixel
+  by Lucas-Kanade tracking on the aligned pair (:func:`~tiepoint.matchers.align.refine_aligned`). The warp is
+  a homography, which suits planar scenes and distant views; in a 3D scene seen with a baseline it would
+  gather the matches near one plane and cost pose accuracy, so the aligned matches are dropped when they show
+  parallax (:data:`MAX_PARALLAX_SHARE`).
 * For a sparse method each distinct shrink of image 0 and each distinct (shrink, turn) of image 1 is extracted
   once.
 
-The returned :class:`~tiepoint.types.Matches` are in the pixels of the original images, like every method's. Their
-``rotation1`` and ``zoom1`` say which view was kept, ``aligned`` whether the aligned pass was.
+The returned :class:`~tiepoint.types.Matches` are in the pixels of the original images, like every method's.
+Their ``info`` says which view was kept (``"rotation1_deg"``, ``"zoom1"``) and whether the aligned pass was
+(``"aligned"``).
 """
 
 from __future__ import annotations
@@ -65,28 +61,27 @@ from .rotation import check_rotations, rotate_image, unrotate_features, unrotate
 VERIFY_THRESHOLD = 8.0
 """Inlier threshold (pixels) of the homography fit that scores each view."""
 VERIFY_ITERATIONS = 10_000
-"""RANSAC iterations at most for that fit (enough to rank the views; about 10 ms each)."""
+"""RANSAC iterations at most for that fit (enough to rank the views)."""
 EPIPOLAR_THRESHOLD = 4.0
-"""Inlier threshold (pixels, epipolar distance) of the fundamental-matrix fit that ``accept`` falls back on; COLMAP's
-verification threshold."""
+"""Inlier threshold (pixels, epipolar distance) of the fundamental-matrix fit that ``accept`` falls back on;
+COLMAP's verification threshold."""
 MIN_ACCEPTED_INLIERS = 30
 """The fewest inliers with which ``accept`` stops the search early."""
 MIN_ALIGN_INLIERS = 8
 """The fewest inliers (twice the homography's minimal sample) with which ``align`` warps image 1. A wrong
-homography costs one more match, not a wrong result: the aligned matches are kept only if they have more inliers
-or a larger share of inliers, and on a wrong homography both are at chance level."""
+homography costs one more match, not a wrong result: the aligned matches are kept only if they have more
+inliers or a larger share of inliers, and on a wrong homography both are at chance level."""
 MAX_PARALLAX_SHARE = 1 / 3
 """The aligned matches are dropped when this share or more of their epipolar inliers lies off their homography
-(:func:`~tiepoint.matchers.align.parallax_share`): a 3D scene, where the warp would bias the matches towards one
-plane. Chosen between the largest share measured on the Oxford pairs (0.29, before the matches were refined; 0.26
-after) and the smallest on the temple's (0.38 before, 0.35 after; ``benchmarks/parallax_shares.py``): the
-evaluation pairs, for want of other 3D data with ground truth."""
+(:func:`~tiepoint.matchers.align.parallax_share`): a 3D scene, where the warp would bias the matches towards
+one plane. Planar and distant scenes stay well below it, 3D scenes seen with a baseline above."""
 ZOOM_RANGE = (0.1, 10.0)
 """The smallest and largest zoom accepted."""
 
 
 def check_zooms(zooms: Sequence[float]) -> tuple[float, ...]:
-    """``zooms`` as a tuple of distinct positive floats within :data:`ZOOM_RANGE` (an error names the option)."""
+    """``zooms`` as a tuple of distinct positive floats within :data:`ZOOM_RANGE` (an error names the
+    option)."""
     try:
         values = tuple(float(zoom) for zoom in zooms)
     except (TypeError, ValueError):
@@ -97,6 +92,37 @@ def check_zooms(zooms: Sequence[float]) -> tuple[float, ...]:
     if len(set(values)) != len(values):
         raise OptionError(f"zooms lists a value twice: {zooms!r}")
     return values
+
+
+@dataclass
+class SearchConfig:
+    """The options of the view search (the ``search`` part of a method's options). ``None`` leaves an option
+    unset: a method is wrapped in a :class:`ViewSearch` only when ``rotations`` or ``zooms`` is set or
+    ``align`` is not false, and a preset's own value stays when a caller passes ``None``."""
+
+    rotations: Sequence[int] | None = None
+    """Turns of image 1 to try, e.g. ``(0, 90, 180, 270)``."""
+    zooms: Sequence[float] | None = None
+    """Apparent magnifications of image 1 relative to image 0 to try, e.g. ``(1, 0.5, 2)``."""
+    accept: float | None = None
+    """Stop at the first view with this inlier ratio, e.g. ``0.5``."""
+    align: bool | str | None = None
+    """Match once more with image 1 warped onto image 0 by the best view's homography: ``True`` with the
+    searched method, or a descriptor matcher's name with options after a colon (``"ratio:ratio=0.9"``; sparse
+    methods only) to match the aligned pair with it."""
+
+    def __post_init__(self) -> None:
+        if self.align is not None and not isinstance(self.align, (bool, str)):
+            raise ValueError(
+                f"align must be True, False or the name of a descriptor matcher, got {self.align!r}"
+            )
+        if self.accept is not None and not self.active:
+            raise ValueError("accept stops a view search early; give rotations or zooms too")
+
+    @property
+    def active(self) -> bool:
+        """Whether these options ask for a view search."""
+        return self.rotations is not None or self.zooms is not None or self.align not in (None, False)
 
 
 @dataclass(frozen=True)
@@ -113,7 +139,7 @@ class View:
 
     @property
     def shrink1(self) -> float:
-        """The factor image 1 is shrunk by before it is turned (``1 / zoom`` when image 1 is zoomed in, else 1)."""
+        """The factor image 1 is shrunk by before turning (``1 / zoom`` when image 1 is zoomed in, else 1)."""
         return min(1.0, 1.0 / self.zoom)
 
 
@@ -122,7 +148,9 @@ def fit_homography(matches: Matches) -> Geometry | None:
     return _fit(matches, "homography", VERIFY_THRESHOLD)
 
 
-def _fit(matches: Matches, model: str, threshold: float, iterations: int = VERIFY_ITERATIONS) -> Geometry | None:
+def _fit(
+    matches: Matches, model: str, threshold: float, iterations: int = VERIFY_ITERATIONS
+) -> Geometry | None:
     try:
         return estimate(matches, model=model, threshold=threshold, max_iterations=iterations)
     except EstimationError:
@@ -130,9 +158,9 @@ def _fit(matches: Matches, model: str, threshold: float, iterations: int = VERIF
 
 
 def epipolar_iterations(share: float) -> int:
-    """RANSAC iterations that draw an all-inlier 7-point sample with 99 % probability when ``share`` of the matches
-    are inliers (from 1000 to :data:`VERIFY_ITERATIONS`): enough to tell whether a view reaches ``accept``, while a
-    wrong view, whose share is far lower, does not run the full budget (about 300 ms for 1500 matches)."""
+    """RANSAC iterations that draw an all-inlier 7-point sample with 99 % probability when ``share`` of the
+    matches are inliers (from 1000 to :data:`VERIFY_ITERATIONS`): enough to tell whether a view reaches
+    ``accept``, while a wrong view, whose share is far lower, does not run the full budget."""
     needed = math.log(0.01) / math.log1p(-(share**7)) if share < 1 else 0.0
     return int(min(VERIFY_ITERATIONS, max(1000, math.ceil(needed))))
 
@@ -144,15 +172,17 @@ def _check_views(views: Sequence[View], size0: Size, size1: Size) -> None:
         for name, size, factor in (("image0", size0, view.shrink0), ("image1", size1, view.shrink1)):
             width, height = shrunk_size(size, factor)
             if min(width, height) < MIN_SIDE:
-                raise OptionError(f"zooms: zoom {view.zoom:g} shrinks {name} ({size[0]}x{size[1]}) to {width}x{height} "
-                                  f"pixels, below the {MIN_SIDE}x{MIN_SIDE} that tiepoint needs")
+                raise OptionError(
+                    f"zooms: zoom {view.zoom:g} shrinks {name} ({size[0]}x{size[1]}) to {width}x{height} "
+                    f"pixels, below the {MIN_SIDE}x{MIN_SIDE} that tiepoint needs"
+                )
 
 
 def _original_features(
     features: Features | None, resize: Resize, size: Size, angle: int = 0, shrunk_size: Size | None = None
 ) -> Features | None:
-    """Features of a shrunk (and, for ``angle``, turned) image with keypoints and covariances in the original image
-    of ``size``; ``shrunk_size`` is the size of the shrunk image before its turn."""
+    """Features of a shrunk (and, for ``angle``, turned) image with keypoints and covariances in the original
+    image of ``size``; ``shrunk_size`` is the size of the shrunk image before its turn."""
     if features is None:
         return None
     if angle:
@@ -161,8 +191,9 @@ def _original_features(
 
 
 def _improves(inliers: int, matches: int, best_inliers: int, best_matches: int) -> bool:
-    """Whether the aligned pass (``inliers`` of ``matches``) beats the best view: more inliers, or a larger share of
-    inliers (a strict matcher keeps fewer, surer matches). On a wrong homography both are at chance level."""
+    """Whether the aligned pass (``inliers`` of ``matches``) beats the best view: more inliers, or a larger
+    share of inliers (a strict matcher keeps fewer, surer matches). On a wrong homography both are at chance
+    level."""
     if inliers < MIN_ALIGN_INLIERS:
         return False
     return inliers > best_inliers or inliers * best_matches > best_inliers * matches
@@ -175,8 +206,8 @@ class ViewSearch(PairMatcher):
         method: the method that matches each view.
         rotations: turns of image 1 to try (degrees counter-clockwise, multiples of 90).
         zooms: apparent magnifications of image 1 relative to image 0 to try (1 = same scale).
-        accept: stop at the first view whose homography inliers, or else fundamental-matrix inliers, are at least
-            this fraction of its matches; ``None`` tries every view.
+        accept: stop at the first view whose homography inliers, or else fundamental-matrix inliers, are at
+            least this fraction of its matches; ``None`` tries every view.
         align: match once more with image 1 warped onto image 0 by the best view's homography: ``True`` with
             ``method``, or with this other method (sparse, sharing ``method``'s extractor).
     """
@@ -199,18 +230,24 @@ class ViewSearch(PairMatcher):
         if isinstance(align, SparseMethod) and not (
             isinstance(method, SparseMethod) and align.extractor is method.extractor
         ):
-            raise OptionError("align: a sparse method for the aligned pass must share the searched method's extractor")
+            raise OptionError(
+                "align: a sparse method for the aligned pass must share the searched method's extractor"
+            )
         self.accept = accept
         self.aligner = method if align is True else (align or None)
         self.views = [View(angle, zoom) for zoom in self.zooms for angle in self.rotations]
         self.name = method.name
 
     def _match(
-        self, image0: np.ndarray, image1: np.ndarray, key0: float, features0: dict[float, Features],
+        self,
+        image0: np.ndarray,
+        image1: np.ndarray,
+        key0: float,
+        features0: dict[float, Features],
         method: PairMatcher | None = None,
     ) -> Matches:
-        """``method`` (else the searched method) on one pair of (shrunk, turned or warped) images. A sparse method
-        extracts image 0 once per ``key0`` (its shrink), kept in ``features0``."""
+        """``method`` (else the searched method) on one pair of (shrunk, turned or warped) images. A sparse
+        method extracts image 0 once per ``key0`` (its shrink), kept in ``features0``."""
         method = method or self.method
         if not isinstance(method, SparseMethod):
             return method.match(image0, image1)
@@ -245,25 +282,29 @@ class ViewSearch(PairMatcher):
                 image_size1=size1,
                 features0=_original_features(matches.features0, resize0, size0),
                 features1=_original_features(matches.features1, resize1, size1, view.angle, shrunk_size1),
-                rotation1=view.angle,
-                zoom1=view.zoom,
+                info={**matches.info, "rotation1_deg": view.angle, "zoom1": view.zoom, "aligned": False},
             )
 
     def _aligned(
-        self, image0: np.ndarray, image1: np.ndarray, H: np.ndarray, features0: dict[float, Features], best: Matches
+        self,
+        image0: np.ndarray,
+        image1: np.ndarray,
+        H: np.ndarray,
+        features0: dict[float, Features],
+        best: Matches,
     ) -> Matches | None:
-        """The pair matched again with image 1 warped onto image 0 by ``H``, the matches refined on the warped pair
-        and mapped back to image 1 (``None`` if ``H`` cannot warp it)."""
+        """The pair matched again with image 1 warped onto image 0 by ``H``, the matches refined on the warped
+        pair and mapped back to image 1 (``None`` if ``H`` cannot warp it)."""
         warped = warp_onto(image1, H, image_size(image0))
         if warped is None:
             return None
         matches = refine_aligned(image0, warped, self._match(image0, warped, 1.0, features0, self.aligner))
         matches = matches_back(matches, H, image_size(image1))
-        return replace(matches, rotation1=best.rotation1, zoom1=best.zoom1, aligned=True)
+        return replace(matches, info={**matches.info, **best.info, "aligned": True})
 
     def match(self, image0: ImageLike, image1: ImageLike) -> Matches:
-        """Match two images (paths, arrays or tensors); keypoints in original pixels, ``rotation1``, ``zoom1`` and
-        ``aligned`` set."""
+        """Match two images (paths, arrays or tensors); keypoints in original pixels,
+        ``info["rotation1_deg"]``, ``info["zoom1"]`` and ``info["aligned"]`` set."""
         array0, array1 = as_image(image0, "image0"), as_image(image1, "image1")
         _check_views(self.views, image_size(array0), image_size(array1))
         features0: dict[float, Features] = {}
@@ -301,13 +342,18 @@ class ViewSearch(PairMatcher):
             aligned = self._aligned(array0, array1, best_geometry.matrix, features0, best)
             geometry = None if aligned is None else verified(aligned)
             start = time.perf_counter()
-            if (geometry is not None and _improves(geometry.num_inliers, len(aligned), best_inliers, len(best))
-                    and parallax_share(aligned) < MAX_PARALLAX_SHARE):
+            if (
+                geometry is not None
+                and _improves(geometry.num_inliers, len(aligned), best_inliers, len(best))
+                and parallax_share(aligned) < MAX_PARALLAX_SHARE
+            ):
                 best = aligned
             timings["verify"] += time.perf_counter() - start
         best.timings = timings
         return best
 
     def __repr__(self) -> str:
-        return (f"ViewSearch({self.method!r}, rotations={self.rotations}, zooms={self.zooms}, accept={self.accept}, "
-                f"align={self.aligner is not None})")
+        return (
+            f"ViewSearch({self.method!r}, rotations={self.rotations}, zooms={self.zooms}, "
+            f"accept={self.accept}, align={self.aligner is not None})"
+        )

@@ -1,4 +1,4 @@
-"""Aggregated attention with 2D rotary position encoding (Efficient LoFTR, spec §3.3).
+"""Aggregated attention with 2D rotary position encoding (Efficient LoFTR).
 
 Neighbouring query tokens attend to similar places, and each query's attention falls on a few salient keys,
 so attention runs on reduced token sets:
@@ -23,16 +23,18 @@ from torch import Tensor, nn
 __all__ = ["AggregatedAttention", "rope_2d", "rope_angles"]
 
 
-def rope_angles(height: int, width: int, dim: int, device: torch.device | None = None, base: float = 10000.0) -> tuple[Tensor, Tensor]:
+def rope_angles(
+    height: int, width: int, dim: int, device: torch.device | None = None, base: float = 10000.0
+) -> tuple[Tensor, Tensor]:
     """Cosines and sines of the 2D RoPE of an ``height x width`` grid.
 
-    Channel block ``k`` (4 channels, ``k = 1..dim/4``) rotates its first pair by ``theta_k * x`` and its second
-    pair by ``theta_k * y`` with ``theta_k = base ** (-4k / dim)``, so that ``q_i . k_j`` after rotation depends
-    on the offset ``(x_i - x_j, y_i - y_j)`` only.
+    Channel block ``k`` (4 channels, ``k = 1..dim/4``) rotates its first pair by ``theta_k * x`` and its
+    second pair by ``theta_k * y`` with ``theta_k = base ** (-4k / dim)``, so that ``q_i . k_j`` after
+    rotation depends on the offset ``(x_i - x_j, y_i - y_j)`` only.
 
     Returns:
-        ``cos``, ``sin``: ``(height * width, dim)``, tokens in row-major order, each value repeated for the two
-        channels of its pair.
+        ``cos``, ``sin``: ``(height * width, dim)``, tokens in row-major order, each value repeated for the
+        two channels of its pair.
     """
     if dim % 4:
         raise ValueError(f"RoPE needs a head dimension divisible by 4, got {dim}")
@@ -50,7 +52,8 @@ def rope_angles(height: int, width: int, dim: int, device: torch.device | None =
 
 
 def rope_2d(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate consecutive channel pairs of ``x`` ``(..., N, dim)`` by the angles behind ``cos``/``sin`` ``(N, dim)``."""
+    """Rotate consecutive channel pairs of ``x`` ``(..., N, dim)`` by the angles behind ``cos``/``sin``
+    ``(N, dim)``."""
     pairs = x.unflatten(-1, (-1, 2))
     rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
     return x * cos + rotated * sin
@@ -84,7 +87,9 @@ class AggregatedAttention(nn.Module):
         self.key = nn.Linear(dim, dim, bias=False)
         self.value = nn.Linear(dim, dim, bias=False)
         self.merge = nn.Linear(dim, dim, bias=False)
-        self.mlp = nn.Sequential(nn.Linear(2 * dim, 2 * dim, bias=False), nn.GELU(), nn.Linear(2 * dim, dim, bias=False))
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * dim, 2 * dim, bias=False), nn.GELU(), nn.Linear(2 * dim, dim, bias=False)
+        )
         self.norm_out = nn.LayerNorm(dim)
 
     def forward(self, x: Tensor, source: Tensor) -> Tensor:
@@ -107,7 +112,9 @@ class AggregatedAttention(nn.Module):
             if (kh, kw) != (qh, qw):
                 cos, sin = rope_angles(kh, kw, c // self.heads, x.device)
             k = rope_2d(k, cos.to(k.dtype), sin.to(k.dtype))
-        attention = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(c // self.heads), dim=-1)  # (B, heads, Nq, Nk)
+        attention = torch.softmax(
+            q @ k.transpose(-1, -2) / math.sqrt(c // self.heads), dim=-1
+        )  # (B, heads, Nq, Nk)
         message = self.merge((attention @ v).transpose(1, 2).flatten(2))  # (B, Nq, C)
         message = message.transpose(1, 2).reshape(b, c, qh, qw)
         if s > 1:

@@ -65,12 +65,16 @@ def deform_conv2d(
     if channels % offset_groups:
         raise ValueError(f"{channels} input channels cannot be split into {offset_groups} offset groups")
     if mask is not None and mask.shape != (batch, offset_groups * taps, out_h, out_w):
-        raise ValueError(f"mask must have shape {(batch, offset_groups * taps, out_h, out_w)}, got {tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must have shape {(batch, offset_groups * taps, out_h, out_w)}, got {tuple(mask.shape)}"
+        )
 
     # sampling positions (B, G, taps, H_out, W_out) in input pixels
     device, dtype = input.device, offset.dtype
     tap_y, tap_x = torch.meshgrid(
-        torch.arange(kh, device=device, dtype=dtype) * dh, torch.arange(kw, device=device, dtype=dtype) * dw, indexing="ij"
+        torch.arange(kh, device=device, dtype=dtype) * dh,
+        torch.arange(kw, device=device, dtype=dtype) * dw,
+        indexing="ij",
     )
     base_y = torch.arange(out_h, device=device, dtype=dtype) * sh - ph
     base_x = torch.arange(out_w, device=device, dtype=dtype) * sw - pw
@@ -126,4 +130,6 @@ class DeformConv2d(nn.Module):
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)
 
     def forward(self, input: Tensor, offset: Tensor, mask: Tensor | None = None) -> Tensor:
-        return deform_conv2d(input, offset, self.weight, self.bias, self.stride, self.padding, self.dilation, mask)
+        return deform_conv2d(
+            input, offset, self.weight, self.bias, self.stride, self.padding, self.dilation, mask
+        )

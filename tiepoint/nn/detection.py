@@ -12,10 +12,11 @@ from torch import Tensor
 
 from .image import MIN_CONTRAST, gray, local_contrast
 
-__all__ = ["CONTRAST_WINDOW", "detect_keypoints", "local_maximum", "textured"]
+__all__ = ["CONTRAST_WINDOW", "detect_keypoints", "detect_textured", "local_maximum", "textured"]
 
 CONTRAST_WINDOW = 9
-"""Side of the window around a pixel whose contrast decides whether a keypoint may lie there (see :func:`textured`)."""
+"""Side of the window around a pixel whose contrast decides whether a keypoint may lie there (see
+:func:`textured`)."""
 
 
 def local_maximum(scores: Tensor, radius: int) -> Tensor:
@@ -81,10 +82,12 @@ def detect_keypoints(
         fewest candidates decides it).
         scores: ``(B, K')`` sigmoid scores in decreasing order.
     """
-    batch, _, height, width = logits.shape
+    batch, _, _, width = logits.shape
     candidates = torch.where(logits == local_maximum(logits, nms_radius), logits, float("-inf"))
     if border > 0:
-        candidates = F.pad(candidates[..., border:-border, border:-border], (border,) * 4, value=float("-inf"))
+        candidates = F.pad(
+            candidates[..., border:-border, border:-border], (border,) * 4, value=float("-inf")
+        )
     if threshold is not None:
         candidates = candidates.masked_fill(torch.sigmoid(logits) < threshold, float("-inf"))
     if allowed is not None:
@@ -105,3 +108,28 @@ def detect_keypoints(
     offsets = torch.stack([(weights * dx).sum(-1), (weights * dy).sum(-1)], dim=-1)
     keypoints = torch.stack([x, y], dim=-1).to(logits.dtype) + offsets
     return keypoints, torch.sigmoid(values)
+
+
+def detect_textured(
+    logits: Tensor,
+    image: Tensor,
+    max_keypoints: int,
+    nms_radius: int = 2,
+    threshold: float | None = None,
+    min_contrast: float = MIN_CONTRAST,
+) -> tuple[Tensor, Tensor]:
+    """The detection of the learned detectors' ``forward``: :func:`detect_keypoints` on the textured pixels of
+    ``image``.
+
+    Args:
+        logits: ``(B, 1, H, W)`` detection logits of ``image``.
+        image: ``(B, 1 or 3, H, W)`` in [0, 1].
+        max_keypoints: ``K``, keypoints per image.
+        nms_radius, threshold: as in :func:`detect_keypoints`.
+        min_contrast: no keypoints in flat patches (see :func:`textured`); 0 allows them.
+
+    Returns:
+        keypoints ``(B, K', 2)`` and scores ``(B, K')``, as :func:`detect_keypoints` returns them.
+    """
+    allowed = textured(image, min_contrast)
+    return detect_keypoints(logits, max_keypoints, nms_radius, threshold=threshold, allowed=allowed)

@@ -4,9 +4,9 @@ The models (CLIDD, RaCo, the ranker, Efficient LoFTR) are grayscale. Each accept
 them with :func:`gray`; extractors turn a validated uint8 array into a network input with :func:`gray_input`.
 
 :func:`local_contrast` finds flat patches, where the image holds nothing to localise: a network still places
-keypoints and matches there (on a blank image, everywhere), from its biases and from context, not from the image.
-The detectors and Efficient LoFTR leave out patches whose contrast is below :data:`MIN_CONTRAST`, as SIFT's
-contrast threshold leaves out weak extrema.
+keypoints and matches there (on a blank image, everywhere), from its biases and from context, not from the
+image. The detectors and Efficient LoFTR leave out patches whose contrast is below :data:`MIN_CONTRAST`, as
+SIFT's contrast threshold leaves out weak extrema.
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ LUMA = (0.299, 0.587, 0.114)
 """ITU-R BT.601 luma weights of R, G and B (the same as OpenCV's RGB to gray)."""
 
 MIN_CONTRAST = 1.0 / 255
-"""Default floor on :func:`local_contrast` (images in [0, 1]): a patch whose intensities vary by less than one grey
-level of an 8-bit image (standard deviation) is flat."""
+"""Default floor on :func:`local_contrast` (images in [0, 1]): a patch whose intensities vary by less than one
+grey level of an 8-bit image (standard deviation) is flat."""
 
 
 def gray(image: Tensor) -> Tensor:
-    """``(B, 1, H, W)`` or ``(B, 3, H, W)`` RGB -> ``(B, 1, H, W)`` luma (a 1-channel input is returned as is)."""
+    """``(B, 1, H, W)`` or ``(B, 3, H, W)`` RGB -> ``(B, 1, H, W)`` luma (a 1-channel input is returned as
+    is)."""
     if image.shape[1] == 1:
         return image
     weights = torch.tensor(LUMA, dtype=image.dtype, device=image.device).reshape(1, 3, 1, 1)
@@ -70,8 +71,8 @@ def local_contrast(image: Tensor, size: int, stride: int = 1) -> Tensor:
     Args:
         image: ``(B, 1, H, W)``.
         size: the window side in pixels.
-        stride: 1 for a window centred on every pixel (``size`` odd; windows are cut at the border), or ``size``
-            for non-overlapping cells (``H`` and ``W`` multiples of ``size``).
+        stride: 1 for a window centred on every pixel (``size`` odd; windows are cut at the border), or
+            ``size`` for non-overlapping cells (``H`` and ``W`` multiples of ``size``).
 
     Returns:
         ``(B, 1, H, W)`` for ``stride`` 1, ``(B, 1, H / size, W / size)`` for ``stride == size``.
@@ -87,7 +88,9 @@ def local_contrast(image: Tensor, size: int, stride: int = 1) -> Tensor:
         mean, mean_square = F.avg_pool2d(moments, size).unbind(1)
     else:
         height, width = image.shape[-2:]
-        rows = box_sum(image.new_ones(1, 1, height, 1), size)  # pixels of each window inside the image, per axis
+        rows = box_sum(
+            image.new_ones(1, 1, height, 1), size
+        )  # pixels of each window inside the image, per axis
         columns = box_sum(image.new_ones(1, 1, 1, width), size)
         mean, mean_square = (box_sum(moments, size) / (rows * columns)).unbind(1)
     return (mean_square - mean * mean).clamp(min=0).sqrt()[:, None]

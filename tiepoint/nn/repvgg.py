@@ -2,10 +2,10 @@
 
 A :class:`RepVGGBlock` sums a 3x3 conv + BatchNorm, a 1x1 conv + BatchNorm and (when the input and output
 shapes agree) an identity BatchNorm, then applies ReLU. Every branch is linear at inference time (BatchNorm
-uses its running statistics), so the sum equals one 3x3 convolution with a bias: :meth:`RepVGGBlock.reparameterize`
-computes it and replaces the branches, and :func:`reparameterize` does so for every block of a model.
-The outputs before and after agree up to float rounding (Ding et al., "RepVGG", CVPR 2021; Efficient LoFTR
-uses such a backbone, spec §3.2).
+uses its running statistics), so the sum equals one 3x3 convolution with a bias:
+:meth:`RepVGGBlock.reparameterize` computes it and replaces the branches, and :func:`reparameterize` does so
+for every block of a model. The outputs before and after agree up to float rounding (Ding et al., "RepVGG",
+CVPR 2021; Efficient LoFTR uses such a backbone).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ class RepVGGBlock(nn.Module):
 
     @torch.no_grad()
     def equivalent_kernel(self) -> tuple[Tensor, Tensor]:
-        """The ``(C_out, C_in, 3, 3)`` kernel and ``(C_out,)`` bias equal to the three branches in eval mode."""
+        """The ``(C_out, C_in, 3, 3)`` kernel and ``(C_out,)`` bias equal to the three branches in eval
+        mode."""
         kernel, bias = _fold(self.conv3.weight, self.norm3)
         kernel1, bias1 = _fold(self.conv1.weight, self.norm1)
         kernel = kernel + F.pad(kernel1, (1, 1, 1, 1))
@@ -69,7 +70,8 @@ class RepVGGBlock(nn.Module):
 
     @torch.no_grad()
     def reparameterize(self) -> None:
-        """Replace the branches by one 3x3 convolution (inference only: the BatchNorm statistics are frozen)."""
+        """Replace the branches by one 3x3 convolution (inference only: the BatchNorm statistics are
+        frozen)."""
         if self.fused is not None:
             return
         kernel, bias = self.equivalent_kernel()
@@ -95,7 +97,8 @@ class RepVGGStage(nn.Sequential):
 
 
 def reparameterize(model: nn.Module) -> nn.Module:
-    """Fold every :class:`RepVGGBlock` of ``model`` into a single 3x3 convolution (in place); returns ``model``.
+    """Fold every :class:`RepVGGBlock` of ``model`` into a single 3x3 convolution (in place); returns
+    ``model``.
 
     The model should be in eval mode: training-mode BatchNorm depends on the batch, which no single
     convolution can reproduce.

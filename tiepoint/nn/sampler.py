@@ -11,8 +11,8 @@ Two implementations compute the same thing:
   It builds the ``(B, C_l, N, M)`` tensor of samples of every level before aggregating it.
 * :func:`sample_aggregate_fused`: a C++ CPU kernel that samples and projects in one pass per keypoint,
   never building that tensor (forward and backward). It is compiled on first use with
-  :func:`torch.utils.cpp_extension.load` (needs a C++ compiler and ``ninja``, both set up by the
-  README's install on Linux) and cached; when it cannot be built, :func:`sample_aggregate` falls back to
+  :func:`torch.utils.cpp_extension.load` (needs a C++ compiler and ``ninja``, a dependency of the
+  package) and cached; when it cannot be built, :func:`sample_aggregate` falls back to
   the reference path with one warning.
 
 Coordinates: ``(x, y)`` in pixels of the level, the centre of its top-left pixel at ``(0, 0)``; points
@@ -55,7 +55,9 @@ def grid_sample_points(level: Tensor, points: Tensor) -> Tensor:
     height, width = level.shape[-2:]
     scale = points.new_tensor([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)])
     grid = points * scale - 1.0
-    return F.grid_sample(level, grid.to(level.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
+    return F.grid_sample(
+        level, grid.to(level.dtype), mode="bilinear", padding_mode="zeros", align_corners=True
+    )
 
 
 def sample_aggregate_reference(
@@ -109,7 +111,9 @@ def sample_aggregate_fused(
     for level, points, weight in zip(levels, positions, weights, strict=True):
         dtype = level.dtype
         channels_last = level.permute(0, 2, 3, 1).contiguous()
-        term = _SampleProject.apply(channels_last, points.to(dtype).contiguous(), weight.to(dtype).contiguous())
+        term = _SampleProject.apply(
+            channels_last, points.to(dtype).contiguous(), weight.to(dtype).contiguous()
+        )
         out = term if out is None else out + term
     return out if bias is None else out + bias
 
@@ -121,8 +125,8 @@ def sample_aggregate(
 
     The fused kernel is used for float32/float64 CPU tensors outside ``torch.jit``/ONNX tracing when each
     keypoint reads at least :data:`FUSED_MIN_WIDTH` values (channels x samples over the levels): below that
-    (CLIDD A48 reads 36) its set-up costs more than the intermediate tensor it saves, as measured by
-    ``tiepoint bench-clidd sampler``. See :func:`sample_aggregate_reference` for shapes.
+    (CLIDD A48 reads 36) its set-up costs more than the intermediate tensor it saves. See
+    :func:`sample_aggregate_reference` for shapes.
     """
     width = sum(level.shape[1] * points.shape[2] for level, points in zip(levels, positions, strict=True))
     usable = (
@@ -145,8 +149,12 @@ def fused_available() -> bool:
     """
     try:
         _extension()
-    except Exception as error:  # any build failure means: use the reference path
-        warnings.warn(f"tiepoint: fused sampler unavailable, using the PyTorch reference path ({error})", RuntimeWarning, stacklevel=3)
+    except Exception as error:  # noqa: BLE001 - any build failure means: use the reference path
+        warnings.warn(
+            f"tiepoint: fused sampler unavailable, using the PyTorch reference path ({error})",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return False
     return True
 

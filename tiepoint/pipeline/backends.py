@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from ..errors import MissingDependencyError, OptionError
 
@@ -78,7 +78,7 @@ class Backend:
     def close(self) -> None:
         """Release what the backend started (a local Ray instance); connected clusters are left running."""
 
-    def __enter__(self) -> Backend:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -135,8 +135,12 @@ class RayBackend(Backend):
         self._started = False
         if not ray.is_initialized():
             if address is None:
-                ray.init(num_cpus=num_workers, include_dashboard=False, log_to_driver=False,
-                         configure_logging=False)
+                ray.init(
+                    num_cpus=num_workers,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
                 self._started = True
             else:
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
@@ -223,4 +227,4 @@ def chunked(items: Sequence[T], size: int) -> list[list[T]]:
     """``items`` cut into consecutive lists of at most ``size`` (``size >= 1``)."""
     if size < 1:
         raise OptionError(f"chunk_size must be at least 1, got {size}")
-    return [list(items[start:start + size]) for start in range(0, len(items), size)]
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]

@@ -48,17 +48,17 @@ from ..io.files import atomic_path
 from ..io.h5 import open_readable, pair_key, read_group, write_features, write_group, write_matches
 from ..types import Features
 from .backends import Backend
-from .matching import Pair, PairFailure, PairStageSummary, process_pairs, unique_pairs
+from .matching import Pair, PairFailure, PairStage, PairStageSummary, process_pairs, unique_pairs
 
 DENSE_DATASETS = ("keypoints0", "keypoints1", "scores", "image_size0", "image_size1")
 
 
 def matches_from_images(method: str, options: dict[str, Any]) -> bool:
     """Whether ``method`` with ``options`` matches each pair from its images, and so goes through
-    :func:`match_dense`: a dense method, or any method given a view search (``rotations``, ``zooms``, ``accept``,
-    ``align``), which needs the images of each pair."""
+    :func:`match_dense`: a dense method, or any method given a view search (``rotations``, ``zooms``,
+    ``accept``, ``align``), which needs the images of each pair."""
     dense = registry.split_method_name(method)[1] is None
-    return dense or any(key in options for key in registry.SEARCH_OPTIONS)
+    return dense or bool(registry.route_options(method, options)["search"])
 
 
 def dense_method_json(method: str, options: dict[str, Any]) -> str:
@@ -78,8 +78,8 @@ def match_dense_chunk(
         names: the images of the chunk (unused: the images are read from the folder).
 
     Returns:
-        For each pair, its datasets (:data:`DENSE_DATASETS`), or a :class:`PairFailure` when an image of the pair
-        cannot be read (the chunk's other pairs still count).
+        For each pair, its datasets (:data:`DENSE_DATASETS`), or a :class:`PairFailure` when an image of the
+        pair cannot be read (the chunk's other pairs still count).
     """
     method_name, frozen_options, root = settings
     method = registry.get_method(method_name, **dict(frozen_options))
@@ -90,13 +90,15 @@ def match_dense_chunk(
         except ImageError as error:
             results.append(PairFailure(str(error)))
             continue
-        results.append({
-            "keypoints0": np.asarray(matches.keypoints0, np.float32),
-            "keypoints1": np.asarray(matches.keypoints1, np.float32),
-            "scores": np.asarray(matches.scores, np.float32),
-            "image_size0": np.asarray(matches.image_size0, np.int64),
-            "image_size1": np.asarray(matches.image_size1, np.int64),
-        })
+        results.append(
+            {
+                "keypoints0": np.asarray(matches.keypoints0, np.float32),
+                "keypoints1": np.asarray(matches.keypoints1, np.float32),
+                "scores": np.asarray(matches.scores, np.float32),
+                "image_size0": np.asarray(matches.image_size0, np.int64),
+                "image_size1": np.asarray(matches.image_size1, np.int64),
+            }
+        )
     return results
 
 
@@ -117,8 +119,8 @@ def match_dense(
         pairs: ``(name0, name1)`` image names relative to ``images``; repeats are dropped.
         images: the image folder.
         output: the dense match file (``.h5``), created or extended (layout in the module docstring).
-        method: a dense method (``"eloftr"``, ``"eloftr-opt"``; see ``tiepoint methods``), or a sparse one with a
-            view search in ``options``.
+        method: a dense method (``"eloftr"``, ``"eloftr-opt"``; see ``tiepoint methods``), or a sparse one
+            with a view search in ``options``.
         backend: ``"local"`` (default), ``"ray"`` or a :class:`~tiepoint.pipeline.backends.Backend`.
         chunk_size: pairs per task.
         overwrite: match again the pairs already in ``output``.
@@ -134,8 +136,10 @@ def match_dense(
         FileNotFoundError: ``images`` is not a folder.
     """
     if not matches_from_images(method, options):
-        raise OptionError(f"method {method!r} is sparse; match_dense needs a dense method such as 'eloftr', or a view "
-                          "search (rotations, zooms, align), which matches each pair from its images")
+        raise OptionError(
+            f"method {method!r} is sparse; match_dense needs a dense method such as 'eloftr', or a view "
+            "search (rotations, zooms, align), which matches each pair from its images"
+        )
     if not Path(images).is_dir():
         raise FileNotFoundError(f"image folder not found: {images}")
     registry.get_method(method, **options)  # unknown options fail here, before any work
@@ -145,10 +149,8 @@ def match_dense(
         write_group(file, pair_key(*pair), datasets, attrs={"method": method_json})
 
     settings = (method, tuple(sorted(options.items())), str(images))
-    return process_pairs(
-        pairs, None, output, match_dense_chunk, settings, write, method_json, "dense matches",
-        backend=backend, chunk_size=chunk_size, overwrite=overwrite, progress=progress,
-    )
+    stage = PairStage(match_dense_chunk, settings, write, method_json, "dense matches")
+    return process_pairs(stage, pairs, None, output, backend, chunk_size, overwrite, progress)
 
 
 def read_dense_matches(source: str | Path | h5py.File, name0: str, name1: str) -> dict[str, np.ndarray]:
@@ -157,7 +159,9 @@ def read_dense_matches(source: str | Path | h5py.File, name0: str, name1: str) -
     Raises:
         KeyError: no complete dense matches for the pair.
     """
-    return read_group(source, pair_key(name0, name1), DENSE_DATASETS, f"dense matches for pair {name0!r}, {name1!r}")
+    return read_group(
+        source, pair_key(name0, name1), DENSE_DATASETS, f"dense matches for pair {name0!r}, {name1!r}"
+    )
 
 
 def merge_points(points: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
@@ -168,8 +172,8 @@ def merge_points(points: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarra
         cell: side of the squares, pixels (a keypoint's squares are centred on multiples of ``cell``).
 
     Returns:
-        ``(K, 2)`` float32 merged keypoints (the mean of their points) and ``(N,)`` int64: the keypoint of each
-        point.
+        ``(K, 2)`` float32 merged keypoints (the mean of their points) and ``(N,)`` int64: the keypoint of
+        each point.
     """
     if cell <= 0:
         raise OptionError(f"cell must be positive, got {cell}")
@@ -177,13 +181,17 @@ def merge_points(points: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarra
     _, index = np.unique(squares, axis=0, return_inverse=True)
     index = index.reshape(-1)
     count = np.bincount(index)
-    mean = np.stack([np.bincount(index, points[:, axis]) / count for axis in range(2)], -1) if len(index) else np.zeros((0, 2))
+    mean = (
+        np.stack([np.bincount(index, points[:, axis]) / count for axis in range(2)], -1)
+        if len(index)
+        else np.zeros((0, 2))
+    )
     return mean.astype(np.float32), index
 
 
 def one_to_one(indices: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Positions of the matches ``(K, 2)`` to keep so that no keypoint is matched twice on either side: the most
-    confident match of each keypoint, greedily, the best first."""
+    """Positions of the matches ``(K, 2)`` to keep so that no keypoint is matched twice on either side: the
+    most confident match of each keypoint, greedily, the best first."""
     order = np.argsort(-scores, kind="stable")
     kept = order[np.unique(indices[order, 0], return_index=True)[1]]
     kept = kept[np.argsort(-scores[kept], kind="stable")]

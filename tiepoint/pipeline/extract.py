@@ -18,7 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,7 @@ def extract_features(
     start = time.perf_counter()
     root, names = find_images(images, image_root)
     extractor_name, _ = registry.split_method_name(method)
-    options = {**registry.preset_options(method, "extractor"), **options}
+    options = registry.part_options(method, "extractor", options)
     if max_keypoints is not None:
         options["max_keypoints"] = max_keypoints
     extractor = registry.get_extractor(extractor_name, **options)
@@ -126,10 +126,14 @@ def extract_features(
         # in this process, the extractor itself; on Ray, how to build it (models are not shipped pickled)
         spec = extractor if runner.name == "local" else (extractor_name, options)
         tasks = ((str(root), chunk, spec) for chunk in chunks)
-        with tqdm(total=len(todo), desc=f"extract {extractor_name}", unit="image", disable=not progress) as bar:
+        with tqdm(
+            total=len(todo), desc=f"extract {extractor_name}", unit="image", disable=not progress
+        ) as bar:
             for result in runner.run(extract_chunk, tasks):
                 if result.error is not None:
-                    summary.failed += [(name, f"worker failed: {result.error}") for name in chunks[result.index]]
+                    summary.failed += [
+                        (name, f"worker failed: {result.error}") for name in chunks[result.index]
+                    ]
                     bar.update(len(chunks[result.index]))
                     continue
                 for name, features, error in result.value:
@@ -150,7 +154,8 @@ def extract_features(
 def extract_chunk(
     root: str, names: list[str], extractor: Any
 ) -> list[tuple[str, Features | None, str | None]]:
-    """Worker function: extract the features of some images (run by a :mod:`~tiepoint.pipeline.backends` backend).
+    """Worker function: extract the features of some images (run by a :mod:`~tiepoint.pipeline.backends`
+    backend).
 
     Args:
         root: the image root; ``names`` are relative to it.
@@ -248,8 +253,11 @@ def _normalised(path: Path) -> Path:
 
 def _describe_method(name: str, extractor: Any, options: dict[str, Any]) -> str:
     """The ``method`` attribute: the extractor's name and configuration as a JSON string."""
-    config = getattr(extractor, "config", None)
-    config = asdict(config) if is_dataclass(config) else options
+    config = (
+        registry.extractor_settings(extractor)
+        if is_dataclass(getattr(extractor, "config", None))
+        else options
+    )
     return json.dumps({"name": name, "config": config}, sort_keys=True, default=str)
 
 

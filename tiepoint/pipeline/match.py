@@ -1,7 +1,8 @@
 """Match one pair of images and keep everything: geometry, a figure, feature and match files, a summary.
 
 This is what ``tiepoint match A B`` runs. The HDF5 files follow the layout of :mod:`tiepoint.io.h5`, so
-the result can be read back with :func:`~tiepoint.io.h5.read_features` and :func:`~tiepoint.io.h5.read_matches`.
+the result can be read back with :func:`~tiepoint.io.h5.read_features` and
+:func:`~tiepoint.io.h5.read_matches`.
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ class PairResult:
             "method": m.method,
             "num_keypoints": [None if f is None else len(f) for f in (m.features0, m.features1)],
             "num_matches": len(m),
-            "rotation1_deg": m.rotation1,
-            "zoom1": m.zoom1,
-            "aligned": m.aligned,
+            "rotation1_deg": m.info.get("rotation1_deg", 0),
+            "zoom1": m.info.get("zoom1", 1.0),
+            "aligned": m.info.get("aligned", False),
             "timings_s": m.timings,
             "geometry": None
             if g is None
@@ -67,15 +68,18 @@ class PairResult:
     def summary(self) -> str:
         m, g = self.matches, self.geometry
         lines = [f"{self.names[0]} <-> {self.names[1]}: {len(m)} matches with {m.method}"]
-        if m.rotation1:
-            lines.append(f"image 1 matched turned {m.rotation1} degrees counter-clockwise (view search)")
-        if m.zoom1 != 1:
-            lines.append(f"matched with image 1 zoomed {m.zoom1:g}x relative to image 0 (view search)")
-        if m.aligned:
+        rotation1, zoom1 = m.info.get("rotation1_deg", 0), m.info.get("zoom1", 1.0)
+        if rotation1:
+            lines.append(f"image 1 matched turned {rotation1} degrees counter-clockwise (view search)")
+        if zoom1 != 1:
+            lines.append(f"matched with image 1 zoomed {zoom1:g}x relative to image 0 (view search)")
+        if m.info.get("aligned", False):
             lines.append("matched again with image 1 warped onto image 0 by the first homography (align)")
         if g is not None:
             lines.append(f"{g.model} ({g.estimator}, {g.threshold:g} px): {g.num_inliers} inliers")
-            lines.append(np.array2string(g.matrix / (g.matrix[2, 2] if g.model == "homography" else 1), precision=5))
+            lines.append(
+                np.array2string(g.matrix / (g.matrix[2, 2] if g.model == "homography" else 1), precision=5)
+            )
         elif self.failure:
             lines.append(f"no geometry: {self.failure}")
         lines += [f"{kind}: {path}" for kind, path in self.files.items()]
@@ -90,7 +94,8 @@ def image_names(path0: Path, path1: Path) -> tuple[str, str]:
 
 
 def _features_of(matches: Matches, side: int) -> Features:
-    """The features an image was matched with; for dense methods, its matched keypoints without descriptors."""
+    """The features an image was matched with; for dense methods, its matched keypoints without
+    descriptors."""
     features = matches.features0 if side == 0 else matches.features1
     if features is not None:
         return features
@@ -136,8 +141,15 @@ def match_pair(
     output_dir = Path(output_dir)
     title = matches.method + (f", {geometry.model}" if geometry else "")
     result.files["figure"] = output_dir / "matches.png"
-    plot_matches(image0, image1, matches.keypoints0, matches.keypoints1,
-                 inliers=None if geometry is None else geometry.inliers, path=result.files["figure"], title=title)
+    plot_matches(
+        image0,
+        image1,
+        matches.keypoints0,
+        matches.keypoints1,
+        inliers=None if geometry is None else geometry.inliers,
+        path=result.files["figure"],
+        title=title,
+    )
 
     result.files["features"] = output_dir / "features.h5"
     with atomic_path(result.files["features"]) as tmp, h5py.File(tmp, "w") as file:
@@ -145,7 +157,9 @@ def match_pair(
             write_features(file, name, _features_of(matches, side), attrs={"method": matches.method})
 
     result.files["matches"] = output_dir / "matches.h5"
-    indices = matches.indices if matches.indices is not None else np.repeat(np.arange(len(matches))[:, None], 2, 1)
+    indices = (
+        matches.indices if matches.indices is not None else np.repeat(np.arange(len(matches))[:, None], 2, 1)
+    )
     with atomic_path(result.files["matches"]) as tmp, h5py.File(tmp, "w") as file:
         write_matches(file, names[0], names[1], indices, matches.scores, len(_features_of(matches, 0)))
 

@@ -11,7 +11,8 @@ already in the file; an interrupted run leaves the finished pairs in ``matches.h
 (see :mod:`tiepoint.pipeline.backends`); the features each chunk needs are put in Ray's object store once per
 image and the matches come back as arrays that this process writes.
 
-:func:`process_pairs` is the driver shared with geometric verification (:mod:`tiepoint.pipeline.verify`).
+:func:`process_pairs` runs a :class:`PairStage`: the driver shared with geometric verification
+(:mod:`tiepoint.pipeline.verify`) and dense matching (:mod:`tiepoint.pipeline.dense`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ Pair = tuple[str, str]
 @dataclass(frozen=True)
 class PairFailure:
     """A worker's result for a pair it could not compute while the rest of its chunk succeeded (an unreadable
-    image): recorded in :attr:`PairStageSummary.failed`, nothing is written, and a rerun tries the pair again."""
+    image): recorded in :attr:`PairStageSummary.failed`, nothing is written, and a rerun tries the pair
+    again."""
 
     reason: str
 
@@ -60,8 +62,8 @@ class PairStageSummary:
         output: the file written.
         done: pairs computed by this run.
         skipped: pairs already in ``output``.
-        failed: ``(pair, reason)`` of the pairs that failed, alone (:class:`PairFailure`) or with their chunk (a
-            worker died, an error): a rerun computes them.
+        failed: ``(pair, reason)`` of the pairs that failed, alone (:class:`PairFailure`) or with their chunk
+            (a worker died, an error): a rerun computes them.
         seconds: wall-clock time of the run.
     """
 
@@ -95,28 +97,11 @@ def unique_pairs(pairs: Sequence[Pair]) -> list[Pair]:
     return kept
 
 
-def process_pairs(
-    pairs: Sequence[Pair],
-    features: str | Path | None,
-    output: str | Path,
-    worker: Callable[..., list[Any]],
-    settings: Any,
-    write: Callable[[h5py.File, Pair, Any], None],
-    method_json: str,
-    what: str,
-    payload: Callable[[Pair], Any] | None = None,
-    backend: str | Backend | None = None,
-    chunk_size: int = 32,
-    overwrite: bool = False,
-    progress: bool = True,
-) -> PairStageSummary:
-    """Run ``worker`` on chunks of pairs through a backend and write each pair's result into ``output``.
+@dataclass(frozen=True)
+class PairStage:
+    """What a pair stage computes for each pair and how it stores it; :func:`process_pairs` runs it.
 
-    Args:
-        pairs: image name pairs; repeats are dropped.
-        features: the feature file the pairs' images are read from, or ``None`` for a worker that reads the
-            images itself (dense matching: then ``worker`` gets no features).
-        output: the HDF5 output, one group per pair under :func:`~tiepoint.io.h5.pair_key`.
+    Attributes:
         worker: a module-level function ``worker(pairs, payloads, settings, names, *features)`` returning
             one result per pair; ``features`` are the :class:`Features` of ``names``, in that order.
         settings: passed to every call of ``worker`` (method name and options, camera models ...).
@@ -124,13 +109,42 @@ def process_pairs(
         method_json: stored as each group's ``method`` attribute; resuming with another value is refused.
         what: what the groups hold, for messages (``"matches"``).
         payload: per-pair data the worker needs besides the features (e.g. the matches to verify).
+    """
+
+    worker: Callable[..., list[Any]]
+    settings: Any
+    write: Callable[[h5py.File, Pair, Any], None]
+    method_json: str
+    what: str
+    payload: Callable[[Pair], Any] | None = None
+
+
+def process_pairs(
+    stage: PairStage,
+    pairs: Sequence[Pair],
+    features: str | Path | None,
+    output: str | Path,
+    backend: str | Backend | None,
+    chunk_size: int,
+    overwrite: bool,
+    progress: bool,
+) -> PairStageSummary:
+    """Run a stage's ``worker`` on chunks of pairs through a backend and write each pair's result into
+    ``output``.
+
+    Args:
+        stage: the worker and how its results are stored.
+        pairs: image name pairs; repeats are dropped.
+        features: the feature file the pairs' images are read from, or ``None`` for a worker that reads the
+            images itself (dense matching: then ``worker`` gets no features).
+        output: the HDF5 output, one group per pair under :func:`~tiepoint.io.h5.pair_key`.
         backend: ``"local"``, ``"ray"`` or a :class:`~tiepoint.pipeline.backends.Backend`.
         chunk_size: pairs per task.
         overwrite: compute again the pairs already in ``output``.
         progress: show a progress bar.
 
     Raises:
-        OptionError: ``output`` holds groups made with another ``method_json``.
+        OptionError: ``output`` holds groups made with another ``stage.method_json``.
         KeyError: an image of a pair has no features in ``features``.
     """
     start = time.perf_counter()
@@ -140,14 +154,14 @@ def process_pairs(
     opened = nullcontext(None) if features is None else h5py.File(features, "r")
     with open_for_update(output) as file, opened as feature_file:
         present = [] if overwrite else [p for p in pairs if _has_group(file, pair_key(*p))]
-        check_same_method(file, [pair_key(*p) for p in present], method_json, Path(output), what)
+        check_same_method(file, [pair_key(*p) for p in present], stage.method_json, Path(output), stage.what)
         done = set(present)
         summary.skipped = present
         todo = sorted(p for p in pairs if p not in done)  # sorted: a chunk's pairs share images
         chunks = chunked(todo, chunk_size)
-        tasks = _tasks(chunks, feature_file, runner, settings, payload)
-        with tqdm(total=len(todo), desc=what, unit="pair", disable=not progress) as bar:
-            for result in runner.run(worker, tasks):
+        tasks = _tasks(chunks, feature_file, runner, stage.settings, stage.payload)
+        with tqdm(total=len(todo), desc=stage.what, unit="pair", disable=not progress) as bar:
+            for result in runner.run(stage.worker, tasks):
                 chunk = chunks[result.index]
                 if result.error is not None:
                     summary.failed += [(pair, result.error) for pair in chunk]
@@ -156,12 +170,12 @@ def process_pairs(
                         if isinstance(value, PairFailure):
                             summary.failed.append((pair, value.reason))
                         else:
-                            write(file, pair, value)
+                            stage.write(file, pair, value)
                             summary.done.append(pair)
                     file.flush()  # a killed run keeps this chunk
                 bar.update(len(chunk))
     summary.seconds = time.perf_counter() - start
-    logger.info("%s: %s", what, summary)
+    logger.info("%s: %s", stage.what, summary)
     return summary
 
 
@@ -196,7 +210,11 @@ def _matcher(name: str, frozen_options: tuple) -> Any:
 
 
 def match_chunk(
-    pairs: list[Pair], payloads: list[None], settings: tuple[str, tuple], names: list[str], *features: Features
+    pairs: list[Pair],
+    payloads: list[None],
+    settings: tuple[str, tuple],
+    names: list[str],
+    *features: Features,
 ) -> list[tuple[np.ndarray, np.ndarray, int]]:
     """Worker function: match the descriptors of some pairs.
 
@@ -256,7 +274,7 @@ def match_pairs(
     extractor_name, matcher_name = registry.split_method_name(method)
     if matcher_name is None:
         raise OptionError(f"method {method!r} matches images directly; pair matching needs a sparse method")
-    options = {**registry.preset_options(method, "matcher"), **options}
+    options = registry.part_options(method, "matcher", options)
     _matcher(matcher_name, tuple(sorted(options.items())))  # unknown options fail here, before any work
     pairs = list(pairs)
     _check_extractor(features, pairs, extractor_name, method)
@@ -266,11 +284,10 @@ def match_pairs(
         indices, scores, count = value
         write_matches(file, pair[0], pair[1], indices, scores, count, attrs={"method": method_json})
 
-    settings = (matcher_name, tuple(sorted(options.items())))
-    return process_pairs(
-        pairs, features, output, match_chunk, settings, write, method_json, "matches",
-        backend=backend, chunk_size=chunk_size, overwrite=overwrite, progress=progress,
+    stage = PairStage(
+        match_chunk, (matcher_name, tuple(sorted(options.items()))), write, method_json, "matches"
     )
+    return process_pairs(stage, pairs, features, output, backend, chunk_size, overwrite, progress)
 
 
 def _check_extractor(features: str | Path, pairs: Sequence[Pair], extractor_name: str, method: str) -> None:

@@ -8,25 +8,26 @@ This is what ``tiepoint reconstruct IMAGES OUTPUT`` runs::
 The stages, each a function of its own (and a command of its own), each writing one output under
 ``OUTPUT``:
 
-============================  ===========================================  =============================
-stage                         function                                     output
-============================  ===========================================  =============================
-extract features              :func:`~tiepoint.pipeline.extract.extract_features`   ``features.h5``
-choose pairs                  :func:`~tiepoint.pipeline.pairs.make_pairs`           ``pairs.txt``
-match pairs                   :func:`~tiepoint.pipeline.matching.match_pairs`       ``matches.h5``
-verify geometrically          :func:`~tiepoint.pipeline.verify.verify_pairs`        ``geometries.h5``
-import into COLMAP            :func:`~tiepoint.io.colmap.write_database`            ``database.db``
-incremental mapping           :func:`run_mapper`                                    ``sparse/0, 1, ...``
-summary and figure            :func:`summarize`, :func:`plot_model`                 ``summary.json``, ``reconstruction.png``
-============================  ===========================================  =============================
+====================  ===================================================  ======================
+stage                 function                                             output
+====================  ===================================================  ======================
+extract features      :func:`~tiepoint.pipeline.extract.extract_features`  ``features.h5``
+choose pairs          :func:`~tiepoint.pipeline.pairs.make_pairs`          ``pairs.txt``
+match pairs           :func:`~tiepoint.pipeline.matching.match_pairs`      ``matches.h5``
+verify geometrically  :func:`~tiepoint.pipeline.verify.verify_pairs`       ``geometries.h5``
+import into COLMAP    :func:`~tiepoint.io.colmap.write_database`           ``database.db``
+incremental mapping   :func:`run_mapper`                                   ``sparse/0, 1, ...``
+summary and figure    :func:`summarize`, :func:`plot_model`                ``summary.json``,
+                                                                           ``reconstruction.png``
+====================  ===================================================  ======================
 
-With a dense method (``method="eloftr"``), or a sparse one given a view search (``rotations=(0, 90, 180, 270)``:
-the search needs each pair's images), the first three stages are replaced by
+With a dense method (``method="eloftr"``), or a sparse one given a view search
+(``rotations=(0, 90, 180, 270)``: the search needs each pair's images), the first three stages are replaced by
 :func:`~tiepoint.pipeline.dense.match_dense` (``dense_matches.h5``) and
 :func:`~tiepoint.pipeline.dense.merge_dense` (``features.h5`` and ``matches.h5``, keypoints pooled per image).
 Its pairs are chosen by name, or, for ``retrieval:K``, by the global descriptors of
-:data:`DENSE_RETRIEVAL_METHOD`'s features (``retrieval_features.h5``): a dense method has no descriptors of its
-own, so, as in hloc, retrieval uses features of its own.
+:data:`DENSE_RETRIEVAL_METHOD`'s features (``retrieval_features.h5``): a dense method has no descriptors of
+its own, so, as in hloc, retrieval uses features of its own.
 
 **Resuming.** Every output is written atomically or through a ``.partial`` file, so a run that is
 interrupted (Ctrl-C, a crash, a dead worker) leaves only complete files. Running the same command again
@@ -52,9 +53,8 @@ import numpy as np
 
 from .. import registry
 from ..api import RECONSTRUCTION_METHOD
-from ..config import option_names
 from ..errors import ImageError, OptionError, TiepointError
-from ..io.colmap import CameraOptions, import_pycolmap, write_database
+from ..io.colmap import DEFAULT_CAMERA, CameraOptions, import_pycolmap, write_database
 from ..io.files import write_json
 from ..io.image import load_image
 from ..viz import plot_reconstruction
@@ -63,7 +63,7 @@ from .dense import match_dense, matches_from_images, merge_dense
 from .extract import extract_features, find_images
 from .matching import match_pairs
 from .pairs import make_pairs, parse_strategy
-from .verify import VerificationOptions, verify_pairs
+from .verify import DEFAULT_VERIFICATION, VerificationOptions, verify_pairs
 
 logger = logging.getLogger("tiepoint")
 
@@ -80,14 +80,13 @@ FILES = {
 """The outputs of :func:`reconstruct`, relative to its output folder."""
 
 DENSE_FILES = {"dense": "dense_matches.h5", "retrieval": "retrieval_features.h5"}
-"""The further outputs of :func:`reconstruct` with a dense method (:mod:`~tiepoint.pipeline.dense`): each pair's
-points, merged into the ``features`` and ``matches`` files; and, with ``retrieval:K`` pairs only, the features
-whose global descriptors chose the pairs."""
+"""The further outputs of :func:`reconstruct` with a dense method (:mod:`~tiepoint.pipeline.dense`): each
+pair's points, merged into the ``features`` and ``matches`` files; and, with ``retrieval:K`` pairs only, the
+features whose global descriptors chose the pairs."""
 
 DENSE_RETRIEVAL_METHOD = "sift"
 """The extractor whose descriptors choose a dense method's ``retrieval:K`` pairs (VLAD, see
-:mod:`~tiepoint.pipeline.pairs`). SIFT: on the temple ring and the Oxford sequences its VLAD retrieval is the
-one measured (``benchmarks/reconstruction/``), and it needs no network."""
+:mod:`~tiepoint.pipeline.pairs`): SIFT, whose VLAD retrieval needs no network."""
 
 
 class IncompleteStageError(TiepointError):
@@ -119,7 +118,7 @@ def run_mapper(
     database: str | Path,
     image_root: str | Path,
     output: str | Path,
-    camera: CameraOptions = CameraOptions(),
+    camera: CameraOptions = DEFAULT_CAMERA,
     options: MapperOptions = MapperOptions(),
 ) -> list[Any]:
     """Run pycolmap's incremental mapping on a database; write the models to ``output/0``, ``output/1``, ...
@@ -167,10 +166,13 @@ def run_mapper(
 
 
 def read_models(folder: str | Path) -> list[Any]:
-    """The models that :func:`run_mapper` wrote to ``folder/0``, ``folder/1``, ... as ``pycolmap.Reconstruction``."""
+    """The models that :func:`run_mapper` wrote to ``folder/0``, ``folder/1``, ... as
+    ``pycolmap.Reconstruction``."""
     pycolmap = import_pycolmap()
     folder = Path(folder)
-    numbered = sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    numbered = sorted(
+        (p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)
+    )
     return [pycolmap.Reconstruction(str(path)) for path in numbered]
 
 
@@ -182,13 +184,21 @@ def summarize(models: list[Any], image_names: list[str]) -> dict[str, Any]:
         image_names: all images that were to be reconstructed.
     """
     if not models:
-        return {"num_images": len(image_names), "registered_images": 0, "num_models": 0,
-                "unregistered": sorted(image_names)}
+        return {
+            "num_images": len(image_names),
+            "registered_images": 0,
+            "num_models": 0,
+            "unregistered": sorted(image_names),
+        }
     model = models[0]
     registered = sorted(model.image(i).name for i in model.reg_image_ids())
     cameras = {
-        str(camera_id): {"model": camera.model.name, "width": camera.width, "height": camera.height,
-                         "params": [round(float(p), 6) for p in camera.params]}
+        str(camera_id): {
+            "model": camera.model.name,
+            "width": camera.width,
+            "height": camera.height,
+            "params": [round(float(p), 6) for p in camera.params],
+        }
         for camera_id, camera in list(model.cameras.items())[:20]
     }
     return {
@@ -218,22 +228,28 @@ def model_arrays(model: Any) -> dict[str, Any]:
         names.append(image.name)
         centres.append(np.asarray(image.projection_center(), np.float64))
         rotations.append(np.asarray(image.cam_from_world().rotation.matrix(), np.float64))
-    return {"points": xyz, "colours": colours, "names": names,
-            "centres": np.array(centres).reshape(-1, 3), "rotations": np.array(rotations).reshape(-1, 3, 3)}
+    return {
+        "points": xyz,
+        "colours": colours,
+        "names": names,
+        "centres": np.array(centres).reshape(-1, 3),
+        "rotations": np.array(rotations).reshape(-1, 3, 3),
+    }
 
 
 def plot_model(model: Any, path: str | Path, title: str | None = None) -> None:
     """Write a figure of a reconstruction's cameras and points (:func:`tiepoint.viz.plot_reconstruction`)."""
     arrays = model_arrays(model)
-    plot_reconstruction(arrays["points"], arrays["centres"], arrays["rotations"], arrays["colours"],
-                        path=path, title=title)
+    plot_reconstruction(
+        arrays["points"], arrays["centres"], arrays["rotations"], arrays["colours"], path=path, title=title
+    )
 
 
 def map_database(
     database: str | Path,
     image_root: str | Path,
     output: str | Path,
-    camera: CameraOptions = CameraOptions(),
+    camera: CameraOptions = DEFAULT_CAMERA,
     options: MapperOptions = MapperOptions(),
 ) -> dict[str, Any]:
     """Map a COLMAP database made elsewhere: ``output/sparse``, ``output/summary.json`` and, if a model
@@ -277,9 +293,11 @@ class ReconstructionResult:
         """A few lines for the terminal."""
         s = self.summary
         lines = [
-            f"registered {s.get('registered_images', 0)} of {s.get('num_images', 0)} images, "
-            f"{s.get('num_points3D', 0)} points, mean track length {s.get('mean_track_length', 0):.2f}, "
-            f"mean reprojection error {s.get('mean_reprojection_error_px', 0):.3f} px",
+            (
+                f"registered {s.get('registered_images', 0)} of {s.get('num_images', 0)} images, "
+                f"{s.get('num_points3D', 0)} points, mean track length {s.get('mean_track_length', 0):.2f}, "
+                f"mean reprojection error {s.get('mean_reprojection_error_px', 0):.3f} px"
+            ),
             "stage times: " + ", ".join(f"{k} {v:.1f} s" for k, v in s.get("timings_s", {}).items()),
         ]
         if s.get("unregistered"):
@@ -296,8 +314,8 @@ def reconstruct(
     backend: str | Backend | None = "local",
     address: str | None = None,
     num_workers: int | None = None,
-    camera: CameraOptions = CameraOptions(),
-    verification: VerificationOptions = VerificationOptions(),
+    camera: CameraOptions = DEFAULT_CAMERA,
+    verification: VerificationOptions = DEFAULT_VERIFICATION,
     mapper: MapperOptions = MapperOptions(),
     max_keypoints: int | None = None,
     progress: bool = True,
@@ -309,11 +327,11 @@ def reconstruct(
         images: a folder of images, a text file listing them, or a sequence of paths (as for
             :func:`~tiepoint.pipeline.extract.extract_features`).
         output: the output folder (see :data:`FILES`).
-        method: a sparse method (``"sift"``, ``"sift+mnn"``, ...) or a dense one (``"eloftr"``: each pair is matched
-            from its images and the points merged into keypoints per image, see :mod:`~tiepoint.pipeline.dense`;
-            its outputs add ``dense_matches.h5``); see ``tiepoint methods``. A sparse method given a view search
-            (``rotations``, ``zooms``, ``accept``, ``align`` in ``options``) is run the dense way too, since the
-            search matches each pair from its images.
+        method: a sparse method (``"sift"``, ``"sift+mnn"``, ...) or a dense one (``"eloftr"``: each pair is
+            matched from its images and the points merged into keypoints per image, see
+            :mod:`~tiepoint.pipeline.dense`; its outputs add ``dense_matches.h5``); see ``tiepoint methods``.
+            A sparse method given a view search (``rotations``, ``zooms``, ``accept``, ``align`` in
+            ``options``) is run the dense way too, since the search matches each pair from its images.
         pairs: ``"exhaustive"``, ``"sequential:K"``, ``"retrieval:K"`` or a pairs file (retrieval with a dense
             method: see :data:`DENSE_RETRIEVAL_METHOD`).
         backend: ``"local"`` or ``"ray"`` (extraction, matching and verification), or a backend object.
@@ -339,7 +357,9 @@ def reconstruct(
     extractor_name, matcher_name = registry.split_method_name(method)
     dense = matcher_name is None
     if dense and max_keypoints is not None:
-        raise OptionError(f"max_keypoints: the dense method {method!r} finds its own points in each pair; leave it unset")
+        raise OptionError(
+            f"max_keypoints: the dense method {method!r} finds its own points in each pair; leave it unset"
+        )
     pairwise = matches_from_images(method, options)
     if pairwise and not dense and max_keypoints is not None:
         options = {**options, "max_keypoints": max_keypoints}
@@ -351,14 +371,35 @@ def reconstruct(
     runner = get_backend(backend, address, num_workers)
     try:
         if pairwise:
-            names, pair_list, new_matches = _dense_matches(root, names, files, method, strategy, runner, progress,
-                                                           options, timings)
+            names, pair_list, new_matches = _dense_matches(
+                root, names, files, method, strategy, runner, progress, options, timings
+            )
         else:
-            names, pair_list, new_matches = _sparse_matches(images, names, files, extractor_name, matcher_name, strategy,
-                                                            runner, max_keypoints, progress, options, timings)
+            names, pair_list, new_matches = _sparse_matches(
+                images,
+                names,
+                files,
+                extractor_name,
+                matcher_name,
+                strategy,
+                runner,
+                max_keypoints,
+                progress,
+                options,
+                timings,
+            )
         start = time.perf_counter()
-        verified = verify_pairs(pair_list, files["features"], files["matches"], files["geometries"], camera=camera,
-                                options=verification, backend=runner, progress=progress, overwrite=pairwise and new_matches)
+        verified = verify_pairs(
+            pair_list,
+            files["features"],
+            files["matches"],
+            files["geometries"],
+            camera=camera,
+            options=verification,
+            backend=runner,
+            progress=progress,
+            overwrite=pairwise and new_matches,
+        )
         timings["verify"] = time.perf_counter() - start
         _require_complete("verification", verified.failed, files["geometries"])
     finally:
@@ -368,11 +409,20 @@ def reconstruct(
     rebuild = new_matches or bool(verified.done) or not files["database"].is_file()
     start = time.perf_counter()
     if rebuild:
-        database = write_database(files["database"], files["features"], files["matches"], pair_list,
-                                  geometries=files["geometries"], camera=camera, names=names)
+        database = write_database(
+            files["database"],
+            files["features"],
+            files["matches"],
+            pair_list,
+            geometries=files["geometries"],
+            camera=camera,
+            names=names,
+        )
         verified_pairs = database.num_verified_pairs
     else:
-        verified_pairs = load_summary(output).get("num_verified_pairs") if files["summary"].is_file() else None
+        verified_pairs = (
+            load_summary(output).get("num_verified_pairs") if files["summary"].is_file() else None
+        )
     timings["database"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -384,20 +434,22 @@ def reconstruct(
     timings["map"] = time.perf_counter() - start
 
     summary = summarize(models, names)
-    summary.update({
-        "images": str(images),
-        "method": method if pairwise else f"{extractor_name}+{matcher_name}",
-        "options": options,
-        "max_keypoints": max_keypoints,
-        "pairs": str(strategy) + (f" ({DENSE_RETRIEVAL_METHOD} VLAD)" if "retrieval" in files else ""),
-        "num_pairs": len(pair_list),
-        "num_verified_pairs": verified_pairs,
-        "backend": runner.name,
-        "camera": asdict(camera),
-        "verification": asdict(verification),
-        "mapper": asdict(mapper),
-        "timings_s": {k: round(v, 3) for k, v in timings.items()},
-    })
+    summary.update(
+        {
+            "images": str(images),
+            "method": method if pairwise else f"{extractor_name}+{matcher_name}",
+            "options": options,
+            "max_keypoints": max_keypoints,
+            "pairs": str(strategy) + (f" ({DENSE_RETRIEVAL_METHOD} VLAD)" if "retrieval" in files else ""),
+            "num_pairs": len(pair_list),
+            "num_verified_pairs": verified_pairs,
+            "backend": runner.name,
+            "camera": asdict(camera),
+            "verification": asdict(verification),
+            "mapper": asdict(mapper),
+            "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        }
+    )
     if models:
         plot_model(models[0], files["figure"], title=f"{summary['method']}, pairs {strategy}")
     else:
@@ -407,24 +459,41 @@ def reconstruct(
 
 
 def _sparse_matches(
-    images: Any, names: list[str], files: dict[str, Path], extractor_name: str, matcher_name: str, strategy: Any,
-    runner: Backend, max_keypoints: int | None, progress: bool, options: dict[str, Any], timings: dict[str, float],
+    images: Any,
+    names: list[str],
+    files: dict[str, Path],
+    extractor_name: str,
+    matcher_name: str,
+    strategy: Any,
+    runner: Backend,
+    max_keypoints: int | None,
+    progress: bool,
+    options: dict[str, Any],
+    timings: dict[str, float],
 ) -> tuple[list[str], list[tuple[str, str]], bool]:
     """Extract features, choose pairs and match them; returns the usable image names, the pairs and whether
     anything new was computed."""
-    matcher_keys = option_names(type(registry.build_matcher(matcher_name)).Config)
-    extractor_options = {k: v for k, v in options.items() if k not in matcher_keys}  # checked by the extractor
-    matcher_options = {k: v for k, v in options.items() if k in matcher_keys}
     method = f"{extractor_name}+{matcher_name}"
-    extractor_options = {**registry.preset_options(method, "extractor"), **extractor_options}
-    matcher_options = {**registry.preset_options(method, "matcher"), **matcher_options}
+    routed = registry.route_options(method, options)
+    extractor_options = {**registry.preset_options(method, "extractor"), **routed["extractor"]}
+    matcher_options = {**registry.preset_options(method, "matcher"), **routed["matcher"]}
     start = time.perf_counter()
-    extracted = extract_features(images, files["features"], method=extractor_name, max_keypoints=max_keypoints,
-                                 progress=progress, backend=runner, **extractor_options)
+    extracted = extract_features(
+        images,
+        files["features"],
+        method=extractor_name,
+        max_keypoints=max_keypoints,
+        progress=progress,
+        backend=runner,
+        **extractor_options,
+    )
     timings["extract"] = time.perf_counter() - start
     if extracted.failed:
-        logger.warning("%d image(s) could not be used: %s", len(extracted.failed),
-                       "; ".join(f"{n}: {r}" for n, r in extracted.failed[:5]))
+        logger.warning(
+            "%d image(s) could not be used: %s",
+            len(extracted.failed),
+            "; ".join(f"{n}: {r}" for n, r in extracted.failed[:5]),
+        )
     names = [name for name in names if name not in dict(extracted.failed)]
     if len(names) < 2:
         raise OptionError(f"{images}: fewer than two readable images, nothing to reconstruct")
@@ -434,32 +503,54 @@ def _sparse_matches(
     timings["pairs"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    matched = match_pairs(pair_list, files["features"], files["matches"], method=method, backend=runner,
-                          progress=progress, **matcher_options)
+    matched = match_pairs(
+        pair_list,
+        files["features"],
+        files["matches"],
+        method=method,
+        backend=runner,
+        progress=progress,
+        **matcher_options,
+    )
     timings["match"] = time.perf_counter() - start
     _require_complete("matching", matched.failed, files["matches"])
     return names, pair_list, bool(extracted.extracted or matched.done)
 
 
 def _dense_matches(
-    root: Path, names: list[str], files: dict[str, Path], method: str, strategy: Any, runner: Backend,
-    progress: bool, options: dict[str, Any], timings: dict[str, float],
+    root: Path,
+    names: list[str],
+    files: dict[str, Path],
+    method: str,
+    strategy: Any,
+    runner: Backend,
+    progress: bool,
+    options: dict[str, Any],
+    timings: dict[str, float],
 ) -> tuple[list[str], list[tuple[str, str]], bool]:
-    """Choose pairs (by name, or by :data:`DENSE_RETRIEVAL_METHOD`'s descriptors for retrieval), match them with a
-    dense method and merge each image's points into keypoints (:mod:`~tiepoint.pipeline.dense`); returns the
-    matched image names, the pairs and whether the merged files were (re)written."""
+    """Choose pairs (by name, or by :data:`DENSE_RETRIEVAL_METHOD`'s descriptors for retrieval), match them
+    with a dense method and merge each image's points into keypoints (:mod:`~tiepoint.pipeline.dense`);
+    returns the matched image names, the pairs and whether the merged files were (re)written."""
     start = time.perf_counter()
     names = _readable_images(root, names)  # an unreadable image would fail each of its pairs on every rerun
     if len(names) < 2:
         raise OptionError(f"{root}: fewer than two readable images, nothing to reconstruct")
     if strategy.kind == "retrieval":
-        extract_features([root / name for name in names], files["retrieval"], method=DENSE_RETRIEVAL_METHOD,
-                         image_root=root, progress=progress, backend=runner)
+        extract_features(
+            [root / name for name in names],
+            files["retrieval"],
+            method=DENSE_RETRIEVAL_METHOD,
+            image_root=root,
+            progress=progress,
+            backend=runner,
+        )
     pair_list = make_pairs(files.get("retrieval"), files["pairs"], strategy, names=names)
     timings["pairs"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    matched = match_dense(pair_list, root, files["dense"], method=method, backend=runner, progress=progress, **options)
+    matched = match_dense(
+        pair_list, root, files["dense"], method=method, backend=runner, progress=progress, **options
+    )
     timings["match"] = time.perf_counter() - start
     _require_complete("dense matching", matched.failed, files["dense"])
 
@@ -473,7 +564,8 @@ def _dense_matches(
 
 
 def _readable_images(root: Path, names: list[str]) -> list[str]:
-    """``names`` without the images that cannot be decoded, each reported in a warning (as extraction does)."""
+    """``names`` without the images that cannot be decoded, each reported in a warning (as extraction
+    does)."""
     readable = []
     for name in names:
         try:

@@ -12,9 +12,8 @@ mapper relies on. The RANSAC is seeded, so results are the same on every run and
 A pair whose inliers are fewer than ``min_inlier_ratio`` of its matches is then marked degenerate (no verified
 matches), as GLOMAP's view graph filter does with the same default, 0.25 (``InlierThresholdOptions`` in
 colmap/glomap). COLMAP alone keeps any pair with ``min_num_inliers`` (15) inliers; a dense matcher returns
-hundreds of matches for any pair, and among them enough fit some two-view geometry by chance to pass that test
-(on the Middlebury temple ring, every one of the 120 pairs passed it with ELoFTR, most of them views from
-opposite sides of the object).
+hundreds of matches for any pair, and among them enough fit some two-view geometry by chance to pass that
+test, even for views that do not overlap.
 
 **Geometry file** — one group per pair, keyed like the match file (:func:`tiepoint.io.h5.pair_key`)::
 
@@ -39,11 +38,18 @@ import h5py
 import numpy as np
 
 from ..errors import OptionError
-from ..io.colmap import CameraOptions, camera_descriptions, colmap_camera, image_sizes, import_pycolmap
+from ..io.colmap import (
+    DEFAULT_CAMERA,
+    CameraOptions,
+    camera_descriptions,
+    colmap_camera,
+    image_sizes,
+    import_pycolmap,
+)
 from ..io.h5 import pair_key, read_matches, write_group
 from ..types import Features
 from .backends import Backend
-from .matching import Pair, PairStageSummary, process_pairs, unique_pairs
+from .matching import Pair, PairStage, PairStageSummary, process_pairs, unique_pairs
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,10 @@ class VerificationOptions:
         return options
 
 
+DEFAULT_VERIFICATION = VerificationOptions()
+"""The verification options used where none are given (all defaults; the class is frozen)."""
+
+
 def verify_chunk(
     pairs: list[Pair],
     payloads: list[tuple[np.ndarray, dict, dict]],
@@ -117,8 +127,12 @@ def verify_chunk(
         points0 = by_name[name0].keypoints.astype(np.float64) + 0.5  # COLMAP's pixel convention
         points1 = by_name[name1].keypoints.astype(np.float64) + 0.5
         geometry = pycolmap.estimate_two_view_geometry(
-            colmap_camera(camera0), points0, colmap_camera(camera1), points1,
-            np.asarray(indices, np.uint32).reshape(-1, 2), options,
+            colmap_camera(camera0),
+            points0,
+            colmap_camera(camera1),
+            points1,
+            np.asarray(indices, np.uint32).reshape(-1, 2),
+            options,
         )
         inliers = np.asarray(geometry.inlier_matches, np.int32).reshape(-1, 2)
         if len(inliers) < verification.min_inlier_ratio * len(indices):
@@ -152,8 +166,8 @@ def verify_pairs(
     features: str | Path,
     matches: str | Path,
     output: str | Path,
-    camera: CameraOptions = CameraOptions(),
-    options: VerificationOptions = VerificationOptions(),
+    camera: CameraOptions = DEFAULT_CAMERA,
+    options: VerificationOptions = DEFAULT_VERIFICATION,
     backend: str | Backend | None = None,
     chunk_size: int = 16,
     overwrite: bool = False,
@@ -197,10 +211,8 @@ def verify_pairs(
     def write(file: h5py.File, pair: Pair, record: dict[str, Any]) -> None:
         _write_record(file, pair, record, method_json)
 
+    stage = PairStage(verify_chunk, asdict(options), write, method_json, "two-view geometries", payload)
     try:
-        return process_pairs(
-            pairs, features, output, verify_chunk, asdict(options), write, method_json, "two-view geometries",
-            payload=payload, backend=backend, chunk_size=chunk_size, overwrite=overwrite, progress=progress,
-        )
+        return process_pairs(stage, pairs, features, output, backend, chunk_size, overwrite, progress)
     finally:
         match_file.close()

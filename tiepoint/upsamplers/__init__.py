@@ -31,4 +31,14 @@ def build_upsampler(method: str, dim: int) -> Upsampler:
     raise UnknownMethodError(f"unknown upsampler {method!r}; available: {', '.join(METHODS)}")
 
 
-__all__ = ["JBU", "METHODS", "TRAINED", "Bicubic", "Bilinear", "FeatSharp", "LoftUp", "Upsampler", "build_upsampler"]
+__all__ = [
+    "JBU",
+    "METHODS",
+    "TRAINED",
+    "Bicubic",
+    "Bilinear",
+    "FeatSharp",
+    "LoftUp",
+    "Upsampler",
+    "build_upsampler",
+]

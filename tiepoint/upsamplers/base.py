@@ -1,8 +1,8 @@
 """The upsampler interface and the interpolation baselines.
 
 An upsampler turns a low-resolution backbone map ``(B, C, h, w)`` of an image ``(B, 3, H, W)`` (``H = s h``,
-``W = s w`` for stride ``s``; see :mod:`tiepoint.backbones.base`) into features at any pixel position. It works
-by *query*: :meth:`Upsampler.query` returns the ``(B, N, C)`` features at ``(B, N, 2)`` pixel positions
+``W = s w`` for stride ``s``; see :mod:`tiepoint.backbones.base`) into features at any pixel position. It
+works by *query*: :meth:`Upsampler.query` returns the ``(B, N, C)`` features at ``(B, N, 2)`` pixel positions
 ``(x, y)``, and :meth:`Upsampler.forward` assembles a full map of any size from queries made in chunks, so
 memory stays bounded by the chunk size, not the image size. Methods that need more than the image and its
 low-resolution map (FeatSharp's tiled features) declare ``tiles > 0`` and receive them in :meth:`prepare`.
@@ -40,8 +40,16 @@ class Upsampler(nn.Module):
             features: ``(B, C, h, w)`` low-resolution map of ``image``; ``H / h == W / w``.
             tiled: see :attr:`tiles`.
         """
-        if image.ndim != 4 or image.shape[1] != 3 or features.ndim != 4 or image.shape[0] != features.shape[0]:
-            raise OptionError(f"image must be (B, 3, H, W) and features (B, C, h, w); got {tuple(image.shape)} and {tuple(features.shape)}")
+        if (
+            image.ndim != 4
+            or image.shape[1] != 3
+            or features.ndim != 4
+            or image.shape[0] != features.shape[0]
+        ):
+            raise OptionError(
+                "image must be (B, 3, H, W) and features (B, C, h, w); "
+                f"got {tuple(image.shape)} and {tuple(features.shape)}"
+            )
         (height, width), (h, w) = image.shape[-2:], features.shape[-2:]
         if height * w != width * h or height % h:
             raise OptionError(f"image {height}x{width} is not an integer multiple of the feature map {h}x{w}")
@@ -72,7 +80,9 @@ class Upsampler(nn.Module):
         xs = (torch.arange(out_w, dtype=torch.float32) + 0.5) * (width / out_w) - 0.5
         grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(1, -1, 2).to(image.device)
         grid = grid.expand(image.shape[0], -1, -1)
-        parts = [self.query(state, grid[:, start : start + chunk]) for start in range(0, grid.shape[1], chunk)]
+        parts = [
+            self.query(state, grid[:, start : start + chunk]) for start in range(0, grid.shape[1], chunk)
+        ]
         return torch.cat(parts, 1).transpose(1, 2).reshape(image.shape[0], -1, out_h, out_w)
 
     def extra_repr(self) -> str:
@@ -80,18 +90,24 @@ class Upsampler(nn.Module):
 
 
 def normalised(points: Tensor, height: int, width: int) -> Tensor:
-    """Pixel ``(x, y)`` -> ``grid_sample`` coordinates (``align_corners=False``) of a map covering the image."""
+    """Pixel ``(x, y)`` -> ``grid_sample`` coordinates (``align_corners=False``) of a map covering the
+    image."""
     scale = points.new_tensor([2.0 / width, 2.0 / height])
     return (points + 0.5) * scale - 1.0
 
 
 def sample(maps: Tensor, points: Tensor, height: int, width: int, mode: str = "bilinear") -> Tensor:
-    """Sample ``(B, C, h', w')`` (covering the ``height x width`` image) at ``(B, N, 2)`` pixels -> ``(B, N, C)``."""
+    """Sample ``(B, C, h', w')`` (covering the ``height x width`` image) at ``(B, N, 2)`` pixels ->
+    ``(B, N, C)``."""
     grid = normalised(points, height, width).unsqueeze(1)
-    return F.grid_sample(maps, grid, mode=mode, padding_mode="border", align_corners=False)[:, :, 0].transpose(1, 2)
+    return F.grid_sample(maps, grid, mode=mode, padding_mode="border", align_corners=False)[
+        :, :, 0
+    ].transpose(1, 2)
 
 
-def neighbourhood(maps: Tensor, points: Tensor, stride: int, size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def neighbourhood(
+    maps: Tensor, points: Tensor, stride: int, size: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The ``size x size`` map cells nearest each pixel position.
 
     Args:
@@ -138,7 +154,12 @@ def window_sum(features: Tensor, index: Tensor, weights: Tensor) -> Tensor:
     rows = torch.arange(count, device=index.device).repeat_interleave(window)
     out = []
     for b in range(batch):
-        matrix = torch.sparse_coo_tensor(torch.stack([rows, index[b].reshape(-1)]), weights[b].reshape(-1), (count, flat.shape[1]), check_invariants=False)
+        matrix = torch.sparse_coo_tensor(
+            torch.stack([rows, index[b].reshape(-1)]),
+            weights[b].reshape(-1),
+            (count, flat.shape[1]),
+            check_invariants=False,
+        )
         out.append(torch.sparse.mm(matrix, flat[b]))
     return torch.stack(out)
 

@@ -1,12 +1,12 @@
-"""FeatSharp-style upsampler (Ranzinger et al., 2025; ../shared/spec.md section 5): JBU plus tiles.
+"""FeatSharp-style upsampler (Ranzinger et al., 2025): JBU plus tiles.
 
 The image is enlarged ``tiles`` times and run through the backbone as ``tiles x tiles`` tiles of the original
 size, giving a map at ``tiles`` times the resolution with local detail. A learnable bias buffer (one per token
-position of a backbone run, resized to the run's grid) is subtracted from the low-resolution map and from every
-tile, removing the fixed pattern the backbone's position encoding leaves. On the fused grid (``tiles h x tiles
-w``), the JBU-upsampled map and the tiled map are concatenated (2C channels) and pass one local-attention block
-(windows of ``window x window`` tokens) with a SwiGLU MLP; the first C channels are the output. Queries between
-grid cells are bilinear in the fused grid.
+position of a backbone run, resized to the run's grid) is subtracted from the low-resolution map and from
+every tile, removing the fixed pattern the backbone's position encoding leaves. On the fused grid
+(``tiles h x tiles w``), the JBU-upsampled map and the tiled map are concatenated (2C channels) and pass one
+local-attention block (windows of ``window x window`` tokens) with a SwiGLU MLP; the first C channels are the
+output. Queries between grid cells are bilinear in the fused grid.
 """
 
 from __future__ import annotations
@@ -43,13 +43,19 @@ class LocalBlock(nn.Module):
         pad_h, pad_w = -height % size, -width % size
         tokens = F.pad(fused, (0, pad_w, 0, pad_h)).permute(0, 2, 3, 1)  # (B, Hp, Wp, 2C)
         rows, cols = (height + pad_h) // size, (width + pad_w) // size
-        tokens = tokens.reshape(batch, rows, size, cols, size, -1).permute(0, 1, 3, 2, 4, 5).reshape(-1, size * size, 2 * self.dim)
+        tokens = (
+            tokens.reshape(batch, rows, size, cols, size, -1)
+            .permute(0, 1, 3, 2, 4, 5)
+            .reshape(-1, size * size, 2 * self.dim)
+        )
         mask = F.pad(torch.ones(1, 1, height, width, device=fused.device), (0, pad_w, 0, pad_h))
         mask = mask.reshape(1, rows, size, cols, size).permute(0, 1, 3, 2, 4).reshape(-1, size * size).bool()
         mask = mask.repeat(batch, 1)  # (windows, T): real tokens
         q, k, v = self.qkv(self.norm1(tokens)).chunk(3, -1)
         split = lambda t: t.reshape(t.shape[0], t.shape[1], self.heads, -1).transpose(1, 2)
-        attended = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask[:, None, None, :])
+        attended = F.scaled_dot_product_attention(
+            split(q), split(k), split(v), attn_mask=mask[:, None, None, :]
+        )
         first = tokens[..., : self.dim] + self.out(attended.transpose(1, 2).flatten(2))
         both = torch.cat([first, tokens[..., self.dim :]], -1)
         value, gate = self.gate(self.norm2(both)).chunk(2, -1)
@@ -89,15 +95,30 @@ class FeatSharp(Upsampler):
     def prepare(self, image: Tensor, features: Tensor, tiled: Tensor | None = None) -> State:
         state = super().prepare(image, features, tiled)
         h, w = features.shape[-2:]
-        if tiled is None or tiled.shape[-2:] != (self.tiles * h, self.tiles * w) or tiled.shape[:2] != features.shape[:2]:
-            raise OptionError(f"tiled must be (B, C, {self.tiles * h}, {self.tiles * w}), got {None if tiled is None else tuple(tiled.shape)}")
+        if (
+            tiled is None
+            or tiled.shape[-2:] != (self.tiles * h, self.tiles * w)
+            or tiled.shape[:2] != features.shape[:2]
+        ):
+            raise OptionError(
+                f"tiled must be (B, C, {self.tiles * h}, {self.tiles * w}), "
+                f"got {None if tiled is None else tuple(tiled.shape)}"
+            )
         clean = self.debias(features)
         jbu_state = self.jbu.prepare(image, clean)
         step = state["stride"] / self.tiles  # pixels per fused cell
         ys = (torch.arange(self.tiles * h, device=image.device) + 0.5) * step - 0.5
         xs = (torch.arange(self.tiles * w, device=image.device) + 0.5) * step - 0.5
-        centres = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(1, -1, 2).expand(image.shape[0], -1, -1)
-        upsampled = self.jbu.query(jbu_state, centres).transpose(1, 2).reshape(features.shape[0], -1, self.tiles * h, self.tiles * w)
+        centres = (
+            torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)
+            .reshape(1, -1, 2)
+            .expand(image.shape[0], -1, -1)
+        )
+        upsampled = (
+            self.jbu.query(jbu_state, centres)
+            .transpose(1, 2)
+            .reshape(features.shape[0], -1, self.tiles * h, self.tiles * w)
+        )
         state["fused"] = self.block(torch.cat([upsampled, self.debias(tiled, self.tiles)], 1))
         return state
 

@@ -2,9 +2,10 @@
 
 The feature at pixel ``p`` is a normalised weighted mean of the ``window x window`` low-resolution cells ``n``
 around it, with weight ``exp(-|p - c_n|^2 / 2 sigma^2) * exp(-|g(p) - h(n)|^2)``: a spatial Gaussian of the
-distance to the cell centre (in cells; sigma learned) times a range kernel between a learned embedding ``g`` of
-the image's 3x3 pixel patch at ``p`` and an embedding ``h`` of the 3x3 patch of cell-mean colours at ``n``.
-FeatUp stacks 2x JBU stages; here one stage goes straight to any resolution, since every output pixel is a query.
+distance to the cell centre (in cells; sigma learned) times a range kernel between a learned embedding ``g``
+of the image's 3x3 pixel patch at ``p`` and an embedding ``h`` of the 3x3 patch of cell-mean colours at ``n``.
+FeatUp stacks 2x JBU stages; here one stage goes straight to any resolution, since every output pixel is a
+query.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def pixel_patches(image: Tensor, points: Tensor) -> Tensor:
 def cell_patches(image: Tensor, stride: int) -> Tensor:
     """Cell-mean colours and their 3x3 neighbours: ``(B, 3, H, W)`` -> ``(B, 27, H / stride, W / stride)``."""
     means = F.avg_pool2d(image, stride)
-    return F.unfold(F.pad(means, (1, 1, 1, 1), mode="replicate"), 3).reshape(means.shape[0], 27, *means.shape[-2:])
+    return F.unfold(F.pad(means, (1, 1, 1, 1), mode="replicate"), 3).reshape(
+        means.shape[0], 27, *means.shape[-2:]
+    )
 
 
 def mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
@@ -58,12 +61,17 @@ class JBU(Upsampler):
     def prepare(self, image: Tensor, features: Tensor, tiled: Tensor | None = None) -> State:
         state = super().prepare(image, features, tiled)
         # the range-kernel embedding of every cell, once (the same numbers as embedding each gathered window)
-        state["cells"] = self.cell_embedding(cell_patches(image, state["stride"]).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        state["cells"] = self.cell_embedding(
+            cell_patches(image, state["stride"]).permute(0, 2, 3, 1)
+        ).permute(0, 3, 1, 2)
         return state
 
     def weights(self, state: State, points: Tensor) -> tuple[Tensor, Tensor]:
-        """Normalised bilateral weights ``(B, N, K)`` over the window cells, and their flat indices ``(B, N, K)``."""
-        neighbours, offsets, valid, index = neighbourhood(state["cells"], points, state["stride"], self.window)
+        """Normalised bilateral weights ``(B, N, K)`` over the window cells, and their flat indices
+        ``(B, N, K)``."""
+        neighbours, offsets, valid, index = neighbourhood(
+            state["cells"], points, state["stride"], self.window
+        )
         spatial = -(offsets**2).sum(-1) / (2 * torch.exp(2 * self.log_sigma))
         pixel = self.pixel_embedding(pixel_patches(state["image"], points))  # (B, N, G)
         distance = ((pixel.unsqueeze(2) - neighbours) ** 2).sum(-1)

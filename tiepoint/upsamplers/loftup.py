@@ -1,12 +1,12 @@
-"""LoftUp-style coordinate-based upsampler (Huang et al., 2025; ../shared/spec.md section 4).
+"""LoftUp-style coordinate-based upsampler (Huang et al., 2025).
 
 Each output pixel is a query built from its coordinates (Fourier positional encoding) and its RGB (the 3x3
-pixel patch). It cross-attends to the ``window x window`` low-resolution cells around it: keys are a projection
-of the cell's feature plus its 3x3 patch of cell-mean colours, with a learned bias of the query-to-cell offset;
-values are the cells' features themselves, so the output stays in the backbone's feature space. A low-rank
-correction (zero at initialisation) lets the model leave that span. The paper's attention is global with a
-4.3M-parameter model; this one is windowed and small (tens of thousands of parameters) so that it trains on one
-CPU thread (spec section 8 leaves sizes to implementers).
+pixel patch). It cross-attends to the ``window x window`` low-resolution cells around it: keys are a
+projection of the cell's feature plus its 3x3 patch of cell-mean colours, with a learned bias of the
+query-to-cell offset; values are the cells' features themselves, so the output stays in the backbone's feature
+space. A low-rank correction (zero at initialisation) lets the model leave that span. The paper's attention is
+global with a 4.3M-parameter model; this one is windowed and small (tens of thousands of parameters) so that
+it trains on one CPU thread (spec section 8 leaves sizes to implementers).
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ class LoftUp(Upsampler):
 
     name = "loftup"
 
-    def __init__(self, dim: int, window: int = 5, heads: int = 4, width: int = 16, frequencies: int = 6, rank: int = 16) -> None:
+    def __init__(
+        self, dim: int, window: int = 5, heads: int = 4, width: int = 16, frequencies: int = 6, rank: int = 16
+    ) -> None:
         super().__init__()
         self.window, self.heads, self.width, self.frequencies = window, heads, width, frequencies
         self.query_encoder = mlp(4 * frequencies + 27, 64, heads * width)
@@ -57,7 +59,9 @@ class LoftUp(Upsampler):
         image, features = state["image"], state["features"]
         height, width = image.shape[-2:]
         unit = points / points.new_tensor([width, height])
-        queries = self.query_encoder(torch.cat([fourier(unit, self.frequencies), pixel_patches(image, points)], -1))
+        queries = self.query_encoder(
+            torch.cat([fourier(unit, self.frequencies), pixel_patches(image, points)], -1)
+        )
         keys, offsets, valid, index = neighbourhood(state["keys"], points, state["stride"], self.window)
         batch, count, window = keys.shape[:3]
         keys = keys.reshape(batch, count, window, self.heads, self.width)

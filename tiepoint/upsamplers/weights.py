@@ -1,4 +1,5 @@
-"""Shipped upsampler weights: ``tiepoint/weights/upsampler_<backbone>_<method>.pt`` with a JSON training record."""
+"""Shipped upsampler weights: ``tiepoint/weights/upsampler_<backbone>_<method>.pt`` with a JSON training
+record."""
 
 from __future__ import annotations
 
@@ -32,6 +33,6 @@ def from_pretrained(method: str, backbone: str, dim: int, path: str | Path | Non
     model = build_upsampler(method, dim)
     if method in TRAINED:
         path = Path(path) if path is not None else weights_path(backbone, method)
-        hint = f"train them with `tiepoint train upsampler --backbone {backbone} --method {method}`"
+        hint = f"train them with `tiepoint-lab train upsampler --backbone {backbone} --method {method}`"
         model = load_weights(path, lambda _: model, f"{method} ({backbone}, {dim}-channel features)", hint)
     return model.eval().requires_grad_(False)

@@ -1,0 +1,1 @@
+"""Training data: the photo corpus and homography pairs with photometric augmentation."""

@@ -1,0 +1,1049 @@
+"""Results tables of ``docs/*.md`` and ``README.md``, generated from the committed benchmark records.
+
+A table sits between ``<!-- table:NAME -->`` and ``<!-- /table -->``; :data:`TABLES` maps each NAME to the
+function that builds it from the JSON files under ``benchmarks/``. ``tiepoint-lab docs`` rewrites the tables;
+``tiepoint-lab docs --check`` (and the test suite) fails when one of them is stale.
+
+    python -m tiepoint_lab.docs [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tiepoint.geometry.accuracy import auc
+
+from .paths import REPOSITORY
+
+__all__ = [
+    "TABLES",
+    "Column",
+    "Row",
+    "bench_table",
+    "main",
+    "markdown",
+    "render",
+    "speed_table",
+    "stale_files",
+]
+
+MARKER = re.compile(r"<!-- table:(?P<name>[\w.-]+) -->\n(?P<body>.*?)<!-- /table -->", re.DOTALL)
+"""A generated table: its name, then everything up to the closing marker."""
+
+FENCE = re.compile(r"(^```.*?^```[^\n]*$)", re.DOTALL | re.MULTILINE)
+"""A fenced code block (kept as it is)."""
+
+Builder = Callable[[Path], str]
+"""Builds a table (Markdown, ending with a newline) from the ``benchmarks/`` folder it is given."""
+
+
+# -------------------------------------------------------------------------------------------- formatting
+
+
+def markdown(
+    header: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1, numeric_to: int | None = None
+) -> str:
+    """A Markdown table; the columns from ``numeric_from`` up to ``numeric_to`` (the last by default) are the
+    numbers, right-aligned."""
+    end = len(header) if numeric_to is None else numeric_to
+    rules = ["--:" if numeric_from <= i < end else "---" for i in range(len(header))]
+    lines = [header, rules, *rows]
+    return "".join("| " + " | ".join(str(cell) for cell in line) + " |\n" for line in lines)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def percent(value: float | None) -> str:
+    """A share in [0, 1] as a percentage with one decimal, ``-`` when absent."""
+    return "-" if _missing(value) else f"{100.0 * value:.1f}"
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    """A number with ``digits`` decimals and thousands separators, ``-`` when absent."""
+    return "-" if _missing(value) else f"{value:,.{digits}f}"
+
+
+def _load(benchmarks: Path, path: str) -> Any:
+    file = benchmarks / path
+    if not file.is_file():
+        raise FileNotFoundError(f"benchmark record {file} is missing")
+    return json.loads(file.read_text())
+
+
+def _link(path: str) -> str:
+    """A link from a page in ``docs/`` to a benchmark record."""
+    return f"[{Path(path).parent.name or path}](../benchmarks/{path})"
+
+
+# ------------------------------------------------------------------------------- benchmark-result tables
+
+
+def _options_key(options: Mapping[str, Any] | None) -> str:
+    return json.dumps(options or {}, sort_keys=True)
+
+
+def find_result(
+    benchmarks: Path, path: str, dataset: str, method: str, options: Mapping | None = None
+) -> dict | None:
+    """The result of ``method`` with exactly these options on ``dataset`` in a ``results.json``, or None."""
+    wanted = _options_key(json.loads(json.dumps(options or {})))
+    for result in _load(benchmarks, path)["results"]:
+        same = result["method"] == method and _options_key(result.get("method_options")) == wanted
+        if same and result["dataset"] == dataset:
+            return result
+    return None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a benchmark table: a label and the run it shows (in a ``results.json``)."""
+
+    label: str
+    path: str
+    method: str
+    options: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: the dataset it reads and how a result becomes a cell."""
+
+    header: str
+    dataset: str
+    cell: Callable[[dict], str]
+
+
+def summary(name: str, kind: str = "percent") -> Callable[[dict], str]:
+    """A cell from a result's summary (``kind``: ``percent`` or ``count``)."""
+
+    def cell(result: dict) -> str:
+        value = result["summary"].get(name)
+        return percent(value) if kind == "percent" else number(value)
+
+    return cell
+
+
+def timing(name: str) -> Callable[[dict], str]:
+    """A cell from a result's timing, in ms."""
+    return lambda result: number(result["timing"].get(name))
+
+
+def group_auc(groups: Sequence[str], threshold: float = 3.0) -> Callable[[dict], str]:
+    """Corner-error AUC over the pairs of some sequences (``benchmarks/group_auc.py`` computes the same)."""
+
+    def cell(result: dict) -> str:
+        errors = [
+            math.inf if record["error"] is None else record["error"]
+            for record in result["records"]
+            if record["group"] in groups
+        ]
+        if not errors:
+            return "-"
+        return percent(auc(np.asarray(errors, float), [threshold])[0])
+
+    return cell
+
+
+def bench_table(benchmarks: Path, rows: Sequence[Row], columns: Sequence[Column], source: bool = True) -> str:
+    """A table of ``tiepoint bench`` results: one row per run, one column per metric; ``-`` where a run has
+    no result on a column's dataset. With ``source``, a last column links each row's record."""
+    body = []
+    for row in rows:
+        results = {
+            dataset: find_result(benchmarks, row.path, dataset, row.method, row.options)
+            for dataset in {column.dataset for column in columns}
+        }
+        if not any(results.values()):
+            raise KeyError(f"no result of {row.method} {dict(row.options or {})} in benchmarks/{row.path}")
+        cells = [
+            column.cell(results[column.dataset]) if results[column.dataset] else "-" for column in columns
+        ]
+        body.append([row.label, *cells, *([_link(row.path)] if source else [])])
+    header = ["method", *(column.header for column in columns), *(["record"] if source else [])]
+    return markdown(header, body, numeric_to=len(columns) + 1)
+
+
+# ----------------------------------------------------------------------------------------- speed tables
+
+
+def speed_table(benchmarks: Path, path: str, methods: Sequence[tuple[str, str]] | None = None) -> str:
+    """Time per pair from a ``match_speed.py`` record, with the ratio to SIFT's time in the same run.
+
+    ``methods``: (label, method spec as recorded) pairs; all recorded methods when None.
+    """
+    record = _load(benchmarks, path)
+    timings = record["methods"]
+    chosen = methods or [(f"`{name}`", name) for name in timings]
+    sift = timings.get("sift", {}).get("median_ms")
+    rows = []
+    for label, name in chosen:
+        if name not in timings:
+            raise KeyError(f"{name} is not timed in benchmarks/{path}")
+        ms = timings[name]["median_ms"]
+        ratio = "-" if sift is None else f"{ms / sift:.2f}"
+        rows.append([label, number(ms), ratio, number(timings[name].get("matches"))])
+    return markdown(["method", "ms per pair", "× SIFT", "matches"], rows)
+
+
+def speed_grid(benchmarks: Path, files: Sequence[tuple[str, str]], methods: Sequence[tuple[str, str]]) -> str:
+    """Time per pair (ms) of several methods on several pairs: one record per column, ``-`` where untimed."""
+    records = [(header, _load(benchmarks, path)["methods"]) for header, path in files]
+    rows = []
+    for label, name in methods:
+        cells = [number(timings[name]["median_ms"]) if name in timings else "-" for _, timings in records]
+        if all(cell == "-" for cell in cells):
+            raise KeyError(f"{name} is timed in none of {[path for _, path in files]}")
+        rows.append([label, *cells])
+    return markdown(["ms per pair", *(header for header, _ in files)], rows)
+
+
+# ------------------------------------------------------------------------------------------- the tables
+
+OXFORD, TEMPLE = "oxford", "middlebury"
+BASE = "baselines/results.json"
+CLIDD = "clidd/results.json"
+PYRAMID = "clidd/pyramid/results.json"
+VIEWS = "views/results.json"
+DEFAULT = "views/default/results.json"
+EPIPOLAR = "views/eloftr_accept_epipolar/results.json"
+ELOFTR = "eloftr/results.json"
+
+S3 = {"scales": [1, 0.5, 0.25]}
+ROT = {"rotations": [0, 90, 180, 270]}
+S3R = {"scales": [1, 0.5, 0.25], "rotations": [0, 90, 180, 270]}
+SEARCH = {"rotations": [0, 90, 180, 270], "zooms": [1, 0.5, 2], "accept": 0.5}
+DEFAULT_OPTIONS = {"align": "ratio", "scales": [1, 0.5, 0.25]}
+
+MHA3 = Column("Oxford MHA@3", OXFORD, summary("mha@3px"))
+MHA5 = Column("MHA@5", OXFORD, summary("mha@5px"))
+AUC3 = Column("AUC@3", OXFORD, summary("auc@3px"))
+MMA3 = Column("MMA@3", OXFORD, summary("mma@3px"))
+GRAF = Column("graf AUC@3", OXFORD, group_auc(["graf"]))
+WALL = Column("wall AUC@3", OXFORD, group_auc(["wall"]))
+T5 = Column("temple AUC@5°", TEMPLE, summary("auc@5deg"))
+T10 = Column("temple AUC@10°", TEMPLE, summary("auc@10deg"))
+T20 = Column("temple AUC@20°", TEMPLE, summary("auc@20deg"))
+SIFT_ROW = Row("`sift` (`sift+ratio`)", BASE, "sift")
+SIFT_TIMED, ELOFTR_TIMED = ("`sift`", "sift"), ("`eloftr`", "eloftr")
+"""Rows of the speed tables: a label and the method spec as the timing record holds it."""
+ELOFTR_SEARCH = "eloftr:rotations=(0,90,180,270);zooms=(1,0.5,2);accept=0.5"
+"""The timed spec of Efficient LoFTR with the view search (:data:`SEARCH`)."""
+
+
+def readme_methods(benchmarks: Path) -> str:
+    """The README's methods table: one headline number (Oxford MHA@3) per family, with its page."""
+    upsamplers = _load(benchmarks, "upsamplers/results.json")
+    raco = _load(benchmarks, "raco/results.json")
+
+    def bench(path: str, method: str, options: Mapping | None = None) -> str:
+        result = find_result(benchmarks, path, OXFORD, method, options)
+        if result is None:
+            raise KeyError(f"no Oxford result of {method} in benchmarks/{path}")
+        return percent(result["summary"]["mha@3px"])
+
+    rows = [
+        [
+            "`clidd` (default)",
+            "CLIDD S96, 3-level pyramid, aligned second pass",
+            bench(DEFAULT, "clidd", DEFAULT_OPTIONS),
+            "[clidd](docs/clidd.md)",
+        ],
+        [
+            "`sift`, `orb`, `akaze`",
+            "OpenCV features (SIFT shown)",
+            bench(BASE, "sift"),
+            "[classical](docs/classical.md)",
+        ],
+        [
+            "`aliked-n16`, `aliked-n32`",
+            "ALIKED, run as published (N32 shown)",
+            bench(BASE, "aliked-n32"),
+            "[classical](docs/classical.md)",
+        ],
+        [
+            "`clidd-a48`, `-t64`, `-s96`",
+            "CLIDD sizes trained here, one level (S96 shown)",
+            bench(CLIDD, "clidd-s96+mnn"),
+            "[clidd](docs/clidd.md)",
+        ],
+        [
+            "`raco-clidd-t64` (also `-a48`, `-s96`)",
+            "RaCo keypoints with covariances, CLIDD descriptors",
+            percent(raco["estimation"]["oxford"]["poselib"]["mha@3px"]),
+            "[raco](docs/raco.md)",
+        ],
+        [
+            "`eloftr`, `eloftr-opt`",
+            "Efficient LoFTR, semi-dense, trained here",
+            bench(ELOFTR, "eloftr"),
+            "[eloftr](docs/eloftr.md)",
+        ],
+        [
+            "`eloftr` + turns, zooms, `align=True`",
+            "view search and aligned second pass",
+            bench(VIEWS, "eloftr", {**SEARCH, "align": True}),
+            "[view search](docs/view-search.md)",
+        ],
+        [
+            "`effl0-featsharp` (and 9 more)",
+            "SIFT keypoints, upsampled backbone features",
+            percent(upsamplers["effl0"]["correspondence"]["featsharp"]["oxford_mha@3px"]),
+            "[dense features](docs/dense-features.md)",
+        ],
+    ]
+    return markdown(["method", "what", "Oxford MHA@3 (%)", "docs"], rows, numeric_from=2, numeric_to=3)
+
+
+def classical_oxford(benchmarks: Path) -> str:
+    rows = [Row(f"`{name}`", BASE, name) for name in ["sift", "orb", "akaze", "aliked-n16", "aliked-n32"]]
+    columns = [
+        Column("#matches", OXFORD, summary("mean_matches", "count")),
+        Column("MHA@1", OXFORD, summary("mha@1px")),
+        Column("MHA@3", OXFORD, summary("mha@3px")),
+        Column("MHA@5", OXFORD, summary("mha@5px")),
+        AUC3,
+        Column("AUC@10", OXFORD, summary("auc@10px")),
+        MMA3,
+        Column("fail", OXFORD, summary("failures", "count")),
+        Column("extract ms", OXFORD, timing("extract_ms_mean")),
+    ]
+    return bench_table(benchmarks, rows, columns, source=False)
+
+
+def classical_temple(benchmarks: Path) -> str:
+    rows = [Row(f"`{name}`", BASE, name) for name in ["sift", "orb", "akaze", "aliked-n16", "aliked-n32"]]
+    columns = [
+        Column("#matches", TEMPLE, summary("mean_matches", "count")),
+        Column("AUC@5°", TEMPLE, summary("auc@5deg")),
+        Column("AUC@10°", TEMPLE, summary("auc@10deg")),
+        Column("AUC@20°", TEMPLE, summary("auc@20deg")),
+        Column("P@1px", TEMPLE, summary("precision@1px")),
+        Column("P@3px", TEMPLE, summary("precision@3px")),
+        Column("fail", TEMPLE, summary("failures", "count")),
+        Column("extract ms (640×480)", TEMPLE, timing("extract_ms_mean")),
+    ]
+    return bench_table(benchmarks, rows, columns, source=False)
+
+
+def clidd_sizes(benchmarks: Path) -> str:
+    from tiepoint.features.clidd import SIZES, weights_path
+
+    record = {row["size"]: row for row in _load(benchmarks, "clidd/sizes.json")["rows"]}
+    rows = []
+    for name, config in SIZES.items():
+        measured = record.get(name, {})
+        rows.append(
+            [
+                name,
+                ", ".join(map(str, config.channels)),
+                ",".join(map(str, config.blocks)),
+                str(config.descriptor_dim),
+                str(config.samples),
+                number(measured.get("parameters")),
+                number(measured.get("gflops"), 2),
+                number(measured.get("cpu_ms")),
+                "yes" if weights_path(name).is_file() else "",
+            ]
+        )
+    header = ["size", "channels", "blocks", "C_desc", "M", "parameters", "GFLOPs", "CPU ms", "shipped"]
+    return markdown(header, rows, numeric_from=5, numeric_to=8)
+
+
+def clidd_sampler(benchmarks: Path) -> str:
+    rows: dict[tuple[str, int], dict[str, dict]] = {}
+    for row in _load(benchmarks, "clidd/sampler.json")["rows"]:
+        rows.setdefault((row["size"], row["keypoints"]), {})[row["path"]] = row
+    body = []
+    for (size, keypoints), paths in rows.items():
+        reference, fused = paths["reference"], paths["fused"]
+        body.append(
+            [
+                size,
+                number(keypoints),
+                number(reference["forward_ms"], 2),
+                number(fused["forward_ms"], 2),
+                f"{reference['forward_ms'] / fused['forward_ms']:.1f}×",
+                f"{reference['forward_backward_ms'] / fused['forward_backward_ms']:.1f}×",
+                number(reference["intermediate_mb"], 1),
+            ]
+        )
+    header = ["size", "keypoints", "reference ms", "fused ms", "speed-up", "fwd+bwd speed-up", "reference MB"]
+    return markdown(header, body)
+
+
+def clidd_results(benchmarks: Path) -> str:
+    rows = [
+        SIFT_ROW,
+        Row("`orb` (`orb+mnn`)", BASE, "orb"),
+        Row("`aliked-n32+mnn` (the teacher)", BASE, "aliked-n32"),
+        Row("`clidd-a48+mnn`", CLIDD, "clidd-a48+mnn"),
+        Row("`clidd-t64+mnn`", CLIDD, "clidd-t64+mnn"),
+        Row("`clidd-t64+dualsoftmax`", CLIDD, "clidd-t64+dualsoftmax"),
+        Row("`clidd-s96+mnn`", CLIDD, "clidd-s96+mnn"),
+        Row("`clidd-s96+dualsoftmax`", CLIDD, "clidd-s96+dualsoftmax"),
+        Row("`clidd-t64+mnn`, pyramid", PYRAMID, "clidd-t64+mnn", S3),
+        Row("`clidd-t64+dualsoftmax`, pyramid", PYRAMID, "clidd-t64+dualsoftmax", S3),
+        Row("`clidd-s96+mnn`, pyramid", PYRAMID, "clidd-s96+mnn", S3),
+        Row("`clidd-s96+dualsoftmax`, pyramid", PYRAMID, "clidd-s96+dualsoftmax", S3),
+        Row("`clidd-s96+mnn`, pyramid + turns", VIEWS, "clidd-s96+mnn", S3R),
+        Row("`clidd-s96+mnn`, pyramid + `align=ratio` (= `clidd`)", DEFAULT, "clidd", DEFAULT_OPTIONS),
+        Row(
+            "`clidd-s96+mnn`, pyramid + turns + `align=ratio`",
+            VIEWS,
+            "clidd-s96+mnn",
+            {**S3R, "align": "ratio"},
+        ),
+        Row(
+            "`clidd-a48+mnn`, pyramid + turns + `align=ratio`",
+            VIEWS,
+            "clidd-a48+mnn",
+            {**S3R, "align": "ratio"},
+        ),
+    ]
+    return bench_table(benchmarks, rows, [MHA3, MHA5, AUC3, MMA3, T10])
+
+
+def clidd_default(benchmarks: Path) -> str:
+    rows = [Row("`clidd`", DEFAULT, "clidd", DEFAULT_OPTIONS), Row("`sift`", DEFAULT, "sift")]
+    return bench_table(benchmarks, rows, [MHA3, MHA5, AUC3, MMA3, GRAF, WALL, T5, T10, T20], source=False)
+
+
+def clidd_default_speed(benchmarks: Path) -> str:
+    files = [
+        ("temple 01/02 (640×480)", "views/speed_default_temple.json"),
+        ("boat 1-2 (850×680)", "views/speed_default_boat.json"),
+    ]
+    methods = [
+        SIFT_TIMED,
+        ("`clidd-s96+mnn` (one level)", "clidd-s96+mnn"),
+        ("`clidd-s96+mnn`, pyramid", "clidd-s96+mnn:scales=(1,0.5,0.25)"),
+        ("`clidd` (pyramid + `align=ratio`)", "clidd-s96+mnn:scales=(1,0.5,0.25);align=ratio"),
+        ("the same with dual-softmax", "clidd-s96+dualsoftmax:scales=(1,0.5,0.25);align=ratio"),
+        ("`clidd` + four turns", "clidd-s96+mnn:scales=(1,0.5,0.25);rotations=(0,90,180,270);align=ratio"),
+        ("`clidd-a48+mnn`, pyramid + `align=ratio`", "clidd-a48+mnn:scales=(1,0.5,0.25);align=ratio"),
+    ]
+    return speed_grid(benchmarks, files, methods)
+
+
+def views_turns(benchmarks: Path) -> str:
+    rows = [
+        Row("`clidd-s96+mnn`, pyramid", PYRAMID, "clidd-s96+mnn", S3),
+        Row("`clidd-s96+mnn`, pyramid + turns", VIEWS, "clidd-s96+mnn", S3R),
+        Row("`clidd-s96+dualsoftmax`, pyramid + turns", VIEWS, "clidd-s96+dualsoftmax", S3R),
+        Row("`clidd-s96+ratio`, pyramid + turns", VIEWS, "clidd-s96+ratio", {**S3R, "ratio": 0.8}),
+        Row("the same, `ratio=0.9`", VIEWS, "clidd-s96+ratio", {**S3R, "ratio": 0.9}),
+        Row("`clidd-t64+mnn`, pyramid + turns", VIEWS, "clidd-t64+mnn", S3R),
+        Row("`clidd-a48+mnn`", CLIDD, "clidd-a48+mnn"),
+        Row("`clidd-a48+mnn` + turns", CLIDD, "clidd-a48+mnn", ROT),
+        Row("`eloftr`", ELOFTR, "eloftr"),
+        Row("`eloftr` + turns", VIEWS, "eloftr", ROT),
+        Row("`eloftr` + turns + `zooms=(0.5,1,2)`", VIEWS, "eloftr", {**ROT, "zooms": [0.5, 1, 2]}),
+        Row("`eloftr` + turns + `zooms=(1,0.5,2)` + `accept=0.5`", EPIPOLAR, "eloftr", SEARCH),
+        SIFT_ROW,
+    ]
+    return bench_table(benchmarks, rows, [MHA3, MHA5, AUC3, MMA3, T10])
+
+
+def views_align(benchmarks: Path) -> str:
+    rows = [
+        Row("`clidd-s96+mnn`, pyramid + turns", VIEWS, "clidd-s96+mnn", S3R),
+        Row("the same + `align=ratio`", VIEWS, "clidd-s96+mnn", {**S3R, "align": "ratio"}),
+        Row(
+            "`clidd-s96+dualsoftmax`, pyramid + turns + `align=ratio`",
+            VIEWS,
+            "clidd-s96+dualsoftmax",
+            {**S3R, "align": "ratio"},
+        ),
+        Row("`clidd` (pyramid + `align=ratio`, no turns)", DEFAULT, "clidd", DEFAULT_OPTIONS),
+        Row(
+            "`clidd-s96+ratio`, pyramid + turns + `align=True`",
+            VIEWS,
+            "clidd-s96+ratio",
+            {**S3R, "align": True, "ratio": 0.8},
+        ),
+        Row(
+            "`clidd-a48+mnn`, pyramid + turns + `align=ratio`",
+            VIEWS,
+            "clidd-a48+mnn",
+            {**S3R, "align": "ratio"},
+        ),
+        Row(
+            "the same + `zooms=(1,0.5,2)`",
+            VIEWS,
+            "clidd-a48+mnn",
+            {**S3R, "zooms": [1, 0.5, 2], "align": "ratio"},
+        ),
+        Row(
+            "`clidd-a48+mnn`, pyramid + turns + `align=ratio:ratio=0.9`",
+            VIEWS,
+            "clidd-a48+mnn",
+            {**S3R, "align": "ratio:ratio=0.9"},
+        ),
+        Row("`eloftr`", ELOFTR, "eloftr"),
+        Row("`eloftr` + `align=True`", VIEWS, "eloftr", {"align": True}),
+        Row(
+            "`eloftr` + turns + zooms + `accept=0.5` + `align=True`",
+            VIEWS,
+            "eloftr",
+            {**SEARCH, "align": True},
+        ),
+        SIFT_ROW,
+    ]
+    return bench_table(benchmarks, rows, [MHA3, MHA5, AUC3, MMA3, GRAF, WALL, T10])
+
+
+def views_speed(benchmarks: Path) -> str:
+    files = [
+        ("temple 01/02 (640×480)", "views/speed_zooms_temple_after_speedup.json"),
+        ("boat 1-2 (850×680, easy)", "views/speed_zooms_boat_after_speedup.json"),
+        ("bark 1-4 (2.5× zoom, turned)", "views/speed_zooms_bark.json"),
+    ]
+    methods = [
+        SIFT_TIMED,
+        ELOFTR_TIMED,
+        ("`eloftr` + four turns", "eloftr:rotations=(0,90,180,270)"),
+        ("`eloftr` + four turns × three zooms", "eloftr:rotations=(0,90,180,270);zooms=(0.5,1,2)"),
+        (
+            "the same, `zooms=(1,0.5,2)` and `accept=0.5`",
+            ELOFTR_SEARCH,
+        ),
+    ]
+    return speed_grid(benchmarks, files, methods)
+
+
+def views_speed_epipolar(benchmarks: Path) -> str:
+    methods = [
+        SIFT_TIMED,
+        ELOFTR_TIMED,
+        (
+            "`eloftr` + turns + zooms + `accept=0.5`",
+            ELOFTR_SEARCH,
+        ),
+    ]
+    return speed_table(benchmarks, "views/speed_accept_epipolar_temple.json", methods)
+
+
+def views_speed_align(benchmarks: Path) -> str:
+    files = [("temple 01/02", "views/speed_align_temple.json"), ("boat 1-2", "views/speed_align_boat.json")]
+    methods = [
+        SIFT_TIMED,
+        ("`clidd-s96+mnn`, pyramid + turns", "clidd-s96+mnn:scales=(1,0.5,0.25);rotations=(0,90,180,270)"),
+        (
+            "the same + `align=ratio`",
+            "clidd-s96+mnn:scales=(1,0.5,0.25);rotations=(0,90,180,270);align=ratio",
+        ),
+        (
+            "`clidd-a48+mnn`, pyramid + turns + `align=ratio`",
+            "clidd-a48+mnn:scales=(1,0.5,0.25);rotations=(0,90,180,270);align=ratio",
+        ),
+    ]
+    return speed_grid(benchmarks, files, methods)
+
+
+def views_speed_align_eloftr(benchmarks: Path) -> str:
+    files = [
+        ("temple 01/02", "views/speed_align_eloftr_temple.json"),
+        ("boat 1-2", "views/speed_align_eloftr_boat.json"),
+    ]
+    methods = [
+        SIFT_TIMED,
+        ELOFTR_TIMED,
+        ("`eloftr` + `align=True`", "eloftr:align=True"),
+        (
+            "`eloftr` + turns + zooms + `accept=0.5` + `align=True`",
+            f"{ELOFTR_SEARCH};align=True",
+        ),
+    ]
+    return speed_grid(benchmarks, files, methods)
+
+
+def views_parallax(benchmarks: Path) -> str:
+    record = _load(benchmarks, "views/parallax_shares.json")
+    rows = []
+    for spec, datasets in record.items():
+        oxford = np.array(list(datasets["oxford"].values()), float)
+        temple = np.array(list(datasets["middlebury"].values()), float)
+        rows.append(
+            [
+                f"`{spec}`",
+                f"{np.median(oxford):.2f}",
+                f"{np.sort(oxford)[-2]:.2f}",
+                f"{oxford.max():.2f}",
+                f"{temple.min():.2f}",
+                f"{np.median(temple):.2f}",
+            ]
+        )
+    header = [
+        "method",
+        "Oxford median",
+        "Oxford 2nd largest",
+        "Oxford largest",
+        "temple smallest",
+        "temple median",
+    ]
+    return markdown(header, rows)
+
+
+def eloftr_oxford(benchmarks: Path) -> str:
+    rows = [Row(f"`{name}`", ELOFTR, name) for name in ["sift", "eloftr", "eloftr-opt"]]
+    columns = [
+        Column("MHA@3", OXFORD, summary("mha@3px")),
+        AUC3,
+        Column("AUC@5", OXFORD, summary("auc@5px")),
+        Column("AUC@10", OXFORD, summary("auc@10px")),
+        MMA3,
+        GRAF,
+        WALL,
+    ]
+    return bench_table(benchmarks, rows, columns, source=False)
+
+
+def eloftr_temple(benchmarks: Path) -> str:
+    rows = [Row(f"`{name}`", ELOFTR, name) for name in ["sift", "eloftr", "eloftr-opt"]]
+    columns = [
+        Column("AUC@5°", TEMPLE, summary("auc@5deg")),
+        Column("AUC@10°", TEMPLE, summary("auc@10deg")),
+        Column("AUC@20°", TEMPLE, summary("auc@20deg")),
+        Column("P@1px", TEMPLE, summary("precision@1px")),
+        Column("#matches", TEMPLE, summary("mean_matches", "count")),
+    ]
+    return bench_table(benchmarks, rows, columns, source=False)
+
+
+def eloftr_settings(benchmarks: Path) -> str:
+    upsample = "eloftr/upsample/results.json"
+    rows = [
+        Row("`eloftr`", ELOFTR, "eloftr"),
+        Row("`upsample=1.25`", upsample, "eloftr", {"upsample": 1.25}),
+        Row("`upsample=1.5`", upsample, "eloftr", {"upsample": 1.5}),
+        Row("`upsample=2`", upsample, "eloftr", {"upsample": 2}),
+        Row("`threshold=0.001`", "eloftr/threshold/results.json", "eloftr", {"threshold": 0.001}),
+        Row("turns + `zooms=(1,0.5,2)` + `accept=0.5`", EPIPOLAR, "eloftr", SEARCH),
+        Row("`upsample=1.5` + turns + zooms + `accept=0.5`", VIEWS, "eloftr", {"upsample": 1.5, **SEARCH}),
+        Row("`align=True`", VIEWS, "eloftr", {"align": True}),
+        Row("turns + zooms + `accept=0.5` + `align=True`", VIEWS, "eloftr", {**SEARCH, "align": True}),
+        SIFT_ROW,
+    ]
+    return bench_table(benchmarks, rows, [MHA3, AUC3, MMA3, GRAF, WALL, T5, T10])
+
+
+def eloftr_speed(benchmarks: Path) -> str:
+    methods = [
+        SIFT_TIMED,
+        ELOFTR_TIMED,
+        ("`eloftr-opt`", "eloftr-opt"),
+        ("`eloftr`, flat-cell gate off (`min_contrast=0`)", "eloftr:min_contrast=0"),
+        (
+            "`eloftr` + turns + zooms + `accept=0.5`",
+            ELOFTR_SEARCH,
+        ),
+        ("`clidd` (for comparison)", "clidd-s96+mnn:scales=(1,0.5,0.25);align=ratio"),
+    ]
+    return speed_table(benchmarks, "eloftr/speed.json", methods)
+
+
+def eloftr_speed_upsample(benchmarks: Path) -> str:
+    methods = [SIFT_TIMED, ELOFTR_TIMED]
+    methods += [(f"`upsample={factor}`", f"eloftr:upsample={factor}") for factor in ["1.25", "1.5", "2"]]
+    return speed_table(benchmarks, "eloftr/speed_upsample.json", methods)
+
+
+def raco_budget(benchmarks: Path) -> str:
+    record = _load(benchmarks, "raco/results.json")
+    names = {"raco": "RaCo", "sift": "SIFT", "clidd-t64": "CLIDD T64"}
+    orders = {"score": "detector score", "ranker": "ranker", "fused": "fused"}
+    rows = [
+        [
+            f"{names.get(detector, detector)}, {orders[order]}",
+            *map(percent, record["budget"][detector][order]),
+        ]
+        for detector in record["budget"]
+        for order in orders
+    ]
+    return markdown(["detector, order", *map(str, record["budgets"])], rows)
+
+
+def raco_rotation(benchmarks: Path) -> str:
+    record = _load(benchmarks, "raco/results.json")
+    shown = [0, 15, 45, 90, 135, 180]
+    index = [record["angles"].index(angle) for angle in shown]
+    names = {"raco": "RaCo", "sift": "SIFT", "clidd-t64": "CLIDD T64"}
+    rows = [
+        [names.get(name, name), *(percent(values[i]) for i in index)]
+        for name, values in record["rotation"].items()
+    ]
+    return markdown(["detector", *(f"{angle}°" for angle in shown)], rows)
+
+
+def raco_calibration(benchmarks: Path) -> str:
+    calibration = _load(benchmarks, "raco/results.json")["calibration"]
+    rows = [
+        [
+            number(calibration["count"]),
+            f"{calibration['slope']:.2f}",
+            f"{calibration['affine_slope']:.2f}",
+            f"{calibration['whitened']:.2f}",
+        ]
+    ]
+    header = ["keypoint pairs", "slope through 0", "slope with intercept", "E[eᵀC⁻¹e]/2"]
+    return markdown(header, rows, numeric_from=0)
+
+
+def raco_estimation(benchmarks: Path) -> str:
+    estimation = _load(benchmarks, "raco/results.json")["estimation"]
+    estimators = ["poselib", "refined_unweighted", "weighted"]
+    rows = [
+        ["Oxford corner AUC@3 px", *(percent(estimation["oxford"][name]["auc@3px"]) for name in estimators)],
+        ["Oxford MHA@3 px", *(percent(estimation["oxford"][name]["mha@3px"]) for name in estimators)],
+        [
+            "temple pose AUC@10°",
+            *(percent(estimation["middlebury"][name]["auc@10deg"]) for name in estimators),
+        ],
+    ]
+    return markdown(["`raco-clidd-t64+mnn`", "poselib", "refined, identity covariances", "weighted"], rows)
+
+
+def upsamplers(benchmarks: Path) -> str:
+    record = _load(benchmarks, "upsamplers/results.json")
+    rows = []
+    for backbone in ["effl0", "dinov2s"]:
+        for method, consistency in record[backbone]["consistency"].items():
+            match = record[backbone]["correspondence"][method]
+            cost = record[backbone]["cost"][method]
+            rows.append(
+                [
+                    backbone,
+                    method,
+                    f"{consistency['cosine']:.3f}",
+                    percent(match["oxford_mma@3px"]),
+                    percent(match["oxford_mha@3px"]),
+                    percent(match["middlebury_auc@10deg"]),
+                    number(cost["backbone_ms"]),
+                    number(cost["full_map_ms"]),
+                    number(cost["keypoints_ms"]),
+                    number(cost["full_map_peak_extra_mb"]),
+                ]
+            )
+    header = [
+        "backbone",
+        "upsampler",
+        "consistency",
+        "Oxford MMA@3",
+        "Oxford MHA@3",
+        "temple AUC@10°",
+        "backbone ms",
+        "full map ms",
+        "2048 keypoints ms",
+        "full map +MB",
+    ]
+    return markdown(header, rows, numeric_from=2)
+
+
+def _solver_label(name: str) -> str:
+    return {
+        "gnc+seed": "gnc, `seed=poselib`",
+        "poselib": "poselib (LO-RANSAC)",
+        "opencv": "opencv (MAGSAC++)",
+    }.get(name, name)
+
+
+def solvers_real(benchmarks: Path) -> str:
+    real = {entry["dataset"]: entry["solvers"] for entry in _load(benchmarks, "solvers/solvers.json")["real"]}
+    oxford, temple = real[OXFORD], real[TEMPLE]
+    rows = []
+    for name in dict.fromkeys([*oxford, *temple]):
+        o, t = oxford.get(name), temple.get(name)
+        certified = "-"
+        if t and "certificates" in t:
+            certified = f"{sum(c['certified'] for c in t['certificates'])}/{len(t['certificates'])}"
+        rows.append(
+            [
+                _solver_label(name),
+                percent(o["summary"]["mha@3px"]) if o else "-",
+                percent(o["summary"]["auc@10px"]) if o else "-",
+                number(o["summary"]["failures"]) if o else "-",
+                number(o["estimate_ms"], 1) if o else "-",
+                percent(t["summary"]["auc@10deg"]) if t else "-",
+                number(t["summary"]["failures"]) if t else "-",
+                number(t["estimate_ms"], 1) if t else "-",
+                certified,
+            ]
+        )
+    header = [
+        "solver",
+        "Oxford MHA@3",
+        "Oxford AUC@10",
+        "fail",
+        "ms per pair",
+        "temple AUC@10°",
+        "fail",
+        "ms per pair",
+        "certified",
+    ]
+    return markdown(header, rows)
+
+
+def solvers_synthetic(benchmarks: Path) -> str:
+    synthetic = _load(benchmarks, "solvers/solvers.json")["synthetic"]
+    rates = synthetic["config"]["outlier_rates"]
+    cells: dict[tuple[str, str], dict[float, float]] = {}
+    for entry in synthetic["summary"]:
+        if entry["sweep"] == "outliers":
+            cells.setdefault((entry["model"], entry["solver"]), {})[entry["outlier_rate"]] = entry[
+                "median_error"
+            ]
+    units = {"homography": "px", "fundamental": "px", "relative_pose": "°", "rotation": "°"}
+    rows = [
+        [
+            f"{model.replace('_', ' ')} ({units.get(model, '')})",
+            _solver_label(solver),
+            *(number(errors.get(rate), 2) for rate in rates),
+        ]
+        for (model, solver), errors in cells.items()
+    ]
+    return markdown(["model (error)", "solver", *(f"{rate:.0%}" for rate in rates)], rows, numeric_from=2)
+
+
+def solvers_size(benchmarks: Path) -> str:
+    synthetic = _load(benchmarks, "solvers/solvers.json")["synthetic"]
+    sizes = synthetic["config"]["sizes"]
+    times: dict[str, dict[int, float]] = {}
+    for entry in synthetic["summary"]:
+        if entry["sweep"] == "size" and entry["model"] == "rotation":
+            times.setdefault(entry["solver"], {})[entry["num_matches"]] = entry["mean_ms"]
+    rows = [
+        [_solver_label(solver), *(number(values.get(size), 1) for size in sizes)]
+        for solver, values in times.items()
+    ]
+    return markdown(["rotation, ms per problem", *(f"{size:,} matches" for size in sizes)], rows)
+
+
+def _variant_cells(variant: dict) -> list[str]:
+    errors = variant.get("errors") or {}
+    rotation = errors.get("rotation_error_deg") or {}
+    centre = errors.get("centre_error_percent") or {}
+    return [
+        f"{variant['num_verified_pairs']} / {variant['num_pairs']}",
+        f"{variant['registered_images']} / {variant['num_images']}",
+        number(rotation.get("median"), 2),
+        number(centre.get("median"), 1),
+    ]
+
+
+VARIANTS = {
+    "exhaustive": "exhaustive, intrinsics unknown",
+    "exhaustive-single-camera": "exhaustive, `--single-camera`",
+    "exhaustive-known-K": "exhaustive, true K (`PINHOLE`, fixed)",
+    "retrieval-5": "`retrieval:5`, intrinsics unknown",
+    "true-neighbours-4-known-K": "each view with its 4 truly closest, true K",
+}
+
+
+def reconstruction_temple(benchmarks: Path) -> str:
+    variants = _load(benchmarks, "reconstruction/temple.json")["variants"]
+    rows = []
+    for name, variant in variants.items():
+        rotation = variant["errors"]["rotation_error_deg"]
+        centre = variant["errors"]["centre_error_percent"]
+        rows.append(
+            [
+                VARIANTS.get(name, name),
+                f"{variant['num_verified_pairs']} / {variant['num_pairs']}",
+                f"{variant['registered_images']}/{variant['num_images']}",
+                number(variant["num_points3D"]),
+                number(variant["mean_track_length"], 2),
+                number(variant["mean_reprojection_error_px"], 3),
+                f"{rotation['median']:.2f} / {rotation['max']:.2f}",
+                f"{centre['median']:.2f} / {centre['max']:.2f}",
+            ]
+        )
+    header = [
+        "variant",
+        "verified pairs",
+        "registered",
+        "3D points",
+        "track length",
+        "reproj. px",
+        "rotation ° median / max",
+        "centre % median / max",
+    ]
+    return markdown(header, rows)
+
+
+def reconstruction_times(benchmarks: Path) -> str:
+    variants = _load(benchmarks, "reconstruction/temple.json")["variants"]
+    stages = ["extract", "pairs", "match", "verify", "database", "map"]
+    rows = [
+        [
+            VARIANTS.get(name, name),
+            *(number(variant["timings_s"].get(stage), 1) for stage in stages),
+            number(variant["total_s"], 1),
+        ]
+        for name, variant in variants.items()
+    ]
+    return markdown(["variant (seconds)", *stages, "total"], rows)
+
+
+def reconstruction_retrieval(benchmarks: Path) -> str:
+    retrieval = _load(benchmarks, "reconstruction/temple.json")["retrieval"]
+    ks = list(retrieval["vlad"])
+    rows = [
+        [label, *(f"{retrieval[key][k]:.3f}" for k in ks)]
+        for label, key in [
+            ("VLAD (64 words)", "vlad"),
+            ("mean-pooled descriptors", "mean"),
+            ("chance", "random_expected"),
+        ]
+    ]
+    return markdown(["pairs by", *(f"precision@{k}" for k in ks)], rows)
+
+
+def reconstruction_methods(benchmarks: Path) -> str:
+    runs = [
+        ("`sift` (default)", "reconstruction/temple.json"),
+        ("`clidd`", "reconstruction/default_method/temple_clidd_floor.json"),
+        ("`eloftr`", "reconstruction/eloftr-gate/temple.json"),
+    ]
+    rows = []
+    for label, path in runs:
+        for name, variant in _load(benchmarks, path)["variants"].items():
+            rows.append([label, VARIANTS.get(name, name), *_variant_cells(variant), _link(path)])
+    header = [
+        "method",
+        "variant",
+        "verified pairs",
+        "registered",
+        "rotation error ° (median)",
+        "centre error % (median)",
+        "record",
+    ]
+    return markdown(header, rows, numeric_from=2, numeric_to=6)
+
+
+def reconstruction_scaling(benchmarks: Path) -> str:
+    runs = _load(benchmarks, "reconstruction/scaling.json")["runs"]
+    rows = [
+        [
+            f"{run['backend']}, {run['workers']} worker{'s' if run['workers'] > 1 else ''}",
+            number(run["images_per_s"], 1),
+            number(run["pairs_per_s"], 1),
+            number(run["ray_start_s"], 1),
+        ]
+        for run in runs.values()
+    ]
+    return markdown(["backend", "extraction, images/s", "matching, pairs/s", "Ray start s"], rows)
+
+
+TABLES: dict[str, Builder] = {
+    "readme-methods": readme_methods,
+    "classical-oxford": classical_oxford,
+    "classical-temple": classical_temple,
+    "clidd-sizes": clidd_sizes,
+    "clidd-sampler": clidd_sampler,
+    "clidd-results": clidd_results,
+    "clidd-default": clidd_default,
+    "clidd-default-speed": clidd_default_speed,
+    "views-turns": views_turns,
+    "views-align": views_align,
+    "views-speed": views_speed,
+    "views-speed-epipolar": views_speed_epipolar,
+    "views-speed-align": views_speed_align,
+    "views-speed-align-eloftr": views_speed_align_eloftr,
+    "views-parallax": views_parallax,
+    "eloftr-oxford": eloftr_oxford,
+    "eloftr-temple": eloftr_temple,
+    "eloftr-settings": eloftr_settings,
+    "eloftr-speed": eloftr_speed,
+    "eloftr-speed-upsample": eloftr_speed_upsample,
+    "raco-budget": raco_budget,
+    "raco-rotation": raco_rotation,
+    "raco-calibration": raco_calibration,
+    "raco-estimation": raco_estimation,
+    "upsamplers": upsamplers,
+    "solvers-real": solvers_real,
+    "solvers-synthetic": solvers_synthetic,
+    "solvers-size": solvers_size,
+    "reconstruction-temple": reconstruction_temple,
+    "reconstruction-times": reconstruction_times,
+    "reconstruction-retrieval": reconstruction_retrieval,
+    "reconstruction-methods": reconstruction_methods,
+    "reconstruction-scaling": reconstruction_scaling,
+}
+"""Every generated table by name."""
+
+
+# --------------------------------------------------------------------------------------------- the driver
+
+
+def render(
+    text: str, benchmarks: Path, tables: Mapping[str, Builder] = TABLES, changed: list[str] | None = None
+) -> str:
+    """The text with every marked table rebuilt; the names of the tables that changed are appended to
+    ``changed``. An unknown table name is an error."""
+
+    def replace(match: re.Match) -> str:
+        name = match["name"]
+        if name not in tables:
+            raise KeyError(f"unknown table {name!r}; tables: {', '.join(tables)}")
+        body = tables[name](benchmarks)
+        if body != match["body"] and changed is not None:
+            changed.append(name)
+        return f"<!-- table:{name} -->\n{body}<!-- /table -->"
+
+    # Markers inside fenced code blocks are examples, not tables: only the text between fences is rendered.
+    parts = FENCE.split(text)
+    return "".join(part if i % 2 else MARKER.sub(replace, part) for i, part in enumerate(parts))
+
+
+def pages(root: Path) -> list[Path]:
+    """The files whose tables are generated: ``README.md`` and every ``docs/*.md``."""
+    return [path for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))] if path.is_file()]
+
+
+def stale_files(
+    root: Path, tables: Mapping[str, Builder] = TABLES, write: bool = False
+) -> dict[Path, list[str]]:
+    """The pages whose generated tables differ from the records under ``root/benchmarks``, with the names of
+    those tables; the pages are rewritten when ``write``."""
+    stale = {}
+    for path in pages(root):
+        text = path.read_text()
+        changed: list[str] = []
+        updated = render(text, root / "benchmarks", tables, changed)
+        if updated != text:
+            stale[path] = changed
+            if write:
+                path.write_text(updated)
+    return stale
+
+
+def main(check: bool = False, root: Path | None = None, tables: Mapping[str, Builder] = TABLES) -> int:
+    """Regenerate the tables (``check``: write nothing, only report). Returns 1 when ``check`` finds a stale
+    table, else 0."""
+    root = REPOSITORY if root is None else Path(root)
+    stale = stale_files(root, tables, write=not check)
+    for path, names in stale.items():
+        relative = path.relative_to(root)
+        print(f"{relative}: {'stale' if check else 'regenerated'}: {', '.join(names)}")
+    if check and stale:
+        print("run `tiepoint-lab docs` to regenerate them from benchmarks/", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Regenerate the results tables of README.md and docs/*.md.")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when a table is stale")
+    sys.exit(main(check=parser.parse_args().check))
