@@ -2,19 +2,20 @@
 
     python benchmarks/same_accuracy.py benchmarks/views/default/results.json /tmp/rerun/results.json
 
-For every (method, dataset) in the second file, the first file's result is compared: each pair's match and
-inlier counts, error, failure flag and precision curve, and every non-timing number of the summary. Prints
-one line per result and exits 1 when any differ, naming the first differences.
+For every (method with its options, dataset) in the second file, the first file's result is compared: each
+pair's match and inlier counts, error, failure flag and precision curve, and every non-timing number of the
+summary. Prints one line per result and exits 1 when any differ, naming the first differences.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 from pathlib import Path
 from typing import Any
+
+from tiepoint_lab.bench.scripts import script_parser
 
 ACCURACY_FIELDS = ("num_matches", "num_inliers", "error", "failed", "precision")
 
@@ -45,24 +46,31 @@ def differences(reference: dict[str, Any], rerun: dict[str, Any]) -> list[str]:
     return found
 
 
+def _by_run(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The results of a file by ``(method with its options, dataset)``."""
+    runs = {}
+    for result in json.loads(path.read_text())["results"]:
+        options = result.get("method_options") or {}
+        label = result["method"] + "".join(f" {k}={v}" for k, v in sorted(options.items()))
+        runs[label, result["dataset"]] = result
+    return runs
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_parser(__doc__)
     parser.add_argument("reference", type=Path)
     parser.add_argument("rerun", type=Path)
     args = parser.parse_args()
-    load = lambda path: {(r["method"], r["dataset"]): r for r in json.loads(path.read_text())["results"]}
-    reference, rerun = load(args.reference), load(args.rerun)
+    reference, rerun = _by_run(args.reference), _by_run(args.rerun)
     status = 0
-    for key, result in rerun.items():
-        if key not in reference:
-            print(f"{key[0]} on {key[1]}: not in {args.reference}")
+    for (label, dataset), result in rerun.items():
+        if (label, dataset) not in reference:
+            print(f"{label} on {dataset}: not in {args.reference}")
             status = 1
             continue
-        found = differences(reference[key], result)
+        found = differences(reference[label, dataset], result)
         print(
-            f"{key[0]} on {key[1]}: " + ("identical accuracy" if not found else f"{len(found)} differences")
+            f"{label} on {dataset}: " + ("identical accuracy" if not found else f"{len(found)} differences")
         )
         for line in found[:10]:
             print("   ", line)
