@@ -315,3 +315,54 @@ def test_map_needs_the_stage_files_or_a_database(tmp_path, pairs_file, extra, me
     assert main(["map", str(tmp_path), str(tmp_path / "out"), *extra]) == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
+
+
+# --- issue 26: one line for every error, quiet on a closed pipe, large images announced
+
+
+def test_a_closed_output_pipe_ends_quietly_with_141():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tiepoint.cli", "methods"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    process.stdout.close()  # the reader goes away before the command writes, as `| head` does
+    error = process.stderr.read().decode()
+    assert process.wait() == 141
+    assert error == ""
+
+
+def test_an_unexpected_error_is_one_line_and_the_traceback_comes_with_v(monkeypatch, capsys, tmp_path):
+    from tiepoint.pipeline import match as module
+
+    def match_pair(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(module, "match_pair", match_pair)
+    assert main(["match", "a.png", "b.png"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "tiepoint match: error: unexpected RuntimeError: boom" in error and "run with -v" in error
+    for argv in (["match", "a.png", "b.png", "-v"], ["-v", "match", "a.png", "b.png"]):
+        with pytest.raises(RuntimeError, match="boom"):
+            main(argv)
+
+
+def test_large_images_are_announced_with_time_memory_and_resize(tmp_path, textured_image, monkeypatch):
+    import tiepoint.io.image as image_module
+    from tiepoint.cli import announce_large_images
+
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), textured_image)
+    images = [tmp_path / "a.png", tmp_path / "b.png"]
+    assert announce_large_images(images, "sift", {}) is None  # small images: nothing to say
+    monkeypatch.setattr(image_module, "LARGE_PIXELS", 10_000)
+    line = announce_large_images(images, "sift", {})
+    assert "a.png is 160x120 (0.0 MP)" in line and "full resolution" in line
+    assert "GB of memory" in line and "--option resize=2048" in line
+    assert announce_large_images(images, "sift", {"resize": 64}) is None  # works at 64 px: small
+    cv2.imwrite(str(tmp_path / "big.png"), cv2.resize(textured_image, (1000, 750)))
+    monkeypatch.setattr(image_module, "LARGE_PIXELS", 500_000)
+    assert "1000x750" in announce_large_images([tmp_path / "big.png"], "sift", {})
+    assert announce_large_images([tmp_path / "big.png"], "eloftr", {}) is None  # matches at 640 px

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -143,8 +144,8 @@ def add_verification_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
-    """The COLMAP camera: ``--camera-model``, ``--camera-params``, ``--single-camera`` and
-    ``--fix-intrinsics``."""
+    """The COLMAP camera: ``--camera-model``, ``--camera-params``, ``--camera-mode`` (``--single-camera``)
+    and ``--fix-intrinsics``."""
     parser.add_argument(
         "--camera-model",
         default="SIMPLE_RADIAL",
@@ -155,7 +156,14 @@ def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
         help="known intrinsics in the model's order, comma-separated, principal point with the top-left "
         "pixel centre at (0,0), e.g. PINHOLE 1520.4,1525.9,302.32,246.87",
     )
-    parser.add_argument("--single-camera", action="store_true", help="one camera shared by all images")
+    parser.add_argument(
+        "--camera-mode",
+        choices=("auto", "single", "per-folder", "per-image"),
+        help="how images share cameras: auto (default: one camera per EXIF camera and image size, or per "
+        "size without EXIF, with the EXIF focal length as a prior), single (one for all), per-folder, "
+        "per-image",
+    )
+    parser.add_argument("--single-camera", action="store_true", help="the same as --camera-mode single")
     parser.add_argument(
         "--fix-intrinsics", action="store_true", help="keep the given intrinsics fixed in bundle adjustment"
     )
@@ -253,7 +261,10 @@ def camera_options(args: argparse.Namespace) -> Any:
             raise TiepointError(
                 f"--camera-params expects comma-separated numbers, got {args.camera_params!r}"
             ) from None
-    return CameraOptions(args.camera_model, params, single=args.single_camera, refine=not args.fix_intrinsics)
+    mode = args.camera_mode or ("single" if args.single_camera else "auto")
+    if args.single_camera and mode != "single":
+        raise TiepointError(f"--single-camera and --camera-mode {mode} contradict each other: give one")
+    return CameraOptions(args.camera_model, params, refine=not args.fix_intrinsics, mode=mode)
 
 
 def verification_options(args: argparse.Namespace) -> Any:
@@ -273,24 +284,75 @@ def print_pair_summary(summary: Any) -> int:
     return INCOMPLETE if summary.failed else 0
 
 
+PIPE_CLOSED = 141
+"""Exit status when the reader of the standard output goes away (``tiepoint methods | head -1``): quietly,
+with the status of a program killed by SIGPIPE (128 + 13), as ``seq 100000 | head -1`` under ``set -o
+pipefail``."""
+
+
 def run_command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse ``argv`` and run its command: errors of input, files and disks become one line on stderr and exit
-    status 2 (or the error's ``exit_status``); ``-v`` logs progress and shows tracebacks instead."""
+    status 2 (or the error's ``exit_status``), and so does any other exception (a bug: the line says so);
+    ``-v`` (before or after the command) logs progress and shows tracebacks instead. When the standard output
+    is a pipe whose reader has gone (``| head``), the command stops quietly with :data:`PIPE_CLOSED`."""
     args = parser.parse_args(argv)
     verbose = is_verbose(args)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     name = f"{parser.prog} {args.command}"
+    hint = "(run with -v for the traceback)"
     try:
         status = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+    except BrokenPipeError as error:
+        if _stdout_closed():
+            return _quit_on_closed_stdout()
+        if verbose:
+            raise
+        print(f"{name}: error: {error} {hint}", file=sys.stderr)
+        return 2
     except (TiepointError, ValueError, KeyError, OSError) as error:  # bad input, missing files, full disks
         if verbose:
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"{name}: error: {message} (run with -v for the traceback)", file=sys.stderr)
+        print(f"{name}: error: {message} {hint}", file=sys.stderr)
         return getattr(error, "exit_status", 2)
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug: still one line, the traceback with -v
+        if verbose:
+            raise
+        print(
+            f"{name}: error: unexpected {type(error).__name__}: {error} (a bug? please report it; {hint[1:]}",
+            file=sys.stderr,
+        )
+        return 2
     return status or 0
+
+
+def _stdout_closed() -> bool:
+    """Whether the standard output is a pipe whose reader has gone (``poll`` reports an error on it)."""
+    import select
+
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (captured): the pipe was another one
+        return False
+    if not hasattr(select, "poll"):  # Windows: stdout is the likely cause
+        return True
+    poller = select.poll()
+    poller.register(descriptor, select.POLLOUT)
+    return any(event & select.POLLERR for _, event in poller.poll(0))
+
+
+def _quit_on_closed_stdout() -> int:
+    """:data:`PIPE_CLOSED`, with stdout pointed at ``os.devnull`` so that Python's flush at exit does not
+    print "Broken pipe" (the recipe of Python's documentation of ``signal``)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        pass
+    return PIPE_CLOSED

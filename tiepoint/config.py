@@ -1,15 +1,21 @@
 """Typed configurations: each configurable class declares a dataclass ``Config`` with its defaults.
 
 :func:`make_config` builds one from keyword options and rejects unknown names with the list of valid ones,
-so a typo in an option never passes silently.
+so a typo in an option never passes silently. It also checks the type of every value given for a field
+declared ``int``, ``float`` or ``bool`` (optionally ``| None``): ``True`` is not a number there (although
+Python's ``bool`` is an ``int``), ``2.5`` is not an ``int`` and ``1`` is not a ``bool``; an ``int`` is a
+valid ``float``. Ranges are each ``Config``'s own ``__post_init__``.
 """
 
 from __future__ import annotations
 
 import ast
+import numbers
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import Field, fields
 from typing import Any, TypeVar
+
+import numpy as np
 
 from .errors import OptionError
 
@@ -29,10 +35,52 @@ def make_config(config_class: type[C], options: Mapping[str, Any], owner: str) -
             f"{owner}: unknown option(s) {sorted(unknown)}; "
             f"valid options are {sorted(option_names(config_class))}"
         )
+    declared = {f.name: f for f in fields(config_class)}
+    for name, value in options.items():
+        problem = _type_problem(declared[name], value)
+        if problem:
+            raise OptionError(f"{owner}: option {name!r} must be {problem}, got {value!r}")
     try:
         return config_class(**options)
     except (TypeError, ValueError) as error:
         raise OptionError(f"{owner}: {error}") from None
+
+
+_SCALARS = {"int": "an integer", "float": "a number", "bool": "True or False"}
+
+
+def _declared_scalars(field: Field) -> tuple[set[str], bool] | None:
+    """The scalar types (``int``, ``float``, ``bool``) a field is declared with, and whether ``None`` is
+    allowed; ``None`` when the field is declared with anything else (left unchecked)."""
+    annotation = field.type
+    if not isinstance(annotation, str):  # a module without ``from __future__ import annotations``
+        annotation = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    names = {part.strip() for part in annotation.split("|")}
+    optional = "None" in names
+    names.discard("None")
+    if not names or not names <= set(_SCALARS):
+        return None
+    return names, optional
+
+
+def _type_problem(field: Field, value: Any) -> str | None:
+    """What ``value`` should have been for ``field`` (e.g. ``"an integer"``), or ``None`` when it fits."""
+    declared = _declared_scalars(field)
+    if declared is None:
+        return None
+    names, optional = declared
+    if value is None and optional:
+        return None
+    is_bool = isinstance(value, (bool, np.bool_))
+    fits = (
+        ("bool" in names and is_bool)
+        or ("int" in names and not is_bool and isinstance(value, numbers.Integral))
+        or ("float" in names and not is_bool and isinstance(value, numbers.Real))
+    )
+    if fits:
+        return None
+    wanted = " or ".join(_SCALARS[name] for name in sorted(names))
+    return wanted + (" or None" if optional else "")
 
 
 def check_positive(value: float | None, name: str, allow_none: bool = False) -> None:

@@ -32,6 +32,19 @@ class NotEnoughMatchesError(EstimationError, ValueError):
     """Fewer correspondences than the requested geometric model needs."""
 
 
+class OutputConflictError(OptionError):
+    """An output file already holds results made another way; resuming into it would mix them.
+
+    ``reason`` says what differs and ``path`` which file; the message adds how to replace it, which a caller
+    with other options (such as :func:`~tiepoint.pipeline.reconstruct.reconstruct`) may say differently.
+    """
+
+    def __init__(self, path: object, reason: str, advice: str = "") -> None:
+        advice = advice or "pass overwrite=True (--overwrite) to compute it again, or choose another output"
+        super().__init__(f"{reason}; {advice}")
+        self.path, self.reason = path, reason
+
+
 class DatasetError(TiepointError, ValueError):
     """A benchmark dataset folder or pairs file is missing or malformed."""
 

@@ -153,9 +153,27 @@ class Camera:
     width: int
     height: int
 
+    def __post_init__(self) -> None:
+        from .errors import OptionError
+
+        values = (self.fx, self.fy, self.cx, self.cy)
+        if not all(isinstance(v, (int, float, np.number)) and np.isfinite(v) for v in values):
+            raise OptionError(f"camera: fx, fy, cx, cy must be finite numbers, got {values}")
+        if not (self.fx > 0 and self.fy > 0):
+            raise OptionError(f"camera: focal lengths must be positive, got fx={self.fx}, fy={self.fy}")
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise OptionError(f"camera: {name} must be a positive number of pixels, got {value!r}")
+
     @classmethod
     def from_K(cls, K: np.ndarray, width: int, height: int) -> Camera:
-        """Build a camera from a ``(3, 3)`` calibration matrix (skew must be zero)."""
+        """Build a camera from a ``(3, 3)`` calibration matrix (skew must be zero).
+
+        Raises:
+            ValueError: ``K`` is not such a matrix; :class:`~tiepoint.errors.OptionError` (a ``ValueError``)
+                for a focal length that is not positive or an image size under one pixel.
+        """
         K = np.asarray(K, dtype=np.float64)
         if K.shape != (3, 3):
             raise ValueError(f"K must have shape (3, 3), got {K.shape}")
@@ -176,8 +194,8 @@ class Camera:
             self.fy * sy,
             (self.cx + 0.5) * sx - 0.5,
             (self.cy + 0.5) * sy - 0.5,
-            round(self.width * sx),
-            round(self.height * sy),
+            max(1, round(self.width * sx)),
+            max(1, round(self.height * sy)),
         )
 
     def normalize(self, points: np.ndarray) -> np.ndarray:
@@ -246,6 +264,12 @@ class Geometry:
         cost: the value of the objective the estimator minimised, where it states one (e.g. the truncated
             least-squares cost of GNC in px², the algebraic cost of the convex relaxation).
         certificate: for the global solvers, the bounds that prove (or fail to prove) global optimality.
+        reliable: whether the inliers are more than chance would give (the significance test of
+            :mod:`tiepoint.geometry.reliability`: enough inliers and a number of false alarms of at most 1).
+            :func:`tiepoint.estimate` returns an unreliable model rather than raising; a Geometry built by
+            hand is taken as reliable.
+        reason: one line on the verdict, e.g. ``"4 inliers of 13: fewer than 8 needed for a homography"``.
+        log10_nfa: ``log10`` of the model's number of false alarms (lower is more significant), where tested.
     """
 
     model: str
@@ -260,6 +284,9 @@ class Geometry:
     info: dict[str, Any] = field(default_factory=dict)
     cost: float | None = None
     certificate: Certificate | None = None
+    reliable: bool = True
+    reason: str = ""
+    log10_nfa: float | None = None
 
     @property
     def num_inliers(self) -> int:

@@ -586,7 +586,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = root_parser(
         "tiepoint-lab",
         "tiepoint's lab: training data, training, shipping weights, benchmark records and generated docs.",
-        epilog="exit status: 0 done; 1 docs --check found a stale table; 2 bad input; 130 interrupted",
+        epilog="exit status: 0 done; 1 docs --check found a stale table; 2 bad input or another error; 130 "
+        "interrupted; 141 the output pipe closed",
     )
     commands = CommandTable(parser, metavar="GROUP")
     _add_data_commands(commands)

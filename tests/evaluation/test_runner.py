@@ -190,6 +190,50 @@ def test_failures_are_recorded_with_infinite_error(fake_method):
     assert math.isinf(again.records[0].error) and again.summary["failures"] == 2
 
 
+def random_points():
+    rng = np.random.default_rng(1)
+    return rng.uniform((0, 0), SIZE, (60, 2)), rng.uniform((0, 0), SIZE, (60, 2))
+
+
+def test_unreliable_models_are_scored_as_estimated_and_recorded(fake_method):
+    # the protocol scores whatever model the estimator returns; the record only says whether it is reliable
+    fake_method["matcher"] = FakeMatcher(random_points, outliers=0.0)
+    result = run_benchmark(homography_dataset(2), "fake", progress=False)
+    assert result.protocol.unreliable == "scored as estimated"
+    for record in result.records:
+        assert not record.failed and math.isfinite(record.error) and record.num_inliers >= 4
+        assert record.reliable is False and record.reason.startswith(f"{record.num_inliers} inliers of 60")
+    assert result.summary["unreliable"] == 2 and result.summary["failures"] == 0
+    data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert data["protocol"]["unreliable"] == "scored as estimated" and data["summary"]["unreliable"] == 2
+    assert (
+        data["records"][0]["reliable"] is False and data["records"][0]["reason"] == result.records[0].reason
+    )
+    again = BenchmarkResult.from_dict(data)
+    assert again.records == result.records and again.protocol == result.protocol
+
+    fake_method["matcher"] = FakeMatcher(homography_points)
+    reliable = run_benchmark(homography_dataset(2), "fake", progress=False)
+    assert all(r.reliable and "NFA" in r.reason for r in reliable.records)
+    assert reliable.summary["unreliable"] == 0
+    fake_method["matcher"] = FakeMatcher(lambda: (np.zeros((0, 2)), np.zeros((0, 2))))
+    failed = run_benchmark(homography_dataset(1), "fake", progress=False)
+    assert failed.records[0].reliable is False and failed.records[0].reason == failed.records[0].message
+    assert failed.summary["unreliable"] == 0  # failures are counted apart
+
+
+def test_records_and_protocols_written_before_the_test_still_load(fake_method):
+    fake_method["matcher"] = FakeMatcher(homography_points)
+    data = run_benchmark(homography_dataset(1), "fake", progress=False).to_dict()
+    for record in data["records"]:
+        del record["reliable"], record["reason"]
+    del data["protocol"]["unreliable"], data["summary"]["unreliable"]
+    old = BenchmarkResult.from_dict(data)
+    assert old.records[0].reliable is None and old.protocol.unreliable == "scored as estimated"
+    with pytest.raises(ValueError, match="unreliable"):
+        Protocol("homography", unreliable="dropped")
+
+
 def test_runs_are_reproducible(fake_method):
     fake_method["matcher"] = FakeMatcher(homography_points, outliers=0.5)
     first = run_benchmark(homography_dataset(), "fake", progress=False)

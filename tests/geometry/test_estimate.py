@@ -186,15 +186,15 @@ def test_degenerate_points_raise_estimation_error(estimator, model):
         (np.zeros((10, 3)), "shape"),
     ],
 )
-def test_malformed_points_raise_value_error(points1, message):
+def test_malformed_points_raise_option_error(points1, message):
     points0 = np.random.default_rng(0).uniform(0, 100, (10, 2))
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(OptionError, match=message):  # a TiepointError, and still a ValueError
         estimate((points0, points1))
 
 
-def test_missing_or_bad_cameras_raise_value_error(two_views):
+def test_missing_or_bad_cameras_raise_option_error(two_views):
     matches = (two_views["points0"], two_views["points1"])
-    with pytest.raises(ValueError, match="camera1"):
+    with pytest.raises(OptionError, match="camera1"):
         estimate(matches, "essential", two_views["K0"])
     with pytest.raises(ValueError, match="camera0"):
         estimate(matches, "essential", np.eye(2), two_views["K1"])

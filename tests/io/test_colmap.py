@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import h5py
 import numpy as np
 import pycolmap
 import pytest
+from PIL import Image
 
 from tiepoint.errors import OptionError
-from tiepoint.io.colmap import CameraOptions, camera_descriptions, two_view_geometry, write_database
+from tiepoint.io.colmap import (
+    CameraOptions,
+    camera_descriptions,
+    database_focal_priors,
+    implausible_cameras,
+    implausible_intrinsics,
+    read_exif,
+    two_view_geometry,
+    write_database,
+)
 from tiepoint.io.h5 import open_for_update, write_features, write_group, write_matches
+from tiepoint.io.image import CameraExif, read_camera_exif
 from tiepoint.types import Features
 
 
@@ -106,7 +119,8 @@ def test_write_database_without_geometries_and_missing_pairs(tmp_path, caplog):
     summary = write_database(
         tmp_path / "raw.db", features, matches, list(pair_matches) + [("c.png", "d/b.png")]
     )
-    assert summary.num_cameras == 3 and summary.num_matched_pairs == 2 and summary.num_verified_pairs == 0
+    # three images of one size without EXIF: one shared camera (camera mode "auto")
+    assert summary.num_cameras == 1 and summary.num_matched_pairs == 2 and summary.num_verified_pairs == 0
     assert "no matches for c.png, d/b.png" in caplog.text
     with pytest.raises(FileNotFoundError):
         write_database(tmp_path / "x.db", tmp_path / "missing.h5", matches, [])
@@ -123,3 +137,135 @@ def test_two_view_geometry_from_record():
     assert int(geometry.config) == 2
     np.testing.assert_array_equal(geometry.inlier_matches, [[0, 1], [2, 3]])
     np.testing.assert_allclose(geometry.cam2_from_cam1.translation, [1, 0, 0])
+
+
+def _photo(path, size, make=None, model=None, focal=None, focal_35mm=None, plane=None):
+    """A small JPEG (PNG without EXIF) of ``size`` with the given EXIF camera tags; ``plane``:
+    ``(FocalPlaneXResolution, unit, PixelXDimension)``."""
+    exif = Image.Exif()
+    if make is not None:
+        exif[0x010F], exif[0x0110] = make, model
+    sub = exif.get_ifd(0x8769)
+    if focal is not None:
+        sub[0x920A] = float(focal)
+    if focal_35mm is not None:
+        sub[0xA405] = int(focal_35mm)
+    if plane is not None:
+        sub[0xA20E], sub[0xA210], sub[0xA002] = float(plane[0]), int(plane[1]), int(plane[2])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = Image.fromarray(np.full((size[1], size[0], 3), 128, np.uint8))
+    if path.suffix == ".png":
+        pixels.save(path)
+    else:
+        pixels.save(path, "JPEG", exif=exif)
+
+
+def test_camera_modes():
+    assert CameraOptions().mode == "auto" and not CameraOptions().single
+    assert CameraOptions(single=True).mode == "single"  # the older option, kept
+    assert CameraOptions(mode="single").single and CameraOptions(mode="per-image").mode == "per_image"
+    with pytest.raises(OptionError, match="camera mode"):
+        CameraOptions(mode="per_rig")
+    with pytest.raises(OptionError, match="contradict"):
+        CameraOptions(single=True, mode="per_image")
+
+
+def test_cameras_grouped_by_exif_camera_and_size(tmp_path):
+    _photo(tmp_path / "canon1.jpg", (64, 48), "Canon", "EOS 5D", focal=50, focal_35mm=50)
+    _photo(tmp_path / "canon2.jpg", (64, 48), "Canon", "EOS 5D", focal=50, focal_35mm=50)
+    _photo(tmp_path / "sony.jpg", (64, 48), "Sony", "A7", focal=24, focal_35mm=24)
+    _photo(tmp_path / "plain1.png", (64, 48))
+    _photo(tmp_path / "d/plain2.png", (64, 48))
+    _photo(tmp_path / "small.png", (32, 24))
+    names = ["canon1.jpg", "plain1.png", "sony.jpg", "canon2.jpg", "d/plain2.png", "small.png"]
+    sizes = {name: (32, 24) if name == "small.png" else (64, 48) for name in names}
+    exif = read_exif(tmp_path, names)
+    assert exif["plain1.png"] == CameraExif(64, 48) and not exif["plain1.png"].has_camera
+
+    cameras, camera_of = camera_descriptions(sizes, CameraOptions(), exif)
+    # two devices -> two cameras; no EXIF, same size -> one camera; another size -> another camera
+    assert len(cameras) == 4
+    assert camera_of["canon1.jpg"] == camera_of["canon2.jpg"] != camera_of["sony.jpg"]
+    assert camera_of["plain1.png"] == camera_of["d/plain2.png"] != camera_of["small.png"]
+    canon, sony, plain = (cameras[camera_of[n]] for n in ("canon1.jpg", "sony.jpg", "plain1.png"))
+    # FocalLengthIn35mmFilm: the same diagonal angle of view as on a 36 x 24 mm frame (diagonal 43.27 mm)
+    assert canon["prior_focal"] and canon["params"][0] == pytest.approx(50 * 80 / 43.27, abs=0.01)
+    assert sony["params"][0] == pytest.approx(24 * 80 / 43.27, abs=0.01)
+    assert not plain["prior_focal"] and plain["params"][0] == pytest.approx(1.2 * 64)
+
+    assert len(camera_descriptions(sizes, CameraOptions(mode="per_image"), exif)[0]) == 6
+    assert len(camera_descriptions(sizes, CameraOptions(), None)[0]) == 2  # no EXIF known: by size
+    folders = {name: size for name, size in sizes.items() if name != "small.png"}
+    assert len(camera_descriptions(folders, CameraOptions(mode="per_folder"), exif)[0]) == 2
+    with pytest.raises(OptionError, match="one size"):
+        camera_descriptions(sizes, CameraOptions(mode="single"), exif)
+    # known intrinsics win over EXIF
+    known = camera_descriptions(sizes, CameraOptions("PINHOLE", (70, 70, 31.5, 23.5)), exif)[0]
+    assert all(c["params"][0] == 70 for c in known)
+
+
+def test_focal_prior_from_the_focal_plane_resolution(tmp_path):
+    # a 4000 px wide, 6.4 mm wide sensor (6250 px/cm), a 4 mm lens, the photo shrunk to 64 px wide
+    _photo(tmp_path / "phone.jpg", (64, 48), "Phone", "X", focal=4.0, plane=(6250, 3, 4000))
+    tags = read_camera_exif(tmp_path / "phone.jpg")
+    assert tags.focal_plane_px_per_mm == pytest.approx(625) and tags.exif_width == 4000
+    assert tags.focal_pixels == pytest.approx(4.0 / 6.4 * 64)
+    assert CameraExif(64, 48, "Phone", "X", focal_length_mm=4.0).focal_pixels is None  # no sensor size
+    assert read_camera_exif(tmp_path / "missing.jpg") is None
+
+
+def test_write_database_with_exif_priors(tmp_path):
+    features, matches, geometries, _, pair_matches = _files(tmp_path)
+    images = tmp_path / "images"
+    for name in ("a.png", "c.png"):  # the same EXIF camera (written as JPEG under a .png name)
+        _photo(images / name.replace(".png", ".jpg"), (120, 100), "Canon", "EOS", focal=50, focal_35mm=50)
+        (images / name.replace(".png", ".jpg")).rename(images / name)
+    _photo(images / "d/b.png", (120, 100))
+    summary = write_database(
+        tmp_path / "db.db", features, matches, list(pair_matches), geometries, image_root=images
+    )
+    assert summary.num_cameras == 2
+    by_images = {tuple(c["images"]): c for c in summary.cameras}
+    exif_camera = by_images[("a.png", "c.png")]
+    assert exif_camera["prior_focal"] and not by_images[("d/b.png",)]["prior_focal"]
+    priors = database_focal_priors(tmp_path / "db.db")
+    assert priors[exif_camera["camera_id"]] == pytest.approx(50 * np.hypot(120, 100) / 43.27, abs=0.01)
+    assert priors[by_images[("d/b.png",)]["camera_id"]] is None
+
+
+def _camera(model, params, size=(640, 480)):
+    return pycolmap.Camera(model=model, width=size[0], height=size[1], params=params)
+
+
+def test_implausible_intrinsics():
+    # plausible: the default focal, a moderate distortion, a known telephoto focal
+    assert implausible_intrinsics(_camera("SIMPLE_RADIAL", [768, 320, 240, -0.3])) is None
+    assert implausible_intrinsics(_camera("SIMPLE_RADIAL", [2000, 320, 240, 1.0])) is None
+    assert implausible_intrinsics(_camera("PINHOLE", [1500, 1500, 320, 240]), prior_focal=1520) is None
+    # a long focal with a strong distortion: -10 at r = 0.2 moves the corners by 40%
+    flagged = implausible_intrinsics(_camera("SIMPLE_RADIAL", [2000, 320, 240, -10]))
+    assert flagged["corner_distortion"] == pytest.approx(10 * (400 / 2000) ** 2, rel=1e-3)
+    assert "distortion" in flagged["reason"] and "focal" not in flagged["reason"]
+    assert flagged["k"] == [-10] and flagged["prior_focal_px"] is None
+    # the focal length: beyond 3 x the default without a prior, beyond 2 x a prior
+    assert (
+        "focal length 3000 px"
+        in implausible_intrinsics(_camera("SIMPLE_PINHOLE", [3000, 320, 240]))["reason"]
+    )
+    flagged = implausible_intrinsics(_camera("RADIAL", [2500, 320, 240, 0, 0]), prior_focal=1000)
+    assert flagged["focal_ratio"] == 2.5 and flagged["prior_focal_px"] == 1000
+    assert implausible_intrinsics(_camera("OPENCV_FISHEYE", [300, 300, 320, 240, 0, 0, 0, 0])) is None
+
+
+def test_implausible_cameras_of_a_model():
+    cameras = {
+        1: _camera("SIMPLE_RADIAL", [760, 320, 240, 0.01]),
+        2: _camera("SIMPLE_RADIAL", [1957, 320, 240, -7]),
+    }
+    images = {i: SimpleNamespace(name=f"view{i}.png", camera_id=1 if i < 3 else 2) for i in range(1, 6)}
+    model = SimpleNamespace(cameras=cameras, reg_image_ids=lambda: [1, 2, 3, 4], image=images.__getitem__)
+    flagged = implausible_cameras(model, {1: None, 2: None})
+    assert [(c["camera_id"], c["images"], c["num_images"]) for c in flagged] == [
+        (2, ["view3.png", "view4.png"], 2)
+    ]
+    assert implausible_cameras(model, {2: 4000.0})[0]["reason"].startswith("focal length 1957 px is 0.49 x")

@@ -307,3 +307,100 @@ def test_open_for_update_refuses_corrupt_output(tmp_path):
         pass
     assert path.read_bytes() == data  # left untouched
     assert not (tmp_path / "features.h5.partial").exists()
+
+
+def test_open_for_update_replaces_a_corrupt_output_when_asked(tmp_path):
+    path = tmp_path / "features.h5"
+    with h5py.File(path, "w") as file:
+        write_features(file, "a.png", make_features())
+    path.write_bytes(path.read_bytes()[:1000])  # truncated
+    with pytest.raises(CorruptFileError, match="--overwrite"), open_for_update(path):
+        pass
+    with open_for_update(path, replace_corrupt=True) as file:
+        assert list(file.keys()) == []
+        write_features(file, "b.png", make_features())
+    assert list_feature_names(path) == ["b.png"]
+
+
+def test_a_partial_open_in_another_process_is_not_deleted(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    if os.environ.get("HDF5_USE_FILE_LOCKING", "").upper() == "FALSE":
+        pytest.skip("HDF5 file locking is turned off")
+    path = tmp_path / "features.h5"
+    partial = tmp_path / "features.h5.partial"
+    with h5py.File(partial, "w") as file:
+        write_features(file, "a.png", make_features())
+    code = "import sys, h5py; f = h5py.File(sys.argv[1], 'a'); print('open', flush=True); sys.stdin.read()"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(partial)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(OSError, match="open in another process"), open_for_update(path):
+            pass
+        assert partial.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert list_feature_names(partial) == ["a.png"]
+
+
+# --- validation on read -------------------------------------------------------------------------------------
+
+
+def spoil(path, key, data):
+    """Replace dataset ``key`` of ``path`` by ``data``."""
+    with h5py.File(path, "r+") as file:
+        del file[key]
+        file[key] = data
+
+
+@pytest.mark.parametrize(
+    "key, data, problem",
+    [
+        ("a.png/keypoints", np.full((7, 2), np.nan, np.float32), "non-finite"),
+        ("a.png/keypoints", np.zeros((7, 3), np.float32), r"shape \(7, 3\)"),
+        ("a.png/keypoints", np.full((7, 2), 3e38, np.float32), "far outside the 80x64 image"),
+        ("a.png/keypoints", np.zeros((7, 2), np.int32), "dtype int32"),
+        ("a.png/scores", np.zeros(6, np.float32), r"shape \(6,\)"),
+        ("a.png/descriptors", np.zeros((128, 6), np.float32), r"shape \(128, 6\), expected \(\*, 7\)"),
+        ("a.png/descriptors", np.full((128, 7), np.inf, np.float32), "7 non-finite|896 non-finite"),
+        ("a.png/image_size", np.array([80, -64]), "positive integers"),
+        ("a.png/image_size", np.array([80, 64, 1]), "image_size"),
+        ("a.png/covariances", np.zeros((7, 2), np.float32), "covariances"),
+    ],
+)
+def test_invalid_features_are_refused_on_read(tmp_path, key, data, problem):
+    path = tmp_path / "features.h5"
+    with h5py.File(path, "w") as file:
+        write_features(file, "a.png", make_features(covariances=True))
+    spoil(path, key, data)
+    with pytest.raises(CorruptFileError, match=problem) as info:
+        read_features(path, "a.png")
+    message = str(info.value)
+    assert "features.h5" in message and "'/a.png'" in message and "--overwrite" in message
+
+
+def test_invalid_matches_are_refused_on_read(tmp_path):
+    path = tmp_path / "matches.h5"
+    with h5py.File(path, "w") as file:
+        write_matches(file, "a", "b", np.array([[0, 2], [3, 1]]), np.array([0.5, 0.9]), 5)
+    assert len(read_matches(path, "a", "b", num_keypoints=(5, 3))[0]) == 2
+    assert len(read_matches(path, "b", "a", num_keypoints=(3, 5))[0]) == 2  # the counts follow the order
+    with pytest.raises(CorruptFileError, match="5 entries but image 0 has 6 keypoints"):
+        read_matches(path, "a", "b", num_keypoints=(6, 3))
+    with pytest.raises(CorruptFileError, match=r"indices from -1 to 2 \(image 1 has 2 keypoints\)"):
+        read_matches(path, "a", "b", num_keypoints=(5, 2))
+    spoil(path, "a/b/matches0", np.array([-7, 0, 1, 2, -1], np.int32))
+    with pytest.raises(CorruptFileError, match="indices from -7"):
+        read_matches(path, "a", "b")
+    spoil(path, "a/b/matches0", np.array([-1, 0, 1, 2, -1], np.int32))
+    spoil(path, "a/b/matching_scores0", np.array([0, np.nan, 1, 1, 0], np.float32))
+    with pytest.raises(CorruptFileError, match="matching_scores0.*non-finite"):
+        read_matches(path, "a", "b")
+    spoil(path, "a/b/matches0", np.zeros(5, np.float32))
+    with pytest.raises(CorruptFileError, match="dtype float32, expected integers"):
+        read_matches(path, "a", "b")

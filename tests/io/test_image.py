@@ -140,3 +140,149 @@ def test_resize_for_network_upsamples_after_shrinking():
     assert resized.shape == (704, 960) and resize.scale_x == pytest.approx(640 / 960)
     with pytest.raises(ValueError, match="upsample"):
         resize_for_network(np.zeros((480, 640), np.uint8), 640, 32, upsample=0.5)
+
+
+# --- issue 26: orientation, bit depth, Pillow's guard, bad arguments
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    """Forget the once-per-process warnings already given."""
+    import tiepoint.io.image as image_module
+
+    monkeypatch.setattr(image_module, "_warned", set())
+
+
+def _write_with_orientation(path, array, orientation):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(array).save(path, exif=exif)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_on_request_as_pillow_does(tmp_path, textured_image, orientation):
+    from PIL import Image, ImageOps
+
+    path = tmp_path / "photo.png"
+    _write_with_orientation(path, textured_image, orientation)
+    stored = load_image(path)
+    np.testing.assert_array_equal(stored, textured_image)  # the default reads pixels as stored, as COLMAP
+    with Image.open(path) as image:
+        viewed = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    np.testing.assert_array_equal(load_image(path, orientation="exif"), viewed)
+
+
+def test_exif_orientation_of_a_jpeg(tmp_path, textured_image):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(textured_image).save(tmp_path / "photo.jpg", exif=exif, quality=95)
+    assert load_image(tmp_path / "photo.jpg").shape == (120, 160, 3)  # OpenCV does not turn it either
+    assert load_image(tmp_path / "photo.jpg", orientation="exif").shape == (160, 120, 3)
+
+
+def test_ignored_orientation_is_reported_once(tmp_path, textured_image, caplog, fresh_warnings):
+    for name in ("a.png", "b.png"):
+        _write_with_orientation(tmp_path / name, textured_image, 8)
+    with caplog.at_level("WARNING", logger="tiepoint"):
+        load_image(tmp_path / "a.png")
+        load_image(tmp_path / "b.png")
+        load_image(tmp_path / "b.png", orientation="exif")
+    messages = [r.getMessage() for r in caplog.records if "orientation" in r.getMessage()]
+    assert len(messages) == 1
+    assert "a.png" in messages[0] and "orientation='exif'" in messages[0] and "COLMAP" in messages[0]
+
+
+def test_no_orientation_no_warning(tmp_path, textured_image, caplog, fresh_warnings):
+    _write_with_orientation(tmp_path / "a.png", textured_image, 1)
+    cv2.imwrite(str(tmp_path / "b.png"), textured_image)
+    with caplog.at_level("WARNING", logger="tiepoint"):
+        load_image(tmp_path / "a.png")
+        load_image(tmp_path / "b.png")
+    assert not caplog.records
+
+
+def test_unknown_orientation_option_is_refused(tmp_path, textured_image):
+    from tiepoint.errors import OptionError
+
+    cv2.imwrite(str(tmp_path / "a.png"), textured_image)
+    with pytest.raises(OptionError, match="orientation must be one of stored, exif"):
+        load_image(tmp_path / "a.png", orientation="viewer")
+
+
+def test_load_image_of_an_array_says_what_to_use(textured_image):
+    with pytest.raises(ImageError, match="expects the path of an image file, got ndarray; as_image"):
+        load_image(textured_image)
+
+
+def test_eight_bit_data_in_sixteen_bits_warns_once(caplog, fresh_warnings):
+    eight_in_sixteen = np.tile(np.arange(256, dtype=np.uint16), (32, 1))
+    with caplog.at_level("WARNING", logger="tiepoint"):
+        image = as_image(eight_in_sixteen, name="frame")
+        as_image(eight_in_sixteen, name="frame")
+    assert image.max() == 1  # scaled from the full 16-bit range, as documented
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1 and "frame" in messages[0] and "astype(np.uint8)" in messages[0]
+
+
+def test_full_range_sixteen_bits_does_not_warn(caplog, fresh_warnings):
+    with caplog.at_level("WARNING", logger="tiepoint"):
+        as_image(np.arange(32 * 48, dtype=np.uint16).reshape(32, 48) * 40)
+        as_image(np.zeros((32, 48), np.uint16))  # blank: nothing to warn about
+    assert not caplog.records
+
+
+def test_pillow_guard_is_left_alone(tmp_path, textured_image):
+    from PIL import Image
+
+    import tiepoint.io.image  # noqa: F401 - importing tiepoint must not lift Pillow's guard
+
+    before = Image.MAX_IMAGE_PIXELS
+    assert before is not None
+    cv2.imwrite(str(tmp_path / "a.png"), textured_image)
+    load_image(tmp_path / "a.png")
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
+def test_image_beyond_pillows_guard_but_within_ours_loads(tmp_path, textured_image, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 160x120 is beyond 2x this: Pillow would refuse
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(textured_image, cv2.COLOR_RGB2BGR))
+    np.testing.assert_array_equal(load_image(tmp_path / "a.png"), textured_image)
+    assert Image.MAX_IMAGE_PIXELS == 1000
+
+
+def test_huge_image_beyond_both_guards_is_refused(tmp_path, monkeypatch):
+    from PIL import Image
+
+    import tiepoint.io.image as image_module
+
+    cv2.imwrite(str(tmp_path / "big.png"), np.zeros((100, 100), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setattr(image_module, "MAX_PIXELS", 2000)
+    with pytest.raises(ImageError, match="big.png .*megapixels"):
+        load_image(tmp_path / "big.png")
+    assert Image.MAX_IMAGE_PIXELS == 1000
+
+
+def test_large_image_is_logged_with_its_size(tmp_path, textured_image, monkeypatch, caplog):
+    import tiepoint.io.image as image_module
+
+    cv2.imwrite(str(tmp_path / "a.png"), textured_image)
+    monkeypatch.setattr(image_module, "LARGE_PIXELS", 1000)
+    with caplog.at_level("INFO", logger="tiepoint"):
+        load_image(tmp_path / "a.png")
+    assert any("160x120" in r.getMessage() for r in caplog.records)
+
+
+def test_read_image_info(tmp_path, textured_image):
+    from tiepoint.io.image import read_image_info
+
+    _write_with_orientation(tmp_path / "a.png", textured_image, 6)
+    info = read_image_info(tmp_path / "a.png")
+    assert (info.width, info.height, info.orientation, info.pixels) == (160, 120, 6, 19200)
+    assert read_image_info(tmp_path / "missing.png") is None

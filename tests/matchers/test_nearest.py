@@ -123,3 +123,30 @@ def test_matchers_on_features_and_edge_cases():
         MutualNearestNeighbour().match(binary, _features(desc))
     with pytest.raises(ValueError, match="sizes differ"):
         MutualNearestNeighbour().match(_features(desc), _features(desc[:, :4].copy()))
+
+
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("ratio", {"ratio": 1.5}, r"ratio must be in \(0, 1\]"),
+        ("ratio", {"ratio": -0.1}, r"ratio must be in \(0, 1\]"),
+        ("ratio", {"mutual": 1}, "'mutual' must be True or False"),
+        ("mnn", {"min_similarity": 2.0}, r"min_similarity must be in \[-1, 1\]"),
+        ("dualsoftmax", {"threshold": 1.5}, r"threshold must be a probability in \[0, 1\]"),
+        ("dualsoftmax", {"temperature": 0}, "temperature must be a positive number"),
+    ],
+)
+def test_matcher_options_out_of_range_are_refused(name, options, message):
+    from tiepoint.errors import OptionError
+    from tiepoint.registry import build_matcher
+
+    with pytest.raises(OptionError, match=message):
+        build_matcher(name, **options)
+
+
+def test_matcher_options_at_their_limits_pass():
+    from tiepoint.registry import build_matcher
+
+    build_matcher("ratio", ratio=1.0)
+    build_matcher("mnn", min_similarity=-1.0)
+    build_matcher("dualsoftmax", threshold=0.0)

@@ -95,3 +95,24 @@ def test_shape_errors_name_the_level():
         sample_aggregate_reference(levels, positions, [weights[0], weights[0], weights[2]], bias)
     with pytest.raises(ValueError, match="one entry per level"):
         sample_aggregate_reference(levels[:2], positions, weights, bias)
+
+
+def test_the_first_build_of_the_kernel_prints_one_line(monkeypatch, capsys):
+    import torch.utils.cpp_extension
+
+    from tiepoint.nn import sampler
+
+    monkeypatch.setattr(torch.utils.cpp_extension, "load", lambda **kwargs: "kernel")
+    monkeypatch.setattr(sampler, "_is_built", lambda: False)
+    assert sampler._extension.__wrapped__() == "kernel"
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "compiling the fused CLIDD sampler kernel" in error
+    monkeypatch.setattr(sampler, "_is_built", lambda: True)
+    sampler._extension.__wrapped__()
+    assert capsys.readouterr().err == ""
+
+
+def test_is_built_answers_without_building():
+    from tiepoint.nn.sampler import _is_built
+
+    assert isinstance(_is_built(), bool)

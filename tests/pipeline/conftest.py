@@ -106,3 +106,38 @@ def corner_matches(corner_features, tmp_path_factory) -> tuple[list[tuple[str, s
     path = tmp_path_factory.mktemp("corner-matches") / "matches.h5"
     match_pairs(pairs, corner_features, path, progress=False)
     return pairs, path
+
+
+# --- the fault suite's tally (tests/pipeline/test_faults.py) ------------------------------------------------
+
+FAULT_OUTCOMES = ("clear error", "traceback", "silent wrong", "data loss", "OK")
+"""How a fault case ended: exit status not 0 with a one-line message naming the file or parameter; a
+traceback (or an error that does not say what is wrong); exit 0 with a wrong or incomplete result; results of
+an earlier run destroyed; the right result."""
+
+_fault_log: list[tuple[str, str]] = []
+
+
+@pytest.fixture(scope="session")
+def fault_log():
+    """``record(case, outcome)``: add a fault case's outcome (one of :data:`FAULT_OUTCOMES`) to the table
+    printed at the end of the session."""
+
+    def record(case: str, outcome: str) -> str:
+        assert outcome in FAULT_OUTCOMES, outcome
+        _fault_log.append((case, outcome))
+        return outcome
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _fault_log:
+        return
+    counts = {outcome: sum(o == outcome for _, o in _fault_log) for outcome in FAULT_OUTCOMES}
+    terminalreporter.section("fault suite")
+    terminalreporter.write_line(" / ".join(("tried", *FAULT_OUTCOMES)))
+    terminalreporter.write_line(" / ".join(str(n) for n in (len(_fault_log), *counts.values())))
+    for case, outcome in _fault_log:
+        if outcome != "OK":
+            terminalreporter.write_line(f"  {outcome}: {case}")

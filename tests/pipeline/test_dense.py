@@ -249,3 +249,65 @@ def test_reconstruct_with_a_turned_view_searches_the_turns(corner_scene, tmp_pat
     assert errors["rotation_error_deg"]["max"] < max_error
     plain = reconstruct(folder, tmp_path / "plain", method=method, pairs="sequential:2", progress=False)
     assert "view3.png" in plain.summary["unregistered"]  # without the search the turned view is lost
+
+
+def test_invalid_dense_matches_are_refused_on_read(tmp_path):
+    from tiepoint.io.h5 import write_group
+
+    points = np.zeros((4, 2), np.float32)
+    datasets = {"keypoints0": points, "keypoints1": points, "scores": np.ones(3, np.float32)}
+    datasets.update(image_size0=np.array([64, 48]), image_size1=np.array([64, 48]))
+    with h5py.File(tmp_path / "dense.h5", "w") as file:
+        write_group(file, "a.png/b.png", datasets)
+    with pytest.raises(CorruptFileError, match=r"dense\.h5.*'scores' has shape \(3,\), expected \(4,\)"):
+        read_dense_matches(tmp_path / "dense.h5", "a.png", "b.png")
+
+
+def test_dense_pairs_whose_images_changed_are_matched_again(tmp_path, caplog):
+    import os
+    import shutil
+
+    from tiepoint.io.h5 import feature_fingerprint, pair_key
+
+    from .conftest import make_scene
+
+    images = make_scene(tmp_path / "images", count=3).folder
+    other = make_scene(tmp_path / "other", count=3, seed=1).folder
+    pairs, output = exhaustive_pairs(NAMES), tmp_path / "dense.h5"
+    options = {"method": "sift", "rotations": (0,), "progress": False}
+    match_dense(pairs, images, output, **options)
+    with h5py.File(output, "r") as file:
+        attrs = file[pair_key("view0.png", "view1.png")].attrs
+        assert attrs["source_size1"] == (images / "view1.png").stat().st_size
+        assert attrs["source_mtime_ns1"] == (images / "view1.png").stat().st_mtime_ns
+        assert len(attrs["source_blake2b0"]) == 32
+    touched = (images / "view0.png").stat()  # the same bytes, a new time: kept
+    os.utime(images / "view0.png", ns=(touched.st_atime_ns, touched.st_mtime_ns + 10**9))
+    shutil.copy(other / "view1.png", images / "view1.png")  # another picture under the same name
+    with caplog.at_level("INFO", logger="tiepoint"):
+        summary = match_dense(pairs, images, output, **options)
+    changed = [pair for pair in pairs if "view1.png" in pair]
+    assert summary.changed == changed and sorted(summary.done) == sorted(changed)
+    assert summary.skipped == [("view0.png", "view2.png")] and "view1.png changed" in caplog.text
+    with h5py.File(output, "r") as file:
+        assert (
+            file[pair_key("view0.png", "view2.png")].attrs["source_mtime_ns0"] == touched.st_mtime_ns + 10**9
+        )
+    clean = tmp_path / "clean.h5"
+    match_dense(pairs, images, clean, **options)
+    for pair in pairs:
+        a, b = read_dense_matches(output, *pair), read_dense_matches(clean, *pair)
+        np.testing.assert_array_equal(a["keypoints0"], b["keypoints0"])
+        np.testing.assert_array_equal(a["keypoints1"], b["keypoints1"])
+    # merged files record the features each pair's matches refer to
+    merge_dense(pairs, output, tmp_path / "features.h5", tmp_path / "matches.h5")
+    with h5py.File(tmp_path / "matches.h5", "r") as file:
+        attrs = file[pair_key("view1.png", "view2.png")].attrs
+        assert attrs["features_fingerprint0"] == feature_fingerprint(tmp_path / "features.h5", "view1.png")
+    # groups without a record of their images (an older tiepoint's) are kept
+    with h5py.File(output, "r+") as file:
+        for pair in pairs:
+            for key in [k for k in file[pair_key(*pair)].attrs if k.startswith("source_")]:
+                del file[pair_key(*pair)].attrs[key]
+    shutil.copy(other / "view2.png", images / "view2.png")
+    assert match_dense(pairs, images, output, **options).skipped == pairs

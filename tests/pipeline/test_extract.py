@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from tiepoint import registry
-from tiepoint.errors import OptionError
+from tiepoint.errors import CorruptFileError, OptionError
 from tiepoint.io.h5 import list_feature_names, read_features, write_features
 from tiepoint.pipeline import NoImagesError, extract_features, find_images
 
@@ -183,3 +184,119 @@ def test_a_text_file_that_is_not_an_image_list_is_refused(tmp_path):
     binary.write_bytes(bytes(range(256)))
     with pytest.raises(NoImagesError, match="neither an image nor a readable image list"):
         find_images(binary)
+
+
+def test_a_replaced_image_is_extracted_again(folder, tmp_path):
+    output = tmp_path / "features.h5"
+    extract_features(folder, output, method="orb", progress=False)
+    with h5py.File(output, "r") as file:
+        attrs = dict(file["b.png"].attrs)
+    assert attrs["source_size"] == (folder / "b.png").stat().st_size
+    assert (
+        attrs["source_mtime_ns"] == (folder / "b.png").stat().st_mtime_ns
+        and len(attrs["source_blake2b"]) == 32
+    )
+    before = read_features(output, "b.png")
+
+    write_image(folder / "b.png", 7)  # another image under the same name
+    stat = (folder / "b.png").stat()
+    os.utime(folder / "b.png", ns=(stat.st_atime_ns, attrs["source_mtime_ns"] + 10**9))
+    touched = (folder / "a.jpg").stat()  # the same bytes with a new time: not extracted again
+    os.utime(folder / "a.jpg", ns=(touched.st_atime_ns, touched.st_mtime_ns + 10**9))
+    summary = extract_features(folder, output, method="orb", progress=False)
+    assert summary.changed == ["b.png"] and summary.extracted == ["b.png"] and summary.invalid == []
+    assert summary.skipped == ["a.jpg", "seq/c.png"]
+    assert "redone: 1 image changed" in str(summary)
+    after = read_features(output, "b.png")
+    assert not np.array_equal(after.keypoints, before.keypoints)
+    with h5py.File(output, "r") as file:
+        assert file["a.jpg"].attrs["source_mtime_ns"] == (folder / "a.jpg").stat().st_mtime_ns
+    again = extract_features(folder, output, method="orb", progress=False)
+    assert again.extracted == [] and again.changed == []
+
+
+def test_a_changed_image_that_fails_loses_its_old_features(folder, tmp_path):
+    output = tmp_path / "features.h5"
+    extract_features(folder, output, method="orb", progress=False)
+    (folder / "b.png").write_bytes(b"not an image any more")
+    summary = extract_features(folder, output, method="orb", progress=False)
+    assert summary.changed == ["b.png"] and [name for name, _ in summary.failed] == ["b.png"]
+    assert list_feature_names(output) == ["a.jpg", "seq/c.png"]
+
+
+def test_garbage_in_a_dataset_is_detected_and_extracted_again(folder, tmp_path, caplog):
+    output = tmp_path / "features.h5"
+    extract_features(folder, output, method="sift", max_keypoints=50, progress=False)
+    with h5py.File(output, "r") as file:
+        offset, size = (
+            file["b.png/descriptors"].id.get_offset(),
+            file["b.png/descriptors"].id.get_storage_size(),
+        )
+    assert offset is not None and size > 0
+    with open(output, "r+b") as raw:  # garbage bytes over the stored descriptors
+        raw.seek(offset)
+        raw.write(np.random.default_rng(0).bytes(size))
+    with pytest.raises(CorruptFileError, match=r"features\.h5.*b\.png.*descriptors.*non-finite.*--overwrite"):
+        read_features(output, "b.png")
+    with caplog.at_level("WARNING", logger="tiepoint"):
+        summary = extract_features(folder, output, method="sift", max_keypoints=50, progress=False)
+    assert summary.invalid == ["b.png"] and summary.extracted == ["b.png"]
+    assert "b.png" in caplog.text
+    assert np.isfinite(read_features(output, "b.png").descriptors).all()
+
+
+def test_overwrite_replaces_a_truncated_file(folder, tmp_path):
+    output = tmp_path / "features.h5"
+    extract_features(folder, output, method="orb", progress=False)
+    data = output.read_bytes()
+    output.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptFileError, match="--overwrite"):
+        extract_features(folder, output, method="orb", progress=False)
+    assert output.read_bytes() == data[: len(data) // 2]  # left as it was
+    summary = extract_features(folder, output, method="orb", overwrite=True, progress=False)
+    assert summary.extracted == ["a.jpg", "b.png", "seq/c.png"]
+    assert list_feature_names(output) == summary.extracted
+
+
+def test_feature_groups_carry_a_fingerprint_of_their_datasets(folder, tmp_path):
+    from tiepoint.io.h5 import FINGERPRINT, feature_fingerprint, group_fingerprint
+
+    output = tmp_path / "features.h5"
+    extract_features(folder, output, method="sift", max_keypoints=50, as_half=True, progress=False)
+    with h5py.File(output, "r+") as file:
+        stored = {name: file[name].attrs[FINGERPRINT] for name in ("a.jpg", "b.png", "seq/c.png")}
+        assert len(set(stored.values())) == 3 and all(len(value) == 32 for value in stored.values())
+        for name, value in stored.items():  # what a reader computes from the datasets is what was stored
+            del file[name].attrs[FINGERPRINT]
+            assert group_fingerprint(file[name]) == value
+    # a rerun gives the groups without one (hloc's, an older tiepoint's) their fingerprint
+    summary = extract_features(folder, output, method="sift", max_keypoints=50, as_half=True, progress=False)
+    assert summary.extracted == []
+    assert {name: feature_fingerprint(output, name) for name in stored} == stored
+    with h5py.File(output, "r") as file:
+        assert all(FINGERPRINT in file[name].attrs for name in stored)
+    # extracting the same image again gives the same fingerprint; another image another one
+    again = extract_features(
+        folder, output, method="sift", max_keypoints=50, as_half=True, overwrite=True, progress=False
+    )
+    assert again.extracted and {name: feature_fingerprint(output, name) for name in stored} == stored
+    write_image(folder / "b.png", 7)
+    extract_features(folder, output, method="sift", max_keypoints=50, as_half=True, progress=False)
+    assert feature_fingerprint(output, "b.png") != stored["b.png"]
+
+
+def test_a_missing_file_in_an_image_list_is_named_as_missing(tmp_path, textured_image):
+    cv2.imwrite(str(tmp_path / "a.png"), textured_image)
+    missing = tmp_path.parent / "elsewhere" / "gone.png"  # absolute and outside the list's folder
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"a.png\n{missing}\n")
+    with pytest.raises(FileNotFoundError, match="gone.png not found"):
+        find_images(listing)
+
+
+def test_an_image_list_line_starting_with_hash_is_a_name_when_the_file_exists(tmp_path, textured_image):
+    for name in ("a.png", "#b.png"):
+        cv2.imwrite(str(tmp_path / name), textured_image)
+    listing = tmp_path / "list.txt"
+    listing.write_text("# a comment, as in hloc's image lists\na.png\n#b.png\n")
+    assert find_images(listing)[1] == ["a.png", "#b.png"]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
 
 from tiepoint.errors import OptionError
-from tiepoint.io.h5 import write_features
+from tiepoint.io.h5 import feature_fingerprint, write_features
 from tiepoint.pipeline.pairs import (
     PairStrategy,
     exhaustive_pairs,
@@ -15,7 +18,9 @@ from tiepoint.pipeline.pairs import (
     kmeans,
     make_pairs,
     parse_strategy,
+    provenance_path,
     read_pairs,
+    read_provenance,
     retrieval_pairs,
     select_pairs,
     sequential_pairs,
@@ -103,23 +108,136 @@ def test_retrieval_pairs_images_of_the_same_scene(tmp_path, binary):
 
 
 def test_pairs_files_round_trip(tmp_path):
-    pairs = [("a.png", "b.png"), ("dir/with space.png", "c.png")]
+    pairs = [("a.png", "b.png"), ("dir/#1.png", "#c.png"), ("#", "d.png")]
     path = write_pairs(tmp_path / "pairs.txt", pairs, header="test")
-    assert path.read_text().splitlines()[0] == "# test"
-    assert read_pairs(path) == pairs
-    (tmp_path / "hloc.txt").write_text("a.png b.png\n\n# comment\nc.png d.png extra fields\n")
+    # hloc's format: two names per line and nothing else; the description goes beside the file
+    assert path.read_text() == "a.png b.png\ndir/#1.png #c.png\n# d.png\n"
+    assert read_pairs(path) == pairs  # names starting with '#' are names, not comments
+    assert read_provenance(path)["description"] == "test"
+    (tmp_path / "hloc.txt").write_text("a.png b.png\n\n  \nc.png\td.png  \n")
     assert read_pairs(tmp_path / "hloc.txt") == [("a.png", "b.png"), ("c.png", "d.png")]
-    (tmp_path / "bad.txt").write_text("lonely.png\n")
-    with pytest.raises(OptionError, match="line 1"):
-        read_pairs(tmp_path / "bad.txt")
+    for bad, line in (
+        ("lonely.png\n", 1),
+        ("a b\nc.png d.png extra\n", 2),
+        ("# pairs: exhaustive\na b\n", 1),
+    ):
+        (tmp_path / "bad.txt").write_text(bad)
+        with pytest.raises(OptionError, match=f"line {line}"):
+            read_pairs(tmp_path / "bad.txt")
+    with pytest.raises(OptionError, match="header"):
+        read_pairs(tmp_path / "bad.txt")  # an earlier tiepoint's header line: the message says what to do
+    for name in ("with space.png", "tab\t.png", "", "new\nline.png"):
+        with pytest.raises(OptionError, match="cannot go in a pairs file"):
+            write_pairs(tmp_path / "spaces.txt", [(name, "b.png")])
+    assert not (tmp_path / "spaces.txt").exists()
 
 
-def test_make_pairs_reuses_its_file_and_checks_pair_files(tmp_path):
+def _hloc_parse_retrieval(path):
+    """hloc's ``utils.parsers.parse_retrieval`` restated (cvg/Hierarchical-Localization): the text less its
+    trailing newlines, split on newlines, empty lines skipped, each other line unpacked from ``split()``
+    into exactly two names; pairs grouped by their first name."""
+    retrieval = {}
+    for line in Path(path).read_text().rstrip("\n").split("\n"):
+        if len(line) == 0:
+            continue
+        query, reference = line.split()  # ValueError unless exactly two names
+        retrieval.setdefault(query, []).append(reference)
+    return retrieval
+
+
+def _hloc_import_matches_pairs(path):
+    """How hloc's ``triangulation.import_matches`` (used by ``reconstruction.main``) reads pairs: every line
+    of ``readlines()`` unpacked from ``split()`` into exactly two names, no line skipped."""
+    pairs = []
+    for line in Path(path).read_text().splitlines(keepends=True):
+        name0, name1 = line.split()
+        pairs.append((name0, name1))
+    return pairs
+
+
+def test_pairs_files_parse_by_hlocs_rules(tmp_path):
+    features = _features_file(tmp_path / "f.h5", {"#0.png": 0, "a/b.png": 0, "c.png": 1, "#": 1})
+    for strategy in ("exhaustive", "sequential:2", "retrieval:1"):
+        output = tmp_path / f"{strategy.replace(':', '')}.txt"
+        pairs = make_pairs(features, output, strategy)
+        assert _hloc_import_matches_pairs(output) == pairs
+        expected = {}
+        for name0, name1 in pairs:
+            expected.setdefault(name0, []).append(name1)
+        assert _hloc_parse_retrieval(output) == expected
+        assert read_pairs(output) == pairs
+
+
+def test_hloc_reads_our_files(tmp_path):
+    """With hloc installed (it is not on PyPI: pip install git+https://github.com/cvg/Hierarchical-Localization),
+    its own readers take tiepoint's pairs, feature and match files."""
+    parsers = pytest.importorskip("hloc.utils.parsers")
+    from tiepoint.io.h5 import write_matches
+
+    features = _features_file(tmp_path / "f.h5", {"#0.png": 0, "a/b.png": 0, "c.png": 1})
+    pairs = make_pairs(features, tmp_path / "pairs.txt", "exhaustive")
+    retrieval = parsers.parse_retrieval(tmp_path / "pairs.txt")
+    assert sorted((q, r) for q, refs in retrieval.items() for r in refs) == sorted(pairs)
+    with h5py.File(tmp_path / "m.h5", "w") as file:
+        for name0, name1 in pairs:
+            indices = np.stack([np.arange(200)] * 2, axis=1)
+            write_matches(file, name0, name1, indices, np.ones(200, np.float32), 200)
+    with h5py.File(features, "r") as feature_file, h5py.File(tmp_path / "m.h5", "r") as match_file:
+        for name0, name1 in pairs:
+            assert feature_file[name0]["keypoints"].shape == (200, 2)
+            assert match_file[parsers.names_to_pair(name0, name1)]["matches0"].shape == (200,)
+
+
+def test_make_pairs_records_and_checks_its_provenance(tmp_path):
     features = _features_file(tmp_path / "f.h5", {"a.png": 0, "b.png": 0, "c.png": 1})
     output = tmp_path / "pairs.txt"
     assert make_pairs(features, output, "sequential:1") == [("a.png", "b.png"), ("b.png", "c.png")]
-    assert make_pairs(features, output, "exhaustive") == [("a.png", "b.png"), ("b.png", "c.png")]  # reused
+    record = json.loads(provenance_path(output).read_text())
+    assert record["made_from"] == {"strategy": "sequential:1", "images": ["a.png", "b.png", "c.png"]}
+    assert record["num_pairs"] == 2 and record["features"] == str(features)
+    written = output.stat().st_mtime_ns
+    assert make_pairs(features, output, "sequential:1") == [("a.png", "b.png"), ("b.png", "c.png")]
+    assert output.stat().st_mtime_ns == written  # reused: same strategy, same images
+    assert len(make_pairs(features, output, "exhaustive")) == 3  # another strategy: made again
+    assert read_provenance(output)["made_from"]["strategy"] == "exhaustive"
+    assert make_pairs(features, output, "exhaustive", names=["a.png", "c.png"]) == [("a.png", "c.png")]
     assert len(make_pairs(features, output, "exhaustive", overwrite=True)) == 3
+    # a record that does not describe the file's contents is no record
+    output.write_text("a.png b.png\n")
+    assert read_provenance(output) is None
+    with pytest.raises(OptionError, match="overwrite"):
+        make_pairs(features, output, "exhaustive")
+    assert len(make_pairs(features, output, "exhaustive", overwrite=True)) == 3
+    # a pairs file as the strategy: its contents are part of the provenance
+    listed = tmp_path / "listed.txt"
+    listed.write_text("a.png b.png\n")
+    assert make_pairs(features, output, str(listed)) == [("a.png", "b.png")]
+    listed.write_text("a.png c.png\n")
+    assert make_pairs(features, output, str(listed)) == [("a.png", "c.png")]
     (tmp_path / "other.txt").write_text("a.png missing.png\n")
     with pytest.raises(OptionError, match="missing.png"):
         select_pairs(features, str(tmp_path / "other.txt"))
+
+
+def test_retrieval_pairs_are_made_again_when_features_change(tmp_path):
+    groups = {"s0/a.png": 0, "s0/b.png": 0, "s1/a.png": 1, "s1/b.png": 1}
+    features = _features_file(tmp_path / "f.h5", groups)
+    output = tmp_path / "pairs.txt"
+    make_pairs(features, output, "retrieval:1")
+    written = output.stat().st_mtime_ns
+    make_pairs(features, output, "retrieval:1")
+    assert output.stat().st_mtime_ns == written  # same features: reused
+    with h5py.File(features, "a") as file:  # one image extracted again, differently
+        del file["s1/b.png"]
+        rng = np.random.default_rng(9)
+        descriptors = rng.standard_normal((50, 32)).astype(np.float32)
+        descriptors /= np.linalg.norm(descriptors, axis=1, keepdims=True)
+        keypoints = (rng.random((50, 2)) * 100).astype(np.float32)
+        write_features(
+            file, "s1/b.png", Features(keypoints, np.ones(50, np.float32), descriptors, (100, 100))
+        )
+    make_pairs(features, output, "retrieval:1")
+    assert output.stat().st_mtime_ns != written
+    assert read_provenance(output)["made_from"]["features"]["s1/b.png"] == feature_fingerprint(
+        features, "s1/b.png"
+    )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import cv2
+import numpy as np
 import pytest
 
-from tiepoint.errors import OptionError
-from tiepoint.io.colmap import CameraOptions
-from tiepoint.pipeline.reconstruct import FILES, read_models, reconstruct
+from tiepoint.errors import CorruptFileError, OptionError
+from tiepoint.io.colmap import CameraOptions, database_problem
+from tiepoint.pipeline.pairs import read_pairs
+from tiepoint.pipeline.reconstruct import FILES, MapperOptions, map_database, read_models, reconstruct
 from tiepoint_lab.bench.reconstruction import model_poses, pose_errors
 
 
@@ -105,3 +108,156 @@ def test_stage_commands_chain(corner_scene, tmp_path, capsys):
     assert main(["reconstruct", str(images), str(tmp_path / "r"), "--pairs", "nearby"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "unknown strategy 'nearby'" in error
+
+
+def _copy_views(scene, folder, indices, rename=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in indices:
+        name = (rename or {}).get(i, f"view{i}.png")
+        (folder / name).write_bytes((scene.folder / f"view{i}.png").read_bytes())
+    return folder
+
+
+@pytest.mark.slow
+def test_rerun_follows_the_images_and_the_pairs_option(corner_scene, tmp_path):
+    images = _copy_views(corner_scene, tmp_path / "images", range(3), rename={0: "#view0.png"})
+    output = tmp_path / "out"
+    first = reconstruct(images, output, progress=False)
+    assert first.summary["registered_images"] == 3 and first.exit_status == 0
+    # hloc's format: the '#' name is a name, and there is no header line
+    text = (output / "pairs.txt").read_text()
+    assert text.splitlines()[0] == "#view0.png view1.png" and len(text.splitlines()) == 3
+    assert read_pairs(output / "pairs.txt")[0] == ("#view0.png", "view1.png")
+    assert json.loads((output / "pairs.txt.json").read_text())["made_from"]["strategy"] == "exhaustive"
+
+    # a rerun reuses everything, the '#' image's pairs included
+    database_time = (output / "database.db").stat().st_mtime_ns
+    again = reconstruct(images, output, progress=False)
+    assert (output / "database.db").stat().st_mtime_ns == database_time
+    assert again.summary["registered_images"] == 3 and again.summary["num_pairs"] == 3
+
+    # an image added to the folder gets pairs, matches and a place in the model
+    (images / "view3.png").write_bytes((corner_scene.folder / "view3.png").read_bytes())
+    added = reconstruct(images, output, progress=False)
+    assert added.summary["num_pairs"] == 6 and added.summary["registered_images"] == 4
+    assert added.summary["unregistered"] == [] and added.exit_status == 0
+
+    # another --pairs remakes the pairs file, and the summary records what was used
+    sequential = reconstruct(images, output, pairs="sequential:1", progress=False)
+    assert read_pairs(output / "pairs.txt") == [
+        ("#view0.png", "view1.png"),
+        ("view1.png", "view2.png"),
+        ("view2.png", "view3.png"),
+    ]
+    assert sequential.summary["pairs"] == "sequential:1" and sequential.summary["num_pairs"] == 3
+    assert json.loads((output / "database.db.json").read_text())["made_from"]["images"] == [
+        "#view0.png",
+        "view1.png",
+        "view2.png",
+        "view3.png",
+    ]
+
+    # a mapping that registers nothing keeps the previous model and fails
+    model = (output / "sparse" / "0" / "images.bin").read_bytes()
+    failed = reconstruct(
+        images, output, pairs="sequential:1", mapper=MapperOptions(min_num_matches=100_000), progress=False
+    )
+    assert failed.summary["status"] == "failed" and failed.exit_status == 1 and failed.models == []
+    assert "kept" in failed.summary["problems"][0]
+    assert (output / "sparse" / "0" / "images.bin").read_bytes() == model
+    assert json.loads((output / "summary.json").read_text())["status"] == "failed"
+
+    # a truncated database is found out and rebuilt
+    with open(output / "database.db", "r+b") as file:
+        file.truncate(4096)
+    assert database_problem(output / "database.db") is not None
+    with pytest.raises(CorruptFileError, match="database"):
+        map_database(output / "database.db", images, tmp_path / "mapped")
+    rebuilt = reconstruct(images, output, pairs="sequential:1", progress=False)
+    assert database_problem(output / "database.db") is None
+    assert rebuilt.summary["registered_images"] == 4 and rebuilt.exit_status == 0
+
+    # a refusal to resume gives advice that works for reconstruct (it has no overwrite option)
+    with pytest.raises(OptionError) as refused:
+        reconstruct(images, output, pairs="sequential:1", max_keypoints=300, progress=False)
+    assert "overwrite" not in str(refused.value) and "delete" in str(refused.value)
+
+
+@pytest.mark.slow
+def test_skipped_images_and_empty_models_fail(corner_scene, tmp_path, capsys):
+    from tiepoint.cli import main
+
+    images = _copy_views(corner_scene, tmp_path / "images", range(3))
+    (images / "broken.png").write_bytes(b"not a png at all")
+    assert main(["reconstruct", str(images), str(tmp_path / "out"), "--quiet"]) == 1
+    printed = capsys.readouterr().out
+    assert "registered 3 of 3" in printed and "skipped: broken.png" in printed
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] == "incomplete"
+    assert [s["name"] for s in summary["skipped_images"]] == ["broken.png"]
+    assert summary["skipped_images"][0]["reason"]
+
+    # three unrelated images: nothing registers, and that is a failure
+    unrelated = tmp_path / "unrelated"
+    unrelated.mkdir()
+    for seed in range(3):
+        noise = np.random.default_rng(seed).integers(0, 256, (60, 80), dtype=np.uint8)
+        cv2.imwrite(str(unrelated / f"noise{seed}.png"), cv2.resize(noise, (160, 120)))
+    assert main(["reconstruct", str(unrelated), str(tmp_path / "none"), "--quiet"]) == 1
+    printed = capsys.readouterr().out
+    assert "registered 0 of 3" in printed and "FAILED: mapping registered no image" in printed
+    assert json.loads((tmp_path / "none" / "summary.json").read_text())["status"] == "failed"
+
+
+def test_refuses_unusable_names_and_pairs_before_working(corner_scene, tmp_path):
+    with pytest.raises(OptionError, match="at least 1"):
+        reconstruct(corner_scene.folder, tmp_path / "a", pairs="retrieval:0", progress=False)
+    images = _copy_views(corner_scene, tmp_path / "images", range(2), rename={1: "view 1.png"})
+    with pytest.raises(OptionError, match="'view 1.png'"):
+        reconstruct(images, tmp_path / "b", progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_implausible_intrinsics_make_an_unreliable_run(tmp_path):
+    from tiepoint.pipeline.reconstruct import ReconstructionResult, _status
+
+    camera = {
+        "camera_id": 3,
+        "images": ["a.png"],
+        "num_images": 1,
+        "corner_distortion": 0.31,
+        "reason": "radial distortion -7.37 moves the image corners by 31% (plausible: up to 20%)",
+    }
+    status = _status([], [object()], tmp_path, [camera])
+    assert status["status"] == "unreliable"
+    assert "--camera-mode single" in status["problems"][0] and "--camera-params" in status["problems"][0]
+    assert _status([], [object()], tmp_path, [])["status"] == "complete"
+    assert (
+        _status([{"name": "b.png", "reason": "x"}], [object()], tmp_path, [camera])["status"] == "incomplete"
+    )
+    result = ReconstructionResult(tmp_path, summary={**status, "implausible_cameras": [camera]})
+    assert result.exit_status == 1
+    report = result.report()
+    assert "implausible camera 3 (1 image(s), a.png): radial distortion" in report and "UNRELIABLE:" in report
+
+
+def test_camera_mode_option():
+    from tiepoint.cli import build_parser
+    from tiepoint.cliutil import camera_options
+    from tiepoint.errors import TiepointError
+
+    parser = build_parser()
+    for command in (["reconstruct", "images", "out"], ["map", "images", "out"]):
+        assert camera_options(parser.parse_args(command)).mode == "auto"
+        assert camera_options(parser.parse_args([*command, "--camera-mode", "per-image"])).mode == "per_image"
+        assert camera_options(parser.parse_args([*command, "--single-camera"])).single
+        with pytest.raises(TiepointError, match="contradict"):
+            camera_options(parser.parse_args([*command, "--single-camera", "--camera-mode", "per-image"]))
+
+
+def test_a_garbage_summary_is_named(tmp_path):
+    from tiepoint.pipeline.reconstruct import load_summary
+
+    (tmp_path / FILES["summary"]).write_text("{not json")
+    with pytest.raises(CorruptFileError, match="summary.json: not valid JSON"):
+        load_summary(tmp_path)

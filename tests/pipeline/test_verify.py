@@ -123,3 +123,78 @@ def test_pairs_with_few_inliers_for_their_matches_fail(corner_features, corner_m
     assert floored["F"] is None and floored["E"] is None and floored["H"] is None
     with pytest.raises(OptionError, match="min_inlier_ratio"):
         VerificationOptions(min_inlier_ratio=1.0)
+
+
+def test_invalid_stored_geometries_are_verified_again(corner_features, corner_matches, tmp_path):
+    from tiepoint.io.h5 import pair_key
+
+    pairs, matches = corner_matches
+    output = tmp_path / "g.h5"
+    first = verify_pairs(pairs[:2], corner_features, matches, output, progress=False)
+    assert not first.failed
+    with h5py.File(output, "r+") as file:
+        file[pair_key(*pairs[0]) + "/inlier_matches"][0, 0] = 10**6  # beyond the image's keypoints
+        if "F" in file[pair_key(*pairs[1])]:
+            file[pair_key(*pairs[1]) + "/F"][0, 0] = np.nan
+        else:
+            del file[pair_key(*pairs[1])].attrs["config"]
+    summary = verify_pairs(pairs[:2], corner_features, matches, output, progress=False)
+    assert summary.invalid == pairs[:2] and sorted(summary.done) == sorted(pairs[:2])
+    with h5py.File(output, "r") as file:
+        assert read_two_view_geometry(file, *pairs[0])["inlier_matches"].max() < 10**6
+
+
+def test_geometries_of_changed_matches_or_features_are_verified_again(corner_features, tmp_path, caplog):
+    import shutil
+
+    from tiepoint.io.h5 import feature_fingerprint, matches_fingerprint, pair_key, write_features
+    from tiepoint.pipeline.matching import StaleInputError, match_pairs
+    from tiepoint.pipeline.pairs import exhaustive_pairs
+
+    features, matches, output = tmp_path / "features.h5", tmp_path / "matches.h5", tmp_path / "g.h5"
+    shutil.copy(corner_features, features)
+    pairs = exhaustive_pairs([f"view{i}.png" for i in range(4)])
+    match_pairs(pairs, features, matches, progress=False)
+    verify_pairs(pairs, features, matches, output, progress=False)
+    with h5py.File(output, "r") as file:
+        attrs = file[pair_key("view1.png", "view2.png")].attrs
+        assert attrs["matches_fingerprint"] == matches_fingerprint(matches, "view1.png", "view2.png")
+        assert attrs["features_fingerprint0"] == feature_fingerprint(features, "view1.png")
+        assert attrs["features_fingerprint1"] == feature_fingerprint(features, "view2.png")
+    # view2 extracted again, as many keypoints (its own, shuffled)
+    old = read_features(features, "view2.png")
+    order = np.random.default_rng(0).permutation(len(old))
+    new = type(old)(old.keypoints[order], old.scores[order], old.descriptors[order], old.image_size)
+    with h5py.File(features, "r+") as file:
+        write_features(file, "view2.png", new, attrs={"method": file["view2.png"].attrs["method"]})
+    with pytest.raises(StaleInputError, match="match-pairs"):  # its old matches with its new keypoints
+        verify_pairs(pairs, features, matches, output, progress=False)
+    match_pairs(pairs, features, matches, progress=False)
+    with caplog.at_level("INFO", logger="tiepoint"):
+        summary = verify_pairs(pairs, features, matches, output, progress=False)
+    changed = [pair for pair in pairs if "view2.png" in pair]
+    assert summary.changed == changed and sorted(summary.done) == sorted(changed) and not summary.invalid
+    assert "with changed inputs" in str(summary)
+    clean = tmp_path / "clean.h5"
+    verify_pairs(pairs, features, matches, clean, progress=False)
+    with h5py.File(output, "r") as first, h5py.File(clean, "r") as second:
+        for pair in pairs:
+            a, b = read_two_view_geometry(first, *pair), read_two_view_geometry(second, *pair)
+            np.testing.assert_array_equal(a["inlier_matches"], b["inlier_matches"])
+            assert a["config"] == b["config"]
+    # matches computed again alone (another matcher's, into a copy) also make their pairs verified again
+    assert verify_pairs(pairs, features, matches, output, progress=False).done == []
+    with h5py.File(matches, "r+") as file:
+        group = file[pair_key("view0.png", "view1.png")]
+        group["matches0"][:10] = -1
+        del group.attrs["fingerprint"]  # as another tool would leave it: hashed on read
+    again = verify_pairs(pairs, features, matches, output, progress=False)
+    assert again.changed == [("view0.png", "view1.png")] and again.done == again.changed
+    # geometries without a record (an older tiepoint's) are kept
+    with h5py.File(output, "r+") as file:
+        for pair in pairs:
+            for key in ("matches_fingerprint", "features_fingerprint0", "features_fingerprint1"):
+                del file[pair_key(*pair)].attrs[key]
+    with h5py.File(matches, "r+") as file:
+        file[pair_key("view0.png", "view1.png")]["matches0"][10:20] = -1
+    assert verify_pairs(pairs, features, matches, output, progress=False).skipped == pairs

@@ -16,6 +16,9 @@ Definitions (all fractions in ``[0, 1]``; tables print them as percentages):
   ground-truth fundamental matrix.
 * **mean #matches / #inliers / inlier ratio** over all pairs; a failed pair has 0 inliers, and a pair
   without matches an inlier ratio of 0.
+* **unreliable**: the pairs whose model was estimated but failed the significance test of
+  :mod:`tiepoint.geometry.reliability` (its inliers could be chance). They are scored as estimated, like
+  every other model (the protocol's ``unreliable`` policy), so that this count changes no other number.
 """
 
 from __future__ import annotations
@@ -75,6 +78,10 @@ class PairRecord:
         match_ms: matching time of the pair (``None`` when the method does not report it).
         estimate_ms: robust-estimation time.
         message: why estimation failed, else empty.
+        reliable: whether the estimated model passed the significance test (False for a failed pair;
+            ``None`` in records written before the test existed).
+        reason: the test's verdict in one line (:attr:`tiepoint.types.Geometry.reason`), or why estimation
+            failed.
     """
 
     name: str
@@ -88,6 +95,8 @@ class PairRecord:
     match_ms: float | None = None
     estimate_ms: float | None = None
     message: str = ""
+    reliable: bool | None = None
+    reason: str = ""
 
     @property
     def inlier_ratio(self) -> float:
@@ -156,7 +165,8 @@ def summarize(
 
     Keys (values are fractions, counts or means; see the module docstring):
 
-    * both tasks: ``num_pairs``, ``failures``, ``mean_matches``, ``mean_inliers``, ``mean_inlier_ratio``,
+    * both tasks: ``num_pairs``, ``failures``, ``unreliable`` (estimated but not reliable; scored all the
+      same), ``mean_matches``, ``mean_inliers``, ``mean_inlier_ratio``,
       ``median_error`` (px or degrees; ``inf`` when half the pairs or more failed);
     * homography: ``mha@1px``, ``mha@3px``, ``mha@5px``, ``auc@3px``, ``auc@5px``, ``auc@10px``,
       ``mma@<t>px`` for each MMA threshold;
@@ -178,6 +188,7 @@ def summarize(
     summary: dict[str, float] = {
         "num_pairs": n,
         "failures": int(sum(r.failed for r in records)),
+        "unreliable": int(sum(not r.failed and r.reliable is False for r in records)),
         "mean_matches": float(np.mean([r.num_matches for r in records])) if n else 0.0,
         "mean_inliers": float(np.mean([r.num_inliers for r in records])) if n else 0.0,
         "mean_inlier_ratio": float(np.mean([r.inlier_ratio for r in records])) if n else 0.0,

@@ -48,6 +48,10 @@ DEFAULT_THRESHOLDS = {"homography": 3.0, "relative_pose": 1.0}
 MODELS = {"homography": "homography", "relative_pose": "relative_pose"}
 """The model :func:`tiepoint.estimate` fits, by task."""
 
+UNRELIABLE_POLICY = "scored as estimated"
+"""How the benchmark treats a model that fails the significance test: it scores it like any other (the test
+changes no accuracy number) and records ``reliable`` and the reason with the pair."""
+
 
 @dataclass
 class Protocol:
@@ -63,7 +67,12 @@ class Protocol:
         mma_thresholds: pixel thresholds of the per-match precision (MMA) curve.
         seed: the seed set before each pair.
         warmup: pairs matched (and discarded) before timing starts, so one-off start-up costs are not timed.
-        estimator_options: further options of the estimator (e.g. ``{"max_iterations": 10000}``).
+        estimator_options: further options of the estimator (e.g. ``{"max_iterations": 10000}``), the
+            options of its significance test (``min_inliers``, ``max_nfa``, ``min_inlier_ratio``) included.
+        unreliable: how a model that fails the significance test (:attr:`tiepoint.types.Geometry.reliable`)
+            is treated; the only policy is :data:`UNRELIABLE_POLICY`, ``"scored as estimated"``: its error is
+            measured like any other's (so no number depends on the test), and its record says
+            ``reliable=False`` with the reason, counted by the summary's ``unreliable``.
     """
 
     task: str
@@ -75,10 +84,13 @@ class Protocol:
     seed: int = 0
     warmup: int = 1
     estimator_options: dict[str, Any] = field(default_factory=dict)
+    unreliable: str = "scored as estimated"
 
     def __post_init__(self) -> None:
         if self.task not in MODELS:
             raise ValueError(f"protocol task must be one of {sorted(MODELS)}, got {self.task!r}")
+        if self.unreliable != UNRELIABLE_POLICY:
+            raise ValueError(f"protocol unreliable must be {UNRELIABLE_POLICY!r}, got {self.unreliable!r}")
         if not (
             isinstance(self.threshold, (int, float)) and self.threshold > 0 and math.isfinite(self.threshold)
         ):
@@ -394,6 +406,8 @@ def estimate_and_score(
         match_ms=match_ms,
         estimate_ms=estimate_ms,
         message=message,
+        reliable=geometry is not None and geometry.reliable,
+        reason=message if geometry is None else geometry.reason,
     )
 
 
@@ -512,6 +526,7 @@ def run_benchmarks(
 
 
 __all__ = [
+    "UNRELIABLE_POLICY",
     "BenchmarkResult",
     "Protocol",
     "environment",

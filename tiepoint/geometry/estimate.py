@@ -31,9 +31,11 @@ import numpy as np
 import poselib
 
 from ..config import check_positive, make_config
-from ..errors import EstimationError, NotEnoughMatchesError, TiepointError, UnknownMethodError
+from ..errors import EstimationError, NotEnoughMatchesError, OptionError, TiepointError, UnknownMethodError
 from ..types import Camera, Certificate, Geometry, Matches, Size
 from .accuracy import essential_from_pose, homography_from_rotation, rotation_from_homography
+from .reliability import OPTIONS as RELIABILITY_OPTIONS
+from .reliability import ReliabilityConfig, assess
 
 __all__ = [
     "ESTIMATORS",
@@ -206,18 +208,24 @@ def estimate(
             matched points, used by the ``"weighted"`` estimator; by default taken from the matches'
             features (``Features.covariances`` at ``Matches.indices``) when they have them.
         **options: options of the estimator's ``Config`` (:class:`PoselibConfig`, :class:`OpenCVConfig`,
-            ``GNCConfig``, ``RelaxationConfig``, ``BnBConfig``), e.g. ``max_iterations=10000``.
+            ``GNCConfig``, ``RelaxationConfig``, ``BnBConfig``), e.g. ``max_iterations=10000``; and, for every
+            estimator, the options of the significance test
+            (:class:`~tiepoint.geometry.reliability.ReliabilityConfig`): ``min_inliers`` (default twice the
+            minimal sample: 8 for a homography, 14 for a fundamental matrix, 10 for a relative pose, 8 for a
+            rotation), ``max_nfa`` (default 1) and ``min_inlier_ratio`` (default 0, off).
 
     Returns:
         :class:`Geometry` with the ``(3, 3)`` matrix (H scaled so that ``H[2, 2] = 1`` where possible, F of
         unit Frobenius norm, E from the unit ``t``), ``(M,)`` bool inliers aligned with the input matches,
         the estimator and threshold used, ``iterations``, ``score`` and ``cost`` where the estimator reports
-        them, and the ``certificate`` of a global solver.
+        them, the ``certificate`` of a global solver, and ``reliable`` with its ``reason`` and ``log10_nfa``:
+        whether the inliers are more than random matches would give (:mod:`~tiepoint.geometry.reliability`).
+        An unreliable model is returned, never raised: check ``reliable`` before trusting it.
 
     Raises:
         UnknownMethodError: unknown ``model`` or ``estimator``, or an estimator without that model.
-        OptionError: unknown or invalid ``**options``.
-        ValueError: malformed or non-finite points, a bad threshold, or missing / bad cameras.
+        OptionError: unknown or invalid ``**options``; malformed or non-finite points, a bad threshold, or
+            missing / bad cameras (an ``OptionError`` is also a ``ValueError``).
         NotEnoughMatchesError: fewer matches than the model needs.
         EstimationError: no model found (degenerate points, all outliers, backend failure).
         MissingDependencyError: the estimator needs an optional package that is not installed.
@@ -228,9 +236,12 @@ def estimate(
     if solver is None:
         supported = sorted(name for name, s in MODELS.items() if s.kind in backend.solvers)
         raise UnknownMethodError(f"estimator {estimator!r} cannot fit model {model!r}; it fits {supported}")
+    reliability = make_config(
+        ReliabilityConfig, {k: options.pop(k) for k in RELIABILITY_OPTIONS if k in options}, "reliability"
+    )
     config = make_config(backend.config, options, f"estimator {estimator!r}")
     if spec.needs_cameras and (camera0 is None or camera1 is None):
-        raise ValueError(f"model {model!r} needs both camera0 and camera1 (a Camera or a (3, 3) K)")
+        raise OptionError(f"model {model!r} needs both camera0 and camera1 (a Camera or a (3, 3) K)")
 
     points0, points1, size0, size1 = _points(matches)
     if len(points0) < spec.min_matches:
@@ -251,7 +262,12 @@ def estimate(
         raise
     except Exception as error:  # a backend failure is an estimation failure, whatever the backend raises
         raise EstimationError(f"estimator {estimator!r} failed on model {model!r}: {error}") from error
-    return _geometry(solution, model, spec, estimator, threshold, len(points0), camera0, camera1)
+    geometry = _geometry(solution, model, spec, estimator, threshold, len(points0), camera0, camera1)
+    if size1 is None:
+        size1 = _extent(points1) if camera1 is None else (camera1.width, camera1.height)
+    verdict = assess(model, len(points0), geometry.num_inliers, threshold, size1, reliability)
+    geometry.reliable, geometry.reason, geometry.log10_nfa = verdict
+    return geometry
 
 
 def _lookup(table: Mapping[str, Any], name: str, what: str) -> Any:
@@ -273,21 +289,21 @@ def _points(
         arrays, sizes = matches, (None, None)
     else:
         kind = type(matches).__name__
-        raise ValueError(f"matches must be a Matches or a tuple (points0, points1), got {kind}")
+        raise OptionError(f"matches must be a Matches or a tuple (points0, points1), got {kind}")
     points = []
     for index, array in enumerate(arrays):
         array = np.asarray(array, dtype=np.float64)
         if array.size == 0:
             array = array.reshape(0, 2)
         if array.ndim != 2 or array.shape[1] != 2:
-            raise ValueError(f"matches: points{index} must have shape (M, 2), got {array.shape}")
+            raise OptionError(f"matches: points{index} must have shape (M, 2), got {array.shape}")
         bad = np.count_nonzero(~np.isfinite(array).all(axis=1))
         if bad:
-            raise ValueError(f"matches: points{index} has {bad} non-finite coordinate pair(s)")
+            raise OptionError(f"matches: points{index} has {bad} non-finite coordinate pair(s)")
         points.append(np.ascontiguousarray(array))
     points0, points1 = points
     if len(points0) != len(points1):
-        raise ValueError(f"matches: points0 and points1 differ in length, {len(points0)} and {len(points1)}")
+        raise OptionError(f"matches: points0 and points1 differ in length, {len(points0)} and {len(points1)}")
     return points0, points1, sizes[0], sizes[1]
 
 
@@ -307,13 +323,13 @@ def _match_covariances(
             continue
         array = np.asarray(given, dtype=np.float64)
         if array.shape != (count, 2, 2):
-            raise ValueError(f"{name} must have shape ({count}, 2, 2), got {array.shape}")
+            raise OptionError(f"{name} must have shape ({count}, 2, 2), got {array.shape}")
         if not np.isfinite(array).all() or not np.allclose(
             array, array.transpose(0, 2, 1), rtol=1e-5, atol=1e-9
         ):
-            raise ValueError(f"{name} must be finite and symmetric")
+            raise OptionError(f"{name} must be finite and symmetric")
         if count and np.linalg.eigvalsh(array).min() <= 0:
-            raise ValueError(f"{name} must be positive definite")
+            raise OptionError(f"{name} must be positive definite")
         result.append(np.ascontiguousarray(array))
     return result[0], result[1]
 
@@ -321,7 +337,7 @@ def _match_covariances(
 def _threshold(value: float) -> float:
     check_positive(value, "threshold")
     if not math.isfinite(value):
-        raise ValueError(f"threshold must be finite, got {value!r}")
+        raise OptionError(f"threshold must be finite, got {value!r}")
     return float(value)
 
 
@@ -334,7 +350,13 @@ def _camera(camera: Camera | np.ndarray, name: str, size: Size | None, points: n
     try:
         return Camera.from_K(np.asarray(camera), max(size[0], 1), max(size[1], 1))
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{name}: {error}") from None
+        raise OptionError(f"{name}: {error}") from None
+
+
+def _extent(points: np.ndarray) -> Size:
+    """The ``(width, height)`` of the bounding box of ``points``, at least one pixel each way."""
+    span = points.max(axis=0) - points.min(axis=0) + 1.0
+    return float(span[0]), float(span[1])
 
 
 def _check_spread(points: np.ndarray, image: str, model: str) -> None:

@@ -11,6 +11,7 @@
         image_size    (2,)   int64     (width, height) of the original image
         covariances   (N, 2, 2) float32, optional: keypoint position covariances in pixels²
         attributes:   method   -- the extractor's name and configuration, a JSON string
+                      fingerprint -- a hash of the datasets (:data:`FINGERPRINT`)
                       complete -- True once every dataset of the group is written
 
 **Match file** — one group per image pair, keyed by :func:`pair_key`: the first name with ``/`` replaced by
@@ -20,7 +21,7 @@
         matches0           (N0,) int32    for each keypoint of image 0, the index of its match in image 1,
                                           -1 where unmatched
         matching_scores0   (N0,) float32 (float16 with ``as_half=True``), 0 where unmatched
-        attributes:        complete
+        attributes:        fingerprint (:data:`FINGERPRINT`), complete
 
 Keypoints are always stored in float32, even with ``as_half`` (which hloc also applies to keypoints): float16
 keeps only about one pixel of precision at 2000 pixels.
@@ -29,10 +30,24 @@ keeps only about one pixel of precision at 2000 pixels.
 its last dataset, so that a group cut short by a crash is recognised. Readers accept a group whose
 ``complete`` attribute is True or absent (files written by hloc carry none) and reject one where it is False.
 :func:`open_for_update` is stricter with its own unfinished output (see there).
+
+**Validation.** :func:`read_features` and :func:`read_matches` check what they read (:func:`check_features`,
+:func:`check_matches`): shapes and dtypes as above, counts that agree, finite values, match indices in
+range; a group that fails raises :class:`~tiepoint.errors.CorruptFileError` naming the file, the group and
+the fault, rather than passing garbage on. A stage that resumes into its output recomputes such groups.
+
+**Fingerprints.** :func:`write_features` and :func:`write_matches` store a hash of the group's datasets as its
+``fingerprint`` attribute, so that a later stage can record what it was made from and notice when that
+changes (:mod:`tiepoint.pipeline.matching`) without reading the data again; for a group without one (written
+by hloc), :func:`group_fingerprint` computes the same hash from the datasets.
+
+**One writer.** :func:`open_for_update` holds :func:`~tiepoint.io.files.output_lock` on its output, so a
+second run on the same output fails at once, naming the first, instead of taking its ``.partial``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -47,6 +62,7 @@ import numpy as np
 
 from ..errors import CorruptFileError
 from ..types import Features
+from .files import OutputLockedError, output_lock
 
 logger = logging.getLogger("tiepoint")
 
@@ -58,6 +74,10 @@ PARTIAL_SUFFIX = ".partial"
 
 COMPLETE = "complete"
 """The group attribute that marks a group as fully written."""
+
+FINGERPRINT = "fingerprint"
+"""The group attribute holding a fingerprint of the group's datasets (:func:`fingerprint_arrays`), written by
+:func:`write_features` and :func:`write_matches`; see :func:`group_fingerprint`."""
 
 _FEATURE_DATASETS = ("keypoints", "descriptors", "image_size")
 
@@ -76,7 +96,7 @@ def write_features(
     features: Features,
     as_half: bool = False,
     attrs: dict[str, Any] | None = None,
-) -> None:
+) -> str:
     """Write the features of one image, replacing any features already stored under ``name``.
 
     Args:
@@ -85,18 +105,22 @@ def write_features(
         features: keypoints ``(N, 2)``, scores ``(N,)``, descriptors ``(N, D)`` (stored as ``(D, N)``).
         as_half: store float descriptors as float16 (halves the file; binary descriptors are unaffected).
         attrs: further group attributes, e.g. ``{"method": ...}``; dicts and lists are stored as JSON.
+
+    Returns:
+        The group's :data:`FINGERPRINT`, also stored as its attribute.
     """
-    group = _create_group(file, name)
     descriptors = features.descriptors.T
     if not features.binary:
         descriptors = descriptors.astype(np.float16 if as_half else np.float32)
-    group.create_dataset("keypoints", data=np.asarray(features.keypoints, np.float32))
-    group.create_dataset("descriptors", data=descriptors)
-    group.create_dataset("scores", data=np.asarray(features.scores, np.float32))
-    group.create_dataset("image_size", data=np.asarray(features.image_size, np.int64))
+    datasets = {
+        "keypoints": np.asarray(features.keypoints, np.float32),
+        "descriptors": descriptors,
+        "scores": np.asarray(features.scores, np.float32),
+        "image_size": np.asarray(features.image_size, np.int64),
+    }
     if features.covariances is not None:
-        group.create_dataset("covariances", data=np.asarray(features.covariances, np.float32))
-    _finish_group(group, attrs)
+        datasets["covariances"] = np.asarray(features.covariances, np.float32)
+    return _write_fingerprinted(file, name, datasets, attrs)
 
 
 def write_matches(
@@ -108,7 +132,7 @@ def write_matches(
     num_keypoints0: int,
     as_half: bool = False,
     attrs: dict[str, Any] | None = None,
-) -> None:
+) -> str:
     """Write the matches of one image pair in hloc's ``matches0`` form, replacing any stored for the pair.
 
     Args:
@@ -120,6 +144,9 @@ def write_matches(
         num_keypoints0: ``N0``, the number of keypoints of image 0.
         as_half: store the scores as float16, as hloc does.
         attrs: further group attributes; dicts and lists are stored as JSON.
+
+    Returns:
+        The group's :data:`FINGERPRINT`, also stored as its attribute.
 
     Raises:
         ValueError: bad shapes, indices out of range, or a keypoint of image 0 matched twice.
@@ -140,10 +167,17 @@ def write_matches(
     matches0[indices[:, 0]] = indices[:, 1]
     scores0 = np.zeros(num_keypoints0, np.float16 if as_half else np.float32)
     scores0[indices[:, 0]] = scores
-    group = _create_group(file, pair_key(name0, name1))
-    group.create_dataset("matches0", data=matches0)
-    group.create_dataset("matching_scores0", data=scores0)
-    _finish_group(group, attrs)
+    datasets = {"matches0": matches0, "matching_scores0": scores0}
+    return _write_fingerprinted(file, pair_key(name0, name1), datasets, attrs)
+
+
+def _write_fingerprinted(
+    file: h5py.Group, key: str, datasets: dict[str, np.ndarray], attrs: dict[str, Any] | None
+) -> str:
+    """:func:`write_group` with the datasets' :data:`FINGERPRINT` added to the attributes; returns it."""
+    fingerprint = fingerprint_arrays(datasets)
+    write_group(file, key, datasets, {**(attrs or {}), FINGERPRINT: fingerprint})
+    return fingerprint
 
 
 def write_group(
@@ -181,7 +215,92 @@ def _finish_group(group: h5py.Group, attrs: dict[str, Any] | None) -> None:
     group.attrs[COMPLETE] = True  # last: a group without it was cut short
 
 
+# --- fingerprints -------------------------------------------------------------------------------------------
+
+
+def fingerprint_arrays(arrays: dict[str, np.ndarray]) -> str:
+    """A 128-bit BLAKE2b hash (hex) of named arrays: their names, dtypes, shapes and bytes, in name order.
+
+    It is what :data:`FINGERPRINT` holds for the datasets of a group; the same arrays read back give the same
+    value (:func:`group_fingerprint`).
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(arrays):
+        array = np.asarray(arrays[name])
+        array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+        digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def group_fingerprint(group: h5py.Group) -> str:
+    """A group's :data:`FINGERPRINT`: its attribute, or, for a group written without one (by hloc, by an
+    older tiepoint), :func:`fingerprint_arrays` of its datasets, read for that (what the writers would have
+    stored).
+
+    Raises:
+        CorruptFileError: a dataset cannot be read.
+    """
+    value = group.attrs.get(FINGERPRINT)
+    if value is not None:
+        return value.decode() if isinstance(value, bytes) else str(value)
+    arrays = {}
+    for key, item in group.items():
+        if isinstance(item, h5py.Dataset):
+            arrays[key] = _dataset(group, key)
+    return fingerprint_arrays(arrays)
+
+
+def feature_fingerprint(source: H5Source, name: str) -> str:
+    """The :func:`group_fingerprint` of an image's features: its attribute (read only that), else the hash
+    of its datasets (read whole).
+
+    Raises:
+        KeyError: no complete features for ``name``.
+    """
+    with open_readable(source) as file:
+        return group_fingerprint(
+            _complete_group(file, name, _FEATURE_DATASETS, f"features for image {name!r}")
+        )
+
+
+def matches_fingerprint(source: H5Source, name0: str, name1: str) -> str:
+    """The :func:`group_fingerprint` of a pair's matches, stored in either order.
+
+    Raises:
+        KeyError: no complete matches for the pair.
+    """
+    with open_readable(source) as file:
+        key = pair_key(name0, name1)
+        if key not in file and pair_key(name1, name0) in file:
+            key = pair_key(name1, name0)
+        return group_fingerprint(
+            _complete_group(file, key, ("matches0",), f"matches for pair {name0!r}, {name1!r} (key {key!r})")
+        )
+
+
 # --- reading ------------------------------------------------------------------------------------------------
+
+
+def open_file(path: str | Path) -> h5py.File:
+    """Open an HDF5 file for reading; the caller closes it (or uses it in a ``with`` block).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        CorruptFileError: the file is not readable HDF5 (the message names it).
+        OutputLockedError: another process has it open for writing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"HDF5 file not found: {path}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        if _is_lock_error(error):
+            raise OutputLockedError(
+                f"cannot read {path}: another process has it open for writing ({error}); wait for it to end"
+            ) from None
+        raise _corrupt(path, error) from None
 
 
 @contextmanager
@@ -195,19 +314,20 @@ def open_readable(source: H5Source) -> Iterator[h5py.Group]:
     if isinstance(source, h5py.Group):
         yield source
         return
-    path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"HDF5 file not found: {path}")
-    try:
-        file = h5py.File(path, "r")
-    except OSError as error:
-        raise _corrupt(path, error) from None
-    with file:
+    with open_file(source) as file:
         yield file
 
 
+def _is_lock_error(error: Exception) -> bool:
+    """Whether h5py failed to open a file because another process holds HDF5's own file lock on it."""
+    return "unable to lock file" in str(error).lower()
+
+
 def _corrupt(path: Path, error: Exception) -> CorruptFileError:
-    return CorruptFileError(f"cannot read {path} as an HDF5 file (corrupt, truncated or not HDF5): {error}")
+    return CorruptFileError(
+        f"cannot read {path} as an HDF5 file (corrupt, truncated or not HDF5): {error}; delete it, or run "
+        "the stage that writes it again with --overwrite (overwrite=True) to replace it"
+    )
 
 
 def _filename(file: h5py.Group) -> str:
@@ -227,6 +347,158 @@ def _complete_group(file: h5py.Group, key: str, required: tuple[str, ...], what:
     return group
 
 
+# --- validation ---------------------------------------------------------------------------------------------
+
+FIX_CORRUPT = (
+    "run the stage that wrote the file again (it recomputes invalid entries), or with --overwrite "
+    "(overwrite=True) to recompute everything, or delete the file"
+)
+"""What an invalid group's error message advises."""
+
+
+def corrupt_group(group: h5py.Group, problem: str) -> CorruptFileError:
+    """The error for a group of a file that holds something other than what its layout says."""
+    return CorruptFileError(f"{_filename(group)}: group {group.name!r} is invalid: {problem}; {FIX_CORRUPT}")
+
+
+def _dataset(group: h5py.Group, key: str, optional: bool = False) -> np.ndarray | None:
+    """A dataset's values, or a :class:`CorruptFileError` if it is not a readable dataset."""
+    item = group.get(key)
+    if item is None and optional:
+        return None
+    if not isinstance(item, h5py.Dataset):
+        raise corrupt_group(group, f"{key!r} is missing or not a dataset")
+    try:
+        return np.asarray(item[()])
+    except (OSError, RuntimeError, ValueError, TypeError) as error:
+        raise corrupt_group(group, f"{key!r} cannot be read ({error})") from None
+
+
+def _check_array(
+    group: h5py.Group, key: str, array: np.ndarray, shape: tuple[int | None, ...], kinds: str
+) -> None:
+    """Check ``array``'s shape (``None``: any length) and dtype kind (``"f"``, ``"iu"``, ...) and that floats
+    are finite."""
+    if array.ndim != len(shape) or any(
+        want is not None and got != want for got, want in zip(array.shape, shape)
+    ):
+        wanted = (
+            "(" + ", ".join("*" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "")
+        )
+        raise corrupt_group(group, f"{key!r} has shape {array.shape}, expected {wanted})")
+    if array.dtype.kind not in kinds:
+        raise corrupt_group(group, f"{key!r} has dtype {array.dtype}, expected {_KINDS[kinds]}")
+    if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():
+        count = int(array.size - np.isfinite(array).sum())
+        raise corrupt_group(group, f"{key!r} holds {count} non-finite value(s) (NaN or infinity)")
+
+
+_KINDS = {"f": "floats", "iu": "integers", "fiu": "numbers", "fu": "floats or uint8"}
+
+
+def check_features(group: h5py.Group) -> dict[str, np.ndarray | None]:
+    """Read and check one image's feature group (layout in the module docstring).
+
+    Checks: keypoints ``(N, 2)`` finite floats, within the image give or take its size (garbage bytes are
+    rarely that tame); descriptors ``(D, N)`` finite floats or uint8; scores ``(N,)`` finite if present;
+    image_size two positive integers; covariances ``(N, 2, 2)`` finite if present.
+
+    Returns:
+        The datasets read: ``keypoints``, ``descriptors``, ``scores``, ``image_size``, ``covariances`` (the
+        last two optional ones ``None`` when absent).
+
+    Raises:
+        CorruptFileError: a check failed; the message names the file, the group and the fault.
+    """
+    keypoints = _dataset(group, "keypoints")
+    _check_array(group, "keypoints", keypoints, (None, 2), "f")
+    count = len(keypoints)
+    image_size = _dataset(group, "image_size")
+    _check_array(group, "image_size", image_size, (2,), "fiu")
+    if not (
+        np.all(image_size > 0) and np.all(image_size == np.round(image_size)) and np.all(image_size < 2**31)
+    ):
+        raise corrupt_group(group, f"'image_size' must be two positive integers, got {image_size.tolist()}")
+    descriptors = _dataset(group, "descriptors")
+    _check_array(group, "descriptors", descriptors, (None, count), "fu")
+    if descriptors.dtype.kind == "u" and descriptors.dtype != np.uint8:
+        raise corrupt_group(group, f"'descriptors' has dtype {descriptors.dtype}, expected floats or uint8")
+    scores = _dataset(group, "scores", optional=True)
+    if scores is not None:
+        _check_array(group, "scores", scores, (count,), "fiu")
+    covariances = _dataset(group, "covariances", optional=True)
+    if covariances is not None:
+        _check_array(group, "covariances", covariances, (count, 2, 2), "f")
+    if count:
+        size = image_size.astype(np.float64)
+        low, high = keypoints.min(0).astype(np.float64), keypoints.max(0).astype(np.float64)
+        if np.any(low < -size) or np.any(high > 2 * size):
+            raise corrupt_group(
+                group,
+                f"keypoints reach ({low[0]:.4g}, {low[1]:.4g}) to ({high[0]:.4g}, {high[1]:.4g}), far "
+                f"outside the {int(size[0])}x{int(size[1])} image",
+            )
+    return {
+        "keypoints": keypoints,
+        "descriptors": descriptors,
+        "scores": scores,
+        "image_size": image_size,
+        "covariances": covariances,
+    }
+
+
+def check_matches(
+    group: h5py.Group, num_keypoints0: int | None = None, num_keypoints1: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read and check one pair's match group: ``matches0`` ``(N0,)`` integers, each -1 or a keypoint of image
+    1; ``matching_scores0`` ``(N0,)`` finite if present; with the images' keypoint counts, ``N0`` equal to the
+    first and the indices below the second.
+
+    Returns:
+        ``matches0`` and ``matching_scores0`` (``None`` when absent).
+
+    Raises:
+        CorruptFileError: a check failed; the message names the file, the group and the fault.
+    """
+    matches0 = _dataset(group, "matches0")
+    _check_array(group, "matches0", matches0, (None,), "iu")
+    if num_keypoints0 is not None and len(matches0) != num_keypoints0:
+        raise corrupt_group(
+            group,
+            f"'matches0' has {len(matches0)} entries but image 0 has {num_keypoints0} keypoints (were the "
+            "features extracted again after matching?)",
+        )
+    if len(matches0):
+        low, high = int(matches0.min()), int(matches0.max())
+        if low < -1 or (num_keypoints1 is not None and high >= num_keypoints1):
+            limit = "" if num_keypoints1 is None else f" (image 1 has {num_keypoints1} keypoints)"
+            raise corrupt_group(group, f"'matches0' holds indices from {low} to {high}{limit}")
+    scores0 = _dataset(group, "matching_scores0", optional=True)
+    if scores0 is not None:
+        _check_array(group, "matching_scores0", scores0, (len(matches0),), "fiu")
+    return matches0, scores0
+
+
+def check_datasets(group: h5py.Group, shapes: dict[str, tuple[tuple[int | str | None, ...], str]]) -> None:
+    """Check a group written by :func:`write_group`: for each dataset name, its shape and dtype kinds, where a
+    string in a shape is a length that must agree across the datasets (``"K"``) and ``None`` any length.
+
+    Example:
+        >>> check_datasets(group, {"points": (("K", 2), "f"), "scores": (("K",), "f")})  # doctest: +SKIP
+
+    Raises:
+        CorruptFileError: a check failed.
+    """
+    lengths: dict[str, int] = {}
+    for key, (shape, kinds) in shapes.items():
+        array = _dataset(group, key)
+        sized = tuple(lengths.get(n) if isinstance(n, str) else n for n in shape)
+        _check_array(group, key, array, sized, kinds)
+        for n, got in zip(shape, array.shape):
+            if isinstance(n, str):
+                lengths[n] = got
+
+
 def read_features(source: H5Source, name: str) -> Features:
     """Read the features of one image.
 
@@ -241,21 +513,26 @@ def read_features(source: H5Source, name: str) -> Features:
     Raises:
         FileNotFoundError: the file does not exist.
         KeyError: no complete features for ``name`` in the file.
-        CorruptFileError: the file is not readable HDF5.
+        CorruptFileError: the file is not readable HDF5, or the group fails :func:`check_features`.
     """
     with open_readable(source) as file:
         group = _complete_group(file, name, _FEATURE_DATASETS, f"features for image {name!r}")
-        keypoints = np.asarray(group["keypoints"], np.float32).reshape(-1, 2)
-        descriptors = np.asarray(group["descriptors"]).T
-        if descriptors.dtype != np.uint8:
-            descriptors = descriptors.astype(np.float32)
-        scores = np.asarray(group["scores"] if "scores" in group else np.ones(len(keypoints)), np.float32)
-        width, height = (int(v) for v in np.asarray(group["image_size"]))
-        covariances = np.asarray(group["covariances"], np.float32) if "covariances" in group else None
+        data = check_features(group)
+    keypoints = data["keypoints"].astype(np.float32)
+    descriptors = data["descriptors"].T
+    if descriptors.dtype != np.uint8:
+        descriptors = descriptors.astype(np.float32)
+    scores = (
+        np.ones(len(keypoints), np.float32) if data["scores"] is None else data["scores"].astype(np.float32)
+    )
+    width, height = (int(v) for v in data["image_size"])
+    covariances = None if data["covariances"] is None else data["covariances"].astype(np.float32)
     return Features(keypoints, scores, np.ascontiguousarray(descriptors), (width, height), covariances)
 
 
-def read_matches(source: H5Source, name0: str, name1: str) -> tuple[np.ndarray, np.ndarray]:
+def read_matches(
+    source: H5Source, name0: str, name1: str, num_keypoints: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Read the matches of one image pair.
 
     A pair stored the other way round (``name1``, ``name0``) is found as well, with its indices swapped.
@@ -263,6 +540,8 @@ def read_matches(source: H5Source, name0: str, name1: str) -> tuple[np.ndarray, 
     Args:
         source: a match file path or an open ``h5py.File``.
         name0, name1: the image names.
+        num_keypoints: the keypoint counts of ``name0`` and ``name1``, if known: then the matches are checked
+            against them (:func:`check_matches`).
 
     Returns:
         ``indices`` ``(K, 2)`` int64 into the keypoints of image 0 and image 1, and ``scores`` ``(K,)``
@@ -271,18 +550,17 @@ def read_matches(source: H5Source, name0: str, name1: str) -> tuple[np.ndarray, 
     Raises:
         FileNotFoundError: the file does not exist.
         KeyError: no complete matches for the pair in the file.
-        CorruptFileError: the file is not readable HDF5.
+        CorruptFileError: the file is not readable HDF5, or the group fails :func:`check_matches`.
     """
     with open_readable(source) as file:
         reverse = pair_key(name0, name1) not in file and pair_key(name1, name0) in file
         key = pair_key(name1, name0) if reverse else pair_key(name0, name1)
         what = f"matches for pair {name0!r}, {name1!r} (key {key!r})"
         group = _complete_group(file, key, ("matches0",), what)
-        matches0 = np.asarray(group["matches0"]).astype(np.int64)
-        if "matching_scores0" in group:
-            scores0 = np.asarray(group["matching_scores0"], np.float32)
-        else:
-            scores0 = np.ones(len(matches0), np.float32)
+        counts = (None, None) if num_keypoints is None else tuple(num_keypoints)
+        matches0, scores0 = check_matches(group, *(counts[::-1] if reverse else counts))
+        matches0 = matches0.astype(np.int64)
+        scores0 = np.ones(len(matches0), np.float32) if scores0 is None else scores0.astype(np.float32)
     matched = np.flatnonzero(matches0 >= 0)
     indices = np.stack([matched, matches0[matched]], axis=1).astype(np.int64).reshape(-1, 2)
     if reverse:
@@ -350,14 +628,28 @@ def feature_attribute(source: H5Source, name: str, attribute: str, default: Any 
     return value.decode() if isinstance(value, bytes) else value
 
 
+def num_keypoints(source: H5Source, name: str) -> int:
+    """The number of keypoints of an image in a feature file, from the dataset's shape (nothing is read).
+
+    Raises:
+        KeyError: no complete features for ``name``.
+    """
+    with open_readable(source) as file:
+        group = _complete_group(file, name, _FEATURE_DATASETS, f"features for image {name!r}")
+        return int(group["keypoints"].shape[0]) if group["keypoints"].ndim else 0
+
+
 # --- resumable output ---------------------------------------------------------------------------------------
 
 
 @contextmanager
-def open_for_update(path: str | os.PathLike) -> Iterator[h5py.File]:
+def open_for_update(path: str | os.PathLike, replace_corrupt: bool = False) -> Iterator[h5py.File]:
     """Open an HDF5 output file for adding groups, so that it is never left half-written.
 
-    The work happens on ``path + ".partial"``:
+    First the run takes :func:`~tiepoint.io.files.output_lock` on ``path`` (``path + ".lock"``): while it
+    writes, another run on the same ``path`` fails at once with :class:`~tiepoint.io.files.OutputLockedError`
+    naming this one, and never touches this run's ``.partial``. Then the work happens on
+    ``path + ".partial"``:
 
     * if a ``.partial`` is left from a killed run and opens cleanly, it is resumed, after dropping its
       incomplete groups (those that do not carry ``complete=True``; parent groups left empty go too);
@@ -368,30 +660,54 @@ def open_for_update(path: str | os.PathLike) -> Iterator[h5py.File]:
 
     On leaving the block, normally or by an exception (``KeyboardInterrupt`` included), incomplete groups are
     dropped and the ``.partial`` is closed and renamed onto ``path``: finished work is kept and a later run
-    resumes from it. Only one process may update a given ``path`` at a time.
+    resumes from it. The rename is refused if the ``.partial`` on disk is no longer the file this run wrote.
+
+    Args:
+        path: the output file.
+        replace_corrupt: if ``path`` exists but is not readable HDF5 (corrupt, truncated), start a new file
+            that replaces it (the ``overwrite`` of the stages) instead of raising.
 
     Yields:
         The open ``h5py.File``.
 
     Raises:
-        CorruptFileError: ``path`` exists but is not readable HDF5 (it is left untouched).
+        OutputLockedError: another run writes ``path``.
+        CorruptFileError: ``path`` exists but is not readable HDF5 (it is left untouched), unless
+            ``replace_corrupt``.
     """
     path = Path(path)
     partial = path.with_name(path.name + PARTIAL_SUFFIX)
-    file = _resume_partial(partial)
-    if file is None:
-        file = _start_partial(path, partial)
-    try:
-        yield file
-    finally:
+    with output_lock(path):
+        file = _resume_partial(partial)
+        if file is None:
+            file = _start_partial(path, partial, replace_corrupt)
+        identity = os.stat(partial)
         try:
-            dropped = _drop_incomplete(file)
-            if dropped:
-                logger.info("dropped %d incomplete group(s) from %s", len(dropped), path)
-            file.flush()
+            yield file
         finally:
-            file.close()
-        os.replace(partial, path)
+            try:
+                dropped = _drop_incomplete(file)
+                if dropped:
+                    logger.info("dropped %d incomplete group(s) from %s", len(dropped), path)
+                file.flush()
+            finally:
+                file.close()
+            _check_identity(partial, identity)
+            os.replace(partial, path)
+
+
+def _check_identity(partial: Path, identity: os.stat_result) -> None:
+    """Refuse to rename a ``.partial`` that is not the file this run opened (another process replaced or
+    deleted it: only possible if that process ignored the lock)."""
+    try:
+        same = os.path.samestat(os.stat(partial), identity)
+    except FileNotFoundError:
+        same = False
+    if not same:
+        raise CorruptFileError(
+            f"{partial} was deleted or replaced by another process while this run wrote it; this run's work "
+            f"is lost and {partial.with_suffix('')} was left as it was; run again"
+        )
 
 
 def _resume_partial(partial: Path) -> h5py.File | None:
@@ -401,6 +717,11 @@ def _resume_partial(partial: Path) -> h5py.File | None:
     try:
         file = h5py.File(partial, "a")
     except OSError as error:
+        if _is_lock_error(error):  # another program has it open: not ours to delete
+            raise OutputLockedError(
+                f"{partial} is open in another process ({error}); wait for it to finish or stop it, then run "
+                "again"
+            ) from None
         logger.warning("discarding corrupt %s: %s", partial, error)
         partial.unlink()
         return None
@@ -415,8 +736,9 @@ def _resume_partial(partial: Path) -> h5py.File | None:
     return file
 
 
-def _start_partial(path: Path, partial: Path) -> h5py.File:
-    """A ``.partial`` holding a copy of ``path``, or a new file if ``path`` does not exist."""
+def _start_partial(path: Path, partial: Path, replace_corrupt: bool = False) -> h5py.File:
+    """A ``.partial`` holding a copy of ``path``, or a new file if ``path`` does not exist (or is corrupt and
+    ``replace_corrupt``)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         return h5py.File(partial, "w")
@@ -425,14 +747,26 @@ def _start_partial(path: Path, partial: Path) -> h5py.File:
         file = h5py.File(partial, "a")
     except OSError as error:
         partial.unlink()
-        raise _corrupt(path, error) from None
+        return _replace_corrupt(path, partial, error, replace_corrupt)
     try:
         _mark_complete(file)
     except (OSError, RuntimeError, KeyError) as error:
         file.close()
         partial.unlink()
-        raise _corrupt(path, error) from None
+        return _replace_corrupt(path, partial, error, replace_corrupt)
     return file
+
+
+def _replace_corrupt(path: Path, partial: Path, error: Exception, replace: bool) -> h5py.File:
+    """A new ``.partial`` that will replace the corrupt ``path``, if ``replace``; else the error."""
+    if _is_lock_error(error):
+        raise OutputLockedError(
+            f"{path} is open in another process ({error}); wait for it to finish or stop it, then run again"
+        ) from None
+    if not replace:
+        raise _corrupt(path, error) from None
+    logger.warning("replacing %s, which is not readable HDF5 (%s), with a new file", path, error)
+    return h5py.File(partial, "w")
 
 
 def _holds_datasets(group: h5py.Group) -> bool:

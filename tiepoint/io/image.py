@@ -5,14 +5,30 @@ tensors into one canonical form: a ``(H, W, 3)`` uint8 RGB NumPy array. Methods 
 resolution use :func:`resize_to_max_edge` and map their keypoints back with :meth:`Resize.to_original`,
 so that every coordinate a user sees is in pixels of the image they passed.
 
-Pixels are not rotated by EXIF orientation tags: coordinates refer to the pixel grid as stored in the file,
-as in COLMAP.
+Orientation: by default (``orientation="stored"``) pixels are read as stored in the file, ignoring an EXIF
+orientation tag, as COLMAP and hloc read them, so that keypoints agree with what COLMAP reads; the first image
+with a tag that this ignores is reported with one warning per process. ``orientation="exif"`` turns the
+pixels as a photo viewer shows them (keypoints then refer to the turned image). Every pipeline that writes
+COLMAP data reads pixels as stored.
+
+Bit depth: 16-bit images are scaled from the full 16-bit range (``value / 65535``). A 16-bit array holding
+only values up to 255 (8-bit data stored in 16 bits) would come out black; it is scaled the same way, with one
+warning per process.
+
+Size: images with more than :data:`MAX_PIXELS` pixels are refused from their header, before decoding.
+Pillow's own decompression-bomb guard (``PIL.Image.MAX_IMAGE_PIXELS``) is left as it is for the rest of the
+process; it is lifted, under a lock, only for the one call that reads an image between Pillow's limit and
+ours.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import os
+import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +37,9 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import ImageError
+from ..errors import ImageError, OptionError
+
+logger = logging.getLogger("tiepoint")
 
 ImageLike = str | os.PathLike | np.ndarray | Any
 """A path to an image file, a NumPy array or a torch tensor (see :func:`as_image`)."""
@@ -35,16 +53,181 @@ MIN_SIDE = 16
 MAX_PIXELS = 2**28
 """Largest accepted number of pixels (about 268 megapixels), a guard against decompression bombs."""
 
+LARGE_PIXELS = 8_000_000
+"""Images with more pixels than this are logged (INFO) with their size when they are read: methods work at
+full resolution unless asked otherwise (``resize``), which takes seconds and gigabytes per image."""
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
+ORIENTATIONS = ("stored", "exif")
+"""Values of :func:`load_image`'s ``orientation``: pixels as stored in the file (default, as COLMAP reads
+them), or turned by the EXIF orientation tag (as a viewer shows them)."""
+
+EXIF_ORIENTATION = 0x0112
+"""The EXIF tag of the orientation (1: as stored; 2-8: mirrored and/or turned)."""
+
+_ORIENTATION_WORDS = {
+    2: "mirrored left-right",
+    3: "turned 180 degrees",
+    4: "mirrored top-bottom",
+    5: "transposed",
+    6: "turned 90 degrees clockwise",
+    7: "transversed",
+    8: "turned 90 degrees counter-clockwise",
+}
+
+_warned: set[str] = set()
+"""The kinds of once-per-process warnings already given (see :func:`_warn_once`)."""
+
+_pillow_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an image file's header says, read without decoding the pixels (:func:`read_image_info`).
+
+    Attributes:
+        width, height: size of the pixels as stored.
+        orientation: the EXIF orientation tag (1 to 8; 1 when the file has none).
+    """
+
+    width: int
+    height: int
+    orientation: int = 1
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def read_image_info(path: str | os.PathLike) -> ImageInfo | None:
+    """The size and EXIF orientation of an image file from its header (``None`` when Pillow cannot read
+    it; OpenCV may still decode it)."""
+    try:
+        return _read_info(Path(path).read_bytes())
+    except OSError:
+        return None
+
+
+FULL_FRAME_DIAGONAL_MM = 43.27
+"""The diagonal of a 36 x 24 mm frame: ``FocalLengthIn35mmFilm`` is the focal length that gives the same
+diagonal angle of view on it."""
+
+_EXIF_IFD = 0x8769
+_FOCAL_PLANE_UNITS_MM = {1: 25.4, 2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}  # ResolutionUnit -> mm (1: none: inch)
+
+
+@dataclass(frozen=True)
+class CameraExif:
+    """What an image's EXIF block says about its camera (:func:`read_camera_exif`).
+
+    Attributes:
+        width, height: size of the pixels as stored.
+        make, model: the ``Make`` and ``Model`` tags (``""`` when missing).
+        focal_length_mm: ``FocalLength``.
+        focal_length_35mm: ``FocalLengthIn35mmFilm`` (0 in the file means unknown: ``None``).
+        focal_plane_px_per_mm: ``FocalPlaneXResolution`` in pixels per millimetre
+            (``FocalPlaneResolutionUnit`` applied), for images of ``exif_width`` pixels.
+        exif_width: ``PixelXDimension``, the width the focal plane resolution refers to (``None``: the
+            stored width).
+    """
+
+    width: int
+    height: int
+    make: str = ""
+    model: str = ""
+    focal_length_mm: float | None = None
+    focal_length_35mm: float | None = None
+    focal_plane_px_per_mm: float | None = None
+    exif_width: int | None = None
+
+    @property
+    def has_camera(self) -> bool:
+        """Whether the block names the camera or its focal length (else the image is grouped by size only)."""
+        return bool(self.make or self.model or self.focal_length_mm or self.focal_length_35mm)
+
+    @property
+    def focal_pixels(self) -> float | None:
+        """The focal length in pixels of the stored image, or ``None`` when EXIF cannot give it.
+
+        From ``FocalLengthIn35mmFilm`` (the same diagonal angle of view as on a 36 x 24 mm frame), else from
+        ``FocalLength`` and the sensor width that ``FocalPlaneXResolution`` gives (as COLMAP's
+        ``Bitmap::ExifFocalLength`` does without its sensor database).
+        """
+        if self.focal_length_35mm:
+            return self.focal_length_35mm * float(np.hypot(self.width, self.height)) / FULL_FRAME_DIAGONAL_MM
+        if self.focal_length_mm and self.focal_plane_px_per_mm:
+            sensor_width_mm = (self.exif_width or self.width) / self.focal_plane_px_per_mm
+            return self.focal_length_mm / sensor_width_mm * self.width
+        return None
+
+
+def read_camera_exif(path: str | os.PathLike) -> CameraExif | None:
+    """The camera tags of an image file's EXIF block, read from its header with Pillow (``None`` when Pillow
+    cannot read the file; a file without EXIF gives its size and no camera)."""
+
+    def number(value: Any) -> float | None:
+        try:
+            value = float(value)
+        except (TypeError, ValueError, ZeroDivisionError):
+            return None
+        return value if np.isfinite(value) and value > 0 else None
+
+    def text(value: Any) -> str:
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        return str(value).strip("\x00 ") if value is not None else ""
+
+    def read(image: Image.Image) -> CameraExif:
+        width, height = image.size
+        try:
+            tags = image.getexif()
+            sub = dict(tags.get_ifd(_EXIF_IFD))
+        except Exception:  # noqa: BLE001 - a broken EXIF block: the image is used without it
+            return CameraExif(width, height)
+        resolution = number(sub.get(0xA20E))  # FocalPlaneXResolution
+        unit_mm = _FOCAL_PLANE_UNITS_MM.get(int(number(sub.get(0xA210)) or 2))  # FocalPlaneResolutionUnit
+        exif_width = number(sub.get(0xA002))  # PixelXDimension
+        return CameraExif(
+            width,
+            height,
+            make=text(tags.get(0x010F)),
+            model=text(tags.get(0x0110)),
+            focal_length_mm=number(sub.get(0x920A)),
+            focal_length_35mm=number(sub.get(0xA405)),
+            focal_plane_px_per_mm=resolution / unit_mm if resolution and unit_mm else None,
+            exif_width=int(exif_width) if exif_width else None,
+        )
+
+    try:
+        return _with_pillow(lambda: Path(path), read)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
+def load_image(path: str | os.PathLike, orientation: str = "stored") -> np.ndarray:
     """Read an image file as a ``(H, W, 3)`` uint8 RGB array.
 
     Greyscale images are repeated over three channels, alpha channels are dropped and 16-bit images are
-    scaled to 8 bits.
+    scaled to 8 bits (from the full 16-bit range).
+
+    Args:
+        path: the image file.
+        orientation: ``"stored"`` (default): pixels as stored in the file, ignoring an EXIF orientation tag,
+            as COLMAP and hloc read them (one warning per process when a tag is ignored); ``"exif"``: turned
+            and mirrored as the tag says, as a photo viewer shows them. Keypoints refer to the pixels
+            returned, so data for COLMAP must use ``"stored"``.
 
     Raises:
-        ImageError: the file is missing, empty, not an image, corrupt, too small or too large.
+        ImageError: the file is missing, empty, not an image, corrupt, too small or too large, or ``path``
+            is not a path.
+        OptionError: ``orientation`` is not one of :data:`ORIENTATIONS`.
     """
+    if orientation not in ORIENTATIONS:
+        raise OptionError(f"orientation must be one of {', '.join(ORIENTATIONS)}, got {orientation!r}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise ImageError(
+            f"load_image expects the path of an image file, got {type(path).__name__}; as_image() takes "
+            "arrays and tensors"
+        )
     path = Path(path)
     if not path.exists():
         raise ImageError(f"image file not found: {path}")
@@ -56,43 +239,125 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"cannot read image file {path}: {error}") from None
     if not data:
         raise ImageError(f"image file is empty (0 bytes): {path}")
-    _check_pixel_count(data, path)
-    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    info = _read_info(data, path)
+    if info is not None and info.pixels > LARGE_PIXELS:
+        logger.info(
+            "%s: %dx%d pixels (%.1f MP), %.0f MB decoded; methods work at full resolution unless given "
+            "resize",
+            path,
+            info.width,
+            info.height,
+            info.pixels / 1e6,
+            info.pixels * 3 / 1e6,
+        )
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # never applies EXIF turns
     if array is None:
         array = _decode_with_pillow(path)
     elif array.ndim == 3:
         code = cv2.COLOR_BGRA2RGBA if array.shape[2] == 4 else cv2.COLOR_BGR2RGB
         array = cv2.cvtColor(array, code)
-    return as_image(array, name=str(path))
+    image = as_image(array, name=str(path))
+    tag = 1 if info is None else info.orientation
+    if tag in _ORIENTATION_WORDS:
+        if orientation == "exif":
+            return np.ascontiguousarray(apply_orientation(image, tag))
+        _warn_once(
+            "orientation",
+            f"{path} has EXIF orientation {tag} ({_ORIENTATION_WORDS[tag]} for viewing), which is ignored: "
+            "pixels are read as stored in the file, as COLMAP reads them, so a viewer may show it turned; "
+            "load_image(path, orientation='exif') turns it (not for data given to COLMAP). Further images "
+            "with an orientation tag are not reported",
+        )
+    return image
 
 
-def _check_pixel_count(data: bytes, path: Path) -> None:
-    """Reject huge images from the file header, before decoding them."""
-    import io
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """The image as a viewer shows it, for an EXIF orientation tag 1 to 8 (a view: no copy).
+
+    The same as Pillow's ``ImageOps.exif_transpose``.
+    """
+    turns: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
+    if orientation not in turns:
+        raise ValueError(f"EXIF orientation must be 1 to 8, got {orientation!r}")
+    return turns[orientation](image)
+
+
+def _warn_once(kind: str, message: str) -> None:
+    """Log a warning of this kind the first time only (in this process)."""
+    if kind not in _warned:
+        _warned.add(kind)
+        logger.warning(message)
+
+
+def _read_info(data: bytes, path: Path | None = None) -> ImageInfo | None:
+    """The header of an encoded image; rejects a huge image (when ``path`` is given) before decoding it."""
+
+    def read(image: Image.Image) -> ImageInfo:
+        try:
+            tag = image.getexif().get(EXIF_ORIENTATION, 1)
+        except Exception:  # noqa: BLE001 - a broken EXIF block must not stop reading the pixels
+            tag = 1
+        width, height = image.size
+        return ImageInfo(width, height, tag if tag in _ORIENTATION_WORDS else 1)
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = None  # we apply our own limit below
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-    except (UnidentifiedImageError, OSError, ValueError):
-        return  # not a format Pillow knows: OpenCV may still decode it, and as_image checks the size
-    if width * height > MAX_PIXELS:
+        info = _with_pillow(lambda: io.BytesIO(data), read)
+    except Image.DecompressionBombError:
+        info = ImageInfo(2 * MAX_PIXELS + 1, 1)  # beyond Pillow's limit even when lifted to ours
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None  # not a format Pillow knows: OpenCV may still decode it, and as_image checks the size
+    if path is not None and info.pixels > MAX_PIXELS:
+        size = f"{info.width}x{info.height} = " if info.height > 1 else "more than "
         raise ImageError(
-            f"image {path} has {width}x{height} = {width * height / 1e6:.0f} megapixels, more than "
+            f"image {path} has {size}{info.pixels / 1e6:.0f} megapixels, more than "
             f"tiepoint.io.image.MAX_PIXELS ({MAX_PIXELS / 1e6:.0f} MP); resize it first"
         )
+    return info
+
+
+def _with_pillow(source: Callable[[], Any], read: Callable[[Image.Image], Any]) -> Any:
+    """``read(image)`` of the image Pillow opens from ``source()``. Pillow's decompression-bomb limit stays
+    as it is, except that an image beyond it but within :data:`MAX_PIXELS` is opened again with the limit
+    lifted to ours for this call only (under a lock, restored after)."""
+
+    def attempt() -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(source()) as image:
+                return read(image)
+
+    try:
+        return attempt()
+    except Image.DecompressionBombError:
+        pass
+    with _pillow_lock:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max(MAX_PIXELS, saved or 0)
+        try:
+            return attempt()
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def _decode_with_pillow(path: Path) -> np.ndarray:
+    def read(image: Image.Image) -> np.ndarray:
+        image.load()
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            return np.asarray(image).astype(np.uint16)
+        return np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
+
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                return np.asarray(image).astype(np.uint16)
-            return np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+        return _with_pillow(lambda: path, read)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise ImageError(f"cannot decode image file {path} (corrupt or not an image): {error}") from None
 
 
@@ -102,7 +367,8 @@ def as_image(image: ImageLike, name: str = "image") -> np.ndarray:
     Accepted forms:
         * a path (``str`` or ``os.PathLike``), read with :func:`load_image`;
         * a NumPy array ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA, of dtype uint8,
-          uint16 (scaled to 8 bits) or float in ``[0, 1]``;
+          uint16 (scaled to 8 bits from the full range ``[0, 65535]``; one warning per process when the values
+          all lie in ``[1, 255]``: 8-bit data stored in 16 bits) or float in ``[0, 1]``;
         * a torch tensor ``(H, W)``, ``(C, H, W)`` or ``(1, C, H, W)`` with C in {1, 3}, uint8 or float in
           ``[0, 1]`` (kornia's convention).
 
@@ -166,6 +432,14 @@ def _to_uint8(array: np.ndarray, name: str) -> np.ndarray:
     if array.dtype == np.uint8:
         return array
     if array.dtype == np.uint16:
+        high = int(array.max())
+        if 0 < high <= 255:
+            _warn_once(
+                "uint16",
+                f"{name}: 16-bit image whose values are all in [0, {high}]: 16-bit images are scaled from "
+                "the full range [0, 65535], so this one becomes almost black and gives few or no keypoints; "
+                "if it holds 8-bit data, pass array.astype(np.uint8) (this warning is shown once)",
+            )
         return ((array.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     if np.issubdtype(array.dtype, np.floating):
         if not np.all(np.isfinite(array)):

@@ -233,6 +233,11 @@ class MutualNearestNeighbour(DescriptorMatcher):
     @dataclass
     class Config:
         min_similarity: float | None = None
+        """Also reject pairs whose cosine similarity is below this (in ``[-1, 1]``); ``None``: no minimum."""
+
+        def __post_init__(self) -> None:
+            if self.min_similarity is not None and not -1 <= self.min_similarity <= 1:
+                raise ValueError(f"min_similarity must be in [-1, 1] or None, got {self.min_similarity!r}")
 
     def match_batch(self, sim, binary=False, mask0=None, mask1=None):
         return mutual_nearest_neighbours(sim, mask0, mask1, self.config.min_similarity)
@@ -246,10 +251,13 @@ class RatioTest(DescriptorMatcher):
     @dataclass
     class Config:
         ratio: float = 0.8
+        """The largest accepted ratio of nearest to second-nearest distance, in ``(0, 1]`` (1 accepts every
+        nearest neighbour, so a larger value would mean nothing)."""
         mutual: bool = True
 
         def __post_init__(self) -> None:
-            check_positive(self.ratio, "ratio")
+            if not 0 < self.ratio <= 1:
+                raise ValueError(f"ratio must be in (0, 1], got {self.ratio!r}")
 
     def match_batch(self, sim, binary=False, mask0=None, mask1=None):
         return ratio_test(sim, self.config.ratio, binary, self.config.mutual, mask0, mask1)
@@ -270,6 +278,8 @@ class DualSoftmax(DescriptorMatcher):
 
         def __post_init__(self) -> None:
             check_positive(self.temperature, "temperature")
+            if not 0 <= self.threshold <= 1:
+                raise ValueError(f"threshold must be a probability in [0, 1], got {self.threshold!r}")
 
     def match_batch(self, sim, binary=False, mask0=None, mask1=None):
         return dual_softmax(sim, self.config.temperature, self.config.threshold, mask0, mask1)

@@ -12,8 +12,8 @@ Two implementations compute the same thing:
 * :func:`sample_aggregate_fused`: a C++ CPU kernel that samples and projects in one pass per keypoint,
   never building that tensor (forward and backward). It is compiled on first use with
   :func:`torch.utils.cpp_extension.load` (needs a C++ compiler and ``ninja``, a dependency of the
-  package) and cached; when it cannot be built, :func:`sample_aggregate` falls back to
-  the reference path with one warning.
+  package) and cached; the first build (about 30 s) prints one line on stderr saying so. When it cannot be
+  built, :func:`sample_aggregate` falls back to the reference path with one warning.
 
 Coordinates: ``(x, y)`` in pixels of the level, the centre of its top-left pixel at ``(0, 0)``; points
 outside the map read zeros (``grid_sample`` with ``align_corners=True`` and zero padding).
@@ -22,6 +22,7 @@ outside the map read zeros (``grid_sample`` with ``align_corners=True`` and zero
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 from pathlib import Path
 
@@ -159,11 +160,31 @@ def fused_available() -> bool:
     return True
 
 
+_NAME = "tiepoint_sample_project"
+
+
 @functools.cache
 def _extension():
     from torch.utils.cpp_extension import load
 
-    return load(name="tiepoint_sample_project", sources=[str(_SOURCE)], extra_cflags=["-O3"], verbose=False)
+    if not _is_built():
+        print(
+            "tiepoint: compiling the fused CLIDD sampler kernel (first use only, about 30 s; cached after)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return load(name=_NAME, sources=[str(_SOURCE)], extra_cflags=["-O3"], verbose=False)
+
+
+def _is_built() -> bool:
+    """Whether a compiled kernel is already in PyTorch's extension cache (``False`` when unsure)."""
+    try:
+        from torch.utils.cpp_extension import _get_build_directory
+
+        folder = Path(_get_build_directory(_NAME, verbose=False))
+    except Exception:  # noqa: BLE001 - a private helper of PyTorch: when it changes, say that we compile
+        return False
+    return any(folder.glob(f"{_NAME}*.so")) or any(folder.glob(f"{_NAME}*.pyd"))
 
 
 def _check(levels: list[Tensor], positions: list[Tensor], weights: list[Tensor]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from torch import nn
 from ..errors import CorruptFileError, WeightsError
 from ..weights import WEIGHTS_DIR
 
-__all__ = ["load_weights", "load_with_architecture"]
+__all__ = ["check_state", "load_weights", "load_with_architecture"]
 
 
 def load_weights(
@@ -27,19 +27,65 @@ def load_weights(
         missing_hint: appended to the message when the file is missing (e.g. how to train it).
 
     Raises:
-        WeightsError: no file at ``path``.
-        CorruptFileError: the file is unreadable or does not fit the architecture.
+        WeightsError: no file at ``path``, or a tensor of it holds NaN or infinite values, or every weight
+            tensor is zeros (see :func:`check_state`).
+        CorruptFileError: the file is empty, unreadable or does not fit the architecture.
     """
     if not path.is_file():
         raise WeightsError(f"no {what} weights at {path}{'; ' + missing_hint if missing_hint else ''}")
+    if path.stat().st_size == 0:
+        raise CorruptFileError(f"cannot load {what} weights from {path}: the file is empty (0 bytes)")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        state = checkpoint.get("model", checkpoint)
+    except Exception as error:
+        raise CorruptFileError(f"cannot load {what} weights from {path}: {_reason(error)}") from error
+    state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else checkpoint
+    if not isinstance(state, Mapping):
+        raise CorruptFileError(
+            f"cannot load {what} weights from {path}: it holds a {type(state).__name__}, not a state dict"
+        )
+    check_state(state, path, what)
+    try:
         model = build(checkpoint)
         model.load_state_dict(state)
     except Exception as error:
-        raise CorruptFileError(f"cannot load {what} weights from {path}: {error}") from error
+        raise CorruptFileError(f"cannot load {what} weights from {path}: {_reason(error)}") from error
     return model.eval()
+
+
+def check_state(state: Mapping[str, Any], path: Path | str, what: str) -> None:
+    """Refuse weights that cannot have come from training: a floating-point tensor with NaN or infinite
+    values (a diverged run), or weights whose every weight tensor of two or more dimensions (convolution
+    kernels, linear layers' matrices) is all zeros (a zero-filled file). Such weights load without complaint
+    and give no keypoints or thousands of meaningless ones. Single zero tensors are allowed: biases, and
+    layers initialised to zero (CLIDD's offset predictor before training).
+
+    Raises:
+        WeightsError: naming the file and the tensor.
+    """
+    matrices = []
+    for name, tensor in state.items():
+        if not torch.is_tensor(tensor) or not tensor.is_floating_point() or tensor.numel() == 0:
+            continue
+        if not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise WeightsError(
+                f"{what} weights {path}: tensor {name!r} holds {bad} NaN or infinite value(s) of "
+                f"{tensor.numel()} (a diverged training run?)"
+            )
+        if tensor.ndim >= 2:
+            matrices.append(tensor)
+    if matrices and not any(bool(tensor.any()) for tensor in matrices):
+        raise WeightsError(
+            f"{what} weights {path}: all {len(matrices)} weight tensors are zeros (a zero-filled or "
+            "untrained file)"
+        )
+
+
+def _reason(error: BaseException) -> str:
+    """The error's message, or its type when it has none (``torch.load`` of a truncated file)."""
+    message = str(error).strip()
+    return message if message else f"{type(error).__name__} (truncated or not a PyTorch weights file?)"
 
 
 def load_with_architecture(

@@ -26,6 +26,11 @@ as the other files are, see :mod:`tiepoint.io.h5`)::
         scores        (K,)   float32   match confidences
         image_size0   (2,)   int64     (width, height) of image 0; image_size1 the same for image 1
         attributes:   method -- the method name and options, a JSON string; complete
+                      source_size0, source_mtime_ns0, source_blake2b0 -- image 0's file when it was matched
+                      (as extraction records it); the same ending in 1 for image 1
+
+A rerun matches again the pairs whose image files changed since (another size, or another modification time
+and hash: :func:`check_images`), as extraction does; groups without the record are kept.
 
 In the merged files a pair keeps at most one match per keypoint on each side (the most confident), and each
 keypoint's score is the best confidence of the matches it came from.
@@ -34,6 +39,7 @@ keypoint's score is the best confidence of the matches it came from.
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,13 +50,50 @@ import numpy as np
 
 from .. import registry
 from ..errors import ImageError, OptionError
-from ..io.files import atomic_path
-from ..io.h5 import open_readable, pair_key, read_group, write_features, write_group, write_matches
+from ..io.files import atomic_path, output_lock
+from ..io.h5 import (
+    check_datasets,
+    open_readable,
+    pair_key,
+    read_group,
+    write_features,
+    write_group,
+    write_matches,
+)
 from ..types import Features
 from .backends import Backend
-from .matching import Pair, PairFailure, PairStage, PairStageSummary, process_pairs, unique_pairs
+from .extract import SOURCE_ATTRIBUTES, compare_source, image_source, recorded_source
+from .matching import (
+    InputChanged,
+    Pair,
+    PairFailure,
+    PairStage,
+    PairStageSummary,
+    process_pairs,
+    unique_pairs,
+)
 
 DENSE_DATASETS = ("keypoints0", "keypoints1", "scores", "image_size0", "image_size1")
+
+_DENSE_SHAPES = {
+    "keypoints0": (("K", 2), "f"),
+    "keypoints1": (("K", 2), "f"),
+    "scores": (("K",), "f"),
+    "image_size0": ((2,), "iu"),
+    "image_size1": ((2,), "iu"),
+}
+
+
+def validate_dense(
+    group: h5py.Group, pair: Pair | None = None, feature_file: h5py.File | None = None
+) -> None:
+    """Check a pair's dense matches (a :attr:`~tiepoint.pipeline.matching.PairStage.validate`): the shapes
+    and dtypes of :data:`DENSE_DATASETS` (``K`` agreeing), finite values.
+
+    Raises:
+        CorruptFileError: a check failed.
+    """
+    check_datasets(group, _DENSE_SHAPES)
 
 
 def matches_from_images(method: str, options: dict[str, Any]) -> bool:
@@ -78,13 +121,21 @@ def match_dense_chunk(
         names: the images of the chunk (unused: the images are read from the folder).
 
     Returns:
-        For each pair, its datasets (:data:`DENSE_DATASETS`), or a :class:`PairFailure` when an image of the
-        pair cannot be read (the chunk's other pairs still count).
+        For each pair, its datasets (:data:`DENSE_DATASETS`) and, under ``"sources"``, the attributes that
+        record its two image files (:func:`image_attributes`, taken before they were read); or a
+        :class:`PairFailure` when an image of the pair cannot be read (the chunk's other pairs still count).
     """
     method_name, frozen_options, root = settings
     method = registry.get_method(method_name, **dict(frozen_options))
-    results: list[dict[str, np.ndarray] | PairFailure] = []
+    results: list[dict[str, Any] | PairFailure] = []
+    sources: dict[str, dict[str, Any]] = {}  # per image of the chunk, taken before its first read
     for name0, name1 in pairs:
+        try:
+            for name in (name0, name1):
+                if name not in sources:
+                    sources[name] = image_source(Path(root) / name)
+        except OSError:
+            pass  # the method says what is wrong
         try:
             matches = method.match(Path(root) / name0, Path(root) / name1)
         except ImageError as error:
@@ -97,9 +148,42 @@ def match_dense_chunk(
                 "scores": np.asarray(matches.scores, np.float32),
                 "image_size0": np.asarray(matches.image_size0, np.int64),
                 "image_size1": np.asarray(matches.image_size1, np.int64),
+                "sources": image_attributes(sources.get(name0), sources.get(name1)),
             }
         )
     return results
+
+
+def image_attributes(source0: dict[str, Any] | None, source1: dict[str, Any] | None) -> dict[str, Any]:
+    """The attributes of a dense match group that record its image files: each attribute of
+    :data:`~tiepoint.pipeline.extract.SOURCE_ATTRIBUTES` followed by ``0`` or ``1`` (``source_size0`` ...),
+    from their :func:`~tiepoint.pipeline.extract.image_source`; none for an image without one."""
+    attrs = {}
+    for index, source in enumerate((source0, source1)):
+        if source:
+            attrs.update({f"{key}{index}": source[key] for key in SOURCE_ATTRIBUTES})
+    return attrs
+
+
+def check_images(group: h5py.Group, pair: Pair, root: Path, hashes: dict[str, str] | None = None) -> None:
+    """Compare the image files that a dense match group records (:func:`image_attributes`) with those in
+    ``root`` now, as extraction does (:func:`~tiepoint.pipeline.extract.compare_source`): same size and
+    modification time, or same size and hash (the recorded time is then updated). A group without the record
+    (an older tiepoint's) passes.
+
+    Raises:
+        InputChanged: an image file changed or is gone.
+    """
+    for index, name in enumerate(pair):
+        recorded = recorded_source(group.attrs, str(index))
+        if recorded is None:
+            continue
+        path = root / name
+        state = compare_source(path, recorded, hashes)
+        if state == "touched":
+            group.attrs[f"source_mtime_ns{index}"] = os.stat(path).st_mtime_ns
+        elif state != "same":
+            raise InputChanged(f"image {name} {'is gone' if state == 'missing' else 'changed'} since")
 
 
 def match_dense(
@@ -145,11 +229,20 @@ def match_dense(
     registry.get_method(method, **options)  # unknown options fail here, before any work
     method_json = dense_method_json(method, options)
 
-    def write(file: h5py.File, pair: Pair, datasets: dict[str, np.ndarray]) -> None:
-        write_group(file, pair_key(*pair), datasets, attrs={"method": method_json})
+    def write(file: h5py.File, pair: Pair, result: dict[str, Any]) -> None:
+        datasets = {key: result[key] for key in DENSE_DATASETS}
+        write_group(
+            file, pair_key(*pair), datasets, attrs={"method": method_json, **result.get("sources", {})}
+        )
+
+    hashes: dict[str, str] = {}
+
+    def validate(group: h5py.Group, pair: Pair, feature_file: h5py.File | None) -> None:
+        check_images(group, pair, Path(images), hashes)
+        validate_dense(group)
 
     settings = (method, tuple(sorted(options.items())), str(images))
-    stage = PairStage(match_dense_chunk, settings, write, method_json, "dense matches")
+    stage = PairStage(match_dense_chunk, settings, write, method_json, "dense matches", validate=validate)
     return process_pairs(stage, pairs, None, output, backend, chunk_size, overwrite, progress)
 
 
@@ -158,10 +251,13 @@ def read_dense_matches(source: str | Path | h5py.File, name0: str, name1: str) -
 
     Raises:
         KeyError: no complete dense matches for the pair.
+        CorruptFileError: they fail :func:`validate_dense`.
     """
-    return read_group(
-        source, pair_key(name0, name1), DENSE_DATASETS, f"dense matches for pair {name0!r}, {name1!r}"
-    )
+    key = pair_key(name0, name1)
+    with open_readable(source) as file:
+        data = read_group(file, key, DENSE_DATASETS, f"dense matches for pair {name0!r}, {name1!r}")
+        validate_dense(file[key])
+    return data
 
 
 def merge_points(points: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
@@ -208,7 +304,8 @@ def merge_dense(
     """Turn a dense match file into a feature file and a match file (see the module docstring).
 
     Both outputs are written whole and atomically (under a temporary name, then renamed), replacing any
-    already there: merging is quick, and its result depends on every pair.
+    already there: merging is quick, and its result depends on every pair. Each is locked meanwhile
+    (:func:`~tiepoint.io.files.output_lock`), so that no other run writes it at the same time.
 
     Args:
         pairs: the pairs to merge, all present in ``dense``.
@@ -225,6 +322,7 @@ def merge_dense(
         CorruptFileError: ``dense`` is not readable HDF5.
         KeyError: a pair has no dense matches.
         OptionError: ``cell`` is not positive.
+        tiepoint.io.files.OutputLockedError: another run is writing ``features`` or ``matches``.
     """
     if cell <= 0:
         raise OptionError(f"cell must be positive, got {cell}")
@@ -258,13 +356,22 @@ def merge_dense(
         np.maximum.at(best[name1], index1, scores)
 
     attrs = {"method": method}
-    with atomic_path(features) as temporary, h5py.File(temporary, "w") as file:
-        for name in sorted(keypoints):
-            empty = np.zeros((len(keypoints[name]), 0), np.float32)
-            write_features(file, name, Features(keypoints[name], best[name], empty, sizes[name]), attrs=attrs)
-    with atomic_path(matches) as temporary, h5py.File(temporary, "w") as file:
-        for (name0, name1), (indices, scores) in pair_indices.items():
-            write_matches(file, name0, name1, indices, scores, len(keypoints[name0]), attrs=attrs)
+    fingerprints = {}
+    with output_lock(features), output_lock(matches):  # both, so that the pair is written by one run
+        with atomic_path(features) as temporary, h5py.File(temporary, "w") as file:
+            for name in sorted(keypoints):
+                empty = np.zeros((len(keypoints[name]), 0), np.float32)
+                merged = Features(keypoints[name], best[name], empty, sizes[name])
+                fingerprints[name] = write_features(file, name, merged, attrs=attrs)
+        with atomic_path(matches) as temporary, h5py.File(temporary, "w") as file:
+            for (name0, name1), (indices, scores) in pair_indices.items():
+                made_from = {
+                    "features_fingerprint0": fingerprints[name0],
+                    "features_fingerprint1": fingerprints[name1],
+                }
+                write_matches(
+                    file, name0, name1, indices, scores, len(keypoints[name0]), attrs={**attrs, **made_from}
+                )
     return {
         "images": len(keypoints),
         "keypoints": sum(len(k) for k in keypoints.values()),

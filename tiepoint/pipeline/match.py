@@ -7,6 +7,7 @@ the result can be read back with :func:`~tiepoint.io.h5.read_features` and
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,10 @@ import numpy as np
 
 from .. import api
 from ..errors import EstimationError
+from ..geometry.reliability import NAMES
 from ..io.files import atomic_path, write_json
 from ..io.h5 import write_features, write_matches
+from ..io.image import load_image
 from ..types import Features, Geometry, Matches
 from ..viz import plot_matches
 
@@ -30,7 +33,8 @@ class PairResult:
     Attributes:
         names: the names of the two images in the output files.
         matches: all matches.
-        geometry: the estimated model, or ``None`` when none was asked for or none could be found.
+        geometry: the estimated model, or ``None`` when none was asked for or none could be found; an
+            estimated model may be unreliable (:attr:`Geometry.reliable <tiepoint.types.Geometry.reliable>`).
         failure: why no geometry was found, if so.
         files: the written files by kind (``figure``, ``features``, ``matches``, ``summary``).
     """
@@ -40,12 +44,28 @@ class PairResult:
     geometry: Geometry | None
     failure: str | None
     files: dict[str, Path]
+    orientation: str = "stored"
+    """How the pixels were read: ``"stored"`` (as in the file) or ``"exif"`` (turned upright)."""
+
+    @property
+    def reliable(self) -> bool | None:
+        """Whether a reliable model was found; ``None`` when no model was asked for."""
+        if self.geometry is None:
+            return None if self.failure is None else False
+        return self.geometry.reliable
+
+    @property
+    def exit_status(self) -> int:
+        """The exit status of ``tiepoint match``: 1 when a model was asked for and no reliable one was found
+        (estimation failed, or the model's inliers could be chance), else 0."""
+        return 1 if self.reliable is False else 0
 
     def to_dict(self) -> dict[str, Any]:
         m, g = self.matches, self.geometry
         return {
             "images": list(self.names),
             "method": m.method,
+            "orientation": self.orientation,
             "num_keypoints": [None if f is None else len(f) for f in (m.features0, m.features1)],
             "num_matches": len(m),
             "rotation1_deg": m.info.get("rotation1_deg", 0),
@@ -60,7 +80,11 @@ class PairResult:
                 "threshold_px": g.threshold,
                 "num_inliers": g.num_inliers,
                 "matrix": g.matrix.tolist(),
+                "reliable": g.reliable,
+                "reason": g.reason,
+                "log10_nfa": None if g.log10_nfa is None or not math.isfinite(g.log10_nfa) else g.log10_nfa,
             },
+            "reliable": self.reliable,
             "failure": self.failure,
             "files": {kind: str(path) for kind, path in self.files.items()},
         }
@@ -75,7 +99,11 @@ class PairResult:
             lines.append(f"matched with image 1 zoomed {zoom1:g}x relative to image 0 (view search)")
         if m.info.get("aligned", False):
             lines.append("matched again with image 1 warped onto image 0 by the first homography (align)")
-        if g is not None:
+        if g is not None and not g.reliable:
+            count, _, why = g.reason.partition(": ")
+            name = NAMES.get(g.model, g.model).split(" ", 1)[-1]
+            lines.append(f"no reliable {name} ({count})" + (f": {why}" if why else ""))
+        elif g is not None:
             lines.append(f"{g.model} ({g.estimator}, {g.threshold:g} px): {g.num_inliers} inliers")
             lines.append(
                 np.array2string(g.matrix / (g.matrix[2, 2] if g.model == "homography" else 1), precision=5)
@@ -112,6 +140,7 @@ def match_pair(
     estimator: str = "poselib",
     threshold: float | None = None,
     output_dir: str | Path | None = "outputs/match",
+    orientation: str = "stored",
     **options: Any,
 ) -> PairResult:
     """Match two image files, estimate a model, and write the figure, HDF5 files and a JSON summary.
@@ -124,9 +153,14 @@ def match_pair(
         threshold: inlier threshold in pixels (the model's default when ``None``).
         output_dir: folder for ``matches.png``, ``features.h5``, ``matches.h5``, ``summary.json``;
             ``None`` writes nothing.
+        orientation: ``"stored"`` reads the pixels as the files store them (as COLMAP and hloc do);
+            ``"exif"`` turns them as the EXIF orientation tag says (as an image viewer shows them). Keypoints
+            refer to the pixels as read.
         **options: options of the method.
     """
     names = image_names(Path(image0), Path(image1))
+    if orientation != "stored":
+        image0, image1 = (load_image(path, orientation=orientation) for path in (image0, image1))
     matches = api.match(image0, image1, method=method, **options)
     geometry, failure = None, None
     if model is not None:
@@ -134,12 +168,14 @@ def match_pair(
             geometry = api.estimate(matches, model, threshold=threshold, estimator=estimator)
         except EstimationError as error:
             failure = str(error)
-    result = PairResult(names, matches, geometry, failure, {})
+    result = PairResult(names, matches, geometry, failure, {}, orientation)
     if output_dir is None:
         return result
 
     output_dir = Path(output_dir)
     title = matches.method + (f", {geometry.model}" if geometry else "")
+    if geometry is not None and not geometry.reliable:
+        title += " (not reliable)"
     result.files["figure"] = output_dir / "matches.png"
     plot_matches(
         image0,

@@ -6,10 +6,17 @@ This is what ``tiepoint match-pairs`` runs::
 
 Matches are written as hloc's ``matches0`` / ``matching_scores0`` (:func:`tiepoint.io.h5.write_matches`),
 so the file is usable by hloc and by :func:`tiepoint.io.colmap.write_database`. A rerun skips the pairs
-already in the file; an interrupted run leaves the finished pairs in ``matches.h5`` (see
-:func:`tiepoint.io.h5.open_for_update`). With ``backend="ray"``, chunks of pairs are matched on Ray workers
-(see :mod:`tiepoint.pipeline.backends`); the features each chunk needs are put in Ray's object store once per
-image and the matches come back as arrays that this process writes.
+already in the file, except those made from features that changed since and those whose stored group fails
+its checks (:func:`tiepoint.io.h5.check_matches` against the images' keypoint counts). Each pair's group
+records the :data:`~tiepoint.io.h5.FINGERPRINT` of the features of its two images (attributes
+``features_fingerprint0`` and ``features_fingerprint1``, see :class:`FeatureFingerprints`): a pair whose
+images were extracted again since, with other results, is matched again (:attr:`PairStageSummary.changed`),
+whatever their keypoint counts. Groups without these attributes (hloc's, an older tiepoint's) are kept as
+they are. An interrupted run leaves the finished pairs in ``matches.h5`` (see
+:func:`tiepoint.io.h5.open_for_update`, which also keeps a second run off the same output). With
+``backend="ray"``, chunks of pairs are matched on Ray workers (see :mod:`tiepoint.pipeline.backends`); the
+features each chunk needs are put in Ray's object store once per image and the matches come back as arrays
+that this process writes.
 
 :func:`process_pairs` runs a :class:`PairStage`: the driver shared with geometric verification
 (:mod:`tiepoint.pipeline.verify`) and dense matching (:mod:`tiepoint.pipeline.dense`).
@@ -34,8 +41,19 @@ from tqdm import tqdm
 
 from .. import registry
 from ..api import RECONSTRUCTION_METHOD
-from ..errors import OptionError
-from ..io.h5 import COMPLETE, feature_attribute, open_for_update, pair_key, read_features, write_matches
+from ..errors import CorruptFileError, OptionError, TiepointError
+from ..io.h5 import (
+    COMPLETE,
+    check_matches,
+    feature_attribute,
+    feature_fingerprint,
+    open_file,
+    open_for_update,
+    open_readable,
+    pair_key,
+    read_features,
+    write_matches,
+)
 from ..types import Features
 from .backends import Backend, chunked, get_backend
 from .extract import check_same_method
@@ -43,6 +61,17 @@ from .extract import check_same_method
 logger = logging.getLogger("tiepoint")
 
 Pair = tuple[str, str]
+
+
+class InputChanged(Exception):
+    """Raised by a :attr:`PairStage.validate` hook: the stored group was made from inputs that have changed
+    since (features extracted again, images replaced); the pair is computed again and reported in
+    :attr:`PairStageSummary.changed`. The message says what changed."""
+
+
+class StaleInputError(TiepointError, ValueError):
+    """A stage's input file was made from other inputs than those given with it now (matches of features
+    extracted again since): the stage that makes it must be run again first."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +93,10 @@ class PairStageSummary:
         skipped: pairs already in ``output``.
         failed: ``(pair, reason)`` of the pairs that failed, alone (:class:`PairFailure`) or with their chunk
             (a worker died, an error): a rerun computes them.
+        invalid: pairs that were in ``output`` but failed the stage's checks (:attr:`PairStage.validate`), so
+            computed again (they are in ``done`` or ``failed`` too).
+        changed: pairs that were in ``output`` but made from inputs that changed since (features extracted
+            again, images replaced: :class:`InputChanged`), so computed again (in ``done`` or ``failed`` too).
         seconds: wall-clock time of the run.
     """
 
@@ -71,12 +104,17 @@ class PairStageSummary:
     done: list[Pair] = field(default_factory=list)
     skipped: list[Pair] = field(default_factory=list)
     failed: list[tuple[Pair, str]] = field(default_factory=list)
+    invalid: list[Pair] = field(default_factory=list)
+    changed: list[Pair] = field(default_factory=list)
     seconds: float = 0.0
 
     def __str__(self) -> str:
+        why = [f"{len(self.changed)} with changed inputs"] if self.changed else []
+        why += [f"{len(self.invalid)} of them invalid in the file"] if self.invalid else []
+        redone = f" ({', '.join(why)})" if why else ""
         return (
-            f"{len(self.done)} pairs done, {len(self.skipped)} already there, {len(self.failed)} failed "
-            f"in {self.seconds:.1f} s -> {self.output}"
+            f"{len(self.done)} pairs done{redone}, {len(self.skipped)} already there, "
+            f"{len(self.failed)} failed in {self.seconds:.1f} s -> {self.output}"
         )
 
 
@@ -109,6 +147,11 @@ class PairStage:
         method_json: stored as each group's ``method`` attribute; resuming with another value is refused.
         what: what the groups hold, for messages (``"matches"``).
         payload: per-pair data the worker needs besides the features (e.g. the matches to verify).
+        validate: ``validate(group, pair, feature_file)`` checks a stored group when resuming and raises
+            :class:`~tiepoint.errors.CorruptFileError` if it is invalid, or :class:`InputChanged` if it was
+            made from inputs that changed since (the pair is then computed again); ``feature_file`` is the
+            open feature file, or ``None`` for a stage without one. ``group`` may be updated (its file is the
+            output being written).
     """
 
     worker: Callable[..., list[Any]]
@@ -117,6 +160,7 @@ class PairStage:
     method_json: str
     what: str
     payload: Callable[[Pair], Any] | None = None
+    validate: Callable[[h5py.Group, Pair, h5py.File | None], None] | None = None
 
 
 def process_pairs(
@@ -140,21 +184,33 @@ def process_pairs(
         output: the HDF5 output, one group per pair under :func:`~tiepoint.io.h5.pair_key`.
         backend: ``"local"``, ``"ray"`` or a :class:`~tiepoint.pipeline.backends.Backend`.
         chunk_size: pairs per task.
-        overwrite: compute again the pairs already in ``output``.
+        overwrite: compute again the pairs already in ``output``; replace an ``output`` that is not readable
+            HDF5.
         progress: show a progress bar.
+
+    Returns:
+        The summary, once ``output`` is in place and holds every pair listed in ``done`` and ``skipped``.
 
     Raises:
         OptionError: ``output`` holds groups made with another ``stage.method_json``.
         KeyError: an image of a pair has no features in ``features``.
+        tiepoint.io.files.OutputLockedError: another run is writing ``output``.
+        CorruptFileError: ``output`` is not readable HDF5 (without ``overwrite``), or does not hold what this
+            run wrote once it is done.
     """
     start = time.perf_counter()
     pairs = unique_pairs(pairs)
     summary = PairStageSummary(Path(output))
     runner = get_backend(backend)
-    opened = nullcontext(None) if features is None else h5py.File(features, "r")
-    with open_for_update(output) as file, opened as feature_file:
+    opened = nullcontext(None) if features is None else open_file(features)
+    with open_for_update(output, replace_corrupt=overwrite) as file, opened as feature_file:
         present = [] if overwrite else [p for p in pairs if _has_group(file, pair_key(*p))]
         check_same_method(file, [pair_key(*p) for p in present], stage.method_json, Path(output), stage.what)
+        summary.changed, summary.invalid = _recheck(file, present, stage, feature_file)
+        redo = set(summary.changed) | set(summary.invalid)
+        for pair in redo:
+            del file[pair_key(*pair)]
+        present = [p for p in present if p not in redo]
         done = set(present)
         summary.skipped = present
         todo = sorted(p for p in pairs if p not in done)  # sorted: a chunk's pairs share images
@@ -174,9 +230,100 @@ def process_pairs(
                             summary.done.append(pair)
                     file.flush()  # a killed run keeps this chunk
                 bar.update(len(chunk))
+    _check_written(Path(output), summary.done + summary.skipped)
     summary.seconds = time.perf_counter() - start
     logger.info("%s: %s", stage.what, summary)
     return summary
+
+
+def _recheck(
+    file: h5py.File, present: list[Pair], stage: PairStage, feature_file: h5py.File | None
+) -> tuple[list[Pair], list[Pair]]:
+    """The pairs among ``present`` to compute again (logged): those whose stored group was made from inputs
+    that changed since, and those whose group fails ``stage.validate``."""
+    if stage.validate is None:
+        return [], []
+    changed, invalid = [], []
+    for pair in present:
+        try:
+            stage.validate(file[pair_key(*pair)], pair, feature_file)
+        except InputChanged as change:
+            logger.info("%s of %s %s: computing them again: %s", stage.what, *pair, change)
+            changed.append(pair)
+        except (CorruptFileError, KeyError) as error:
+            logger.warning("%s of %s %s: computing them again: %s", stage.what, *pair, error)
+            invalid.append(pair)
+    return changed, invalid
+
+
+def check_recorded(group: h5py.Group, current: dict[str, Callable[[], Any]]) -> None:
+    """Compare what a stored group records it was made from with the inputs now.
+
+    Args:
+        group: a stored group.
+        current: attribute name -> a function giving that input's value now; called only for attributes the
+            group holds (groups written by hloc or an older tiepoint record nothing: they are kept).
+
+    Raises:
+        InputChanged: a recorded value differs from the current one.
+    """
+    for key, value_now in current.items():
+        recorded = group.attrs.get(key)
+        if recorded is None:
+            continue
+        recorded = recorded.decode() if isinstance(recorded, bytes) else recorded
+        if recorded != value_now():
+            raise InputChanged(f"its attribute {key!r} records other inputs than those given now")
+
+
+class FeatureFingerprints:
+    """The :func:`~tiepoint.io.h5.feature_fingerprint` of each image of a feature file, each found once (a
+    feature file written by hloc or an older tiepoint holds none: the features are then read to compute it).
+
+    Args:
+        features: the feature file's path (opened for reading when a fingerprint is not known yet).
+    """
+
+    def __init__(self, features: str | Path) -> None:
+        self.features = Path(features)
+        self.known: dict[str, str] = {}
+
+    def __call__(self, name: str, file: h5py.File | None = None) -> str:
+        """The fingerprint of ``name``'s features, from ``file`` if given (the open feature file)."""
+        if name not in self.known:
+            self.known[name] = feature_fingerprint(self.features if file is None else file, name)
+        return self.known[name]
+
+    def record(self, pair: Pair) -> dict[str, str]:
+        """The attributes that record the features of ``pair``: ``features_fingerprint0`` and ``1``."""
+        return {f"features_fingerprint{i}": self(name) for i, name in enumerate(pair)}
+
+    def check(self, group: h5py.Group, pair: Pair, file: h5py.File | None = None) -> None:
+        """Raise :class:`InputChanged` if ``group`` records other features of ``pair``'s images than those
+        of the feature file now (see :func:`check_recorded`)."""
+        try:
+            check_recorded(
+                group,
+                {f"features_fingerprint{i}": (lambda n=name: self(n, file)) for i, name in enumerate(pair)},
+            )
+        except InputChanged:
+            raise InputChanged("the features of its images were extracted again since") from None
+
+
+def _check_written(output: Path, pairs: list[Pair]) -> None:
+    """Make sure that ``output``, now in place, holds every pair this run reports as done or kept.
+
+    Raises:
+        CorruptFileError: some are missing (another process wrote the file meanwhile).
+    """
+    with open_readable(output) as file:
+        missing = [pair for pair in pairs if not _has_group(file, pair_key(*pair))]
+    if missing:
+        raise CorruptFileError(
+            f"{output} holds {len(pairs) - len(missing)} of the {len(pairs)} pairs this run computed or kept "
+            f"(missing: {missing[0][0]} {missing[0][1]}{', ...' if len(missing) > 1 else ''}); another "
+            "process wrote it meanwhile; run again"
+        )
 
 
 def _tasks(
@@ -279,15 +426,39 @@ def match_pairs(
     pairs = list(pairs)
     _check_extractor(features, pairs, extractor_name, method)
     method_json = json.dumps({"name": f"{extractor_name}+{matcher_name}", "config": options}, sort_keys=True)
+    fingerprints = FeatureFingerprints(features)
 
     def write(file: h5py.File, pair: Pair, value: tuple[np.ndarray, np.ndarray, int]) -> None:
         indices, scores, count = value
-        write_matches(file, pair[0], pair[1], indices, scores, count, attrs={"method": method_json})
+        attrs = {"method": method_json, **fingerprints.record(pair)}
+        write_matches(file, pair[0], pair[1], indices, scores, count, attrs=attrs)
+
+    def validate(group: h5py.Group, pair: Pair, feature_file: h5py.File | None) -> None:
+        fingerprints.check(group, pair, feature_file)  # first: other features often have another count
+        validate_matches(group, pair, feature_file)
 
     stage = PairStage(
-        match_chunk, (matcher_name, tuple(sorted(options.items()))), write, method_json, "matches"
+        match_chunk,
+        (matcher_name, tuple(sorted(options.items()))),
+        write,
+        method_json,
+        "matches",
+        validate=validate,
     )
     return process_pairs(stage, pairs, features, output, backend, chunk_size, overwrite, progress)
+
+
+def validate_matches(group: h5py.Group, pair: Pair, feature_file: h5py.File | None) -> None:
+    """A :attr:`PairStage.validate` for match groups: :func:`~tiepoint.io.h5.check_matches` against the
+    keypoint counts of the pair's images in ``feature_file``."""
+    counts = [None, None]
+    if feature_file is not None:
+        for i, name in enumerate(pair):
+            keypoints = feature_file.get(f"{name}/keypoints")
+            if not isinstance(keypoints, h5py.Dataset):
+                raise KeyError(f"no features for image {name!r} in {feature_file.filename}")
+            counts[i] = int(keypoints.shape[0]) if keypoints.ndim else 0
+    check_matches(group, *counts)
 
 
 def _check_extractor(features: str | Path, pairs: Sequence[Pair], extractor_name: str, method: str) -> None:

@@ -21,28 +21,41 @@ result is normalised per centre, square-rooted (signed) and L2-normalised. It ne
 learned ones, and costs a few milliseconds per image. It finds true neighbours far better than mean-pooled
 descriptors (docs/reconstruction.md).
 
-Pairs files hold one pair per line, the two names separated by a space, or by a tab when a name contains
-a space; lines starting with ``#`` are comments.
+**Pairs files** are hloc's: one pair per line, ``name0 name1``, and nothing else (no header, no comments).
+They are read by hloc's rules: each line is split on whitespace into exactly two names, empty lines are
+skipped, and every other line is data, so an image named ``#1.png`` is an image, not a comment. A name
+holding whitespace cannot be written in this format (hloc would split it), so such names are refused. How a
+file was made (the strategy and the images it paired) is recorded beside it in ``PAIRS.json``
+(:func:`provenance_path`), which :func:`make_pairs` reads to decide whether the file can be reused.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..errors import OptionError
-from ..io.files import atomic_path
-from ..io.h5 import list_feature_names, read_features
+from ..errors import OptionError, OutputConflictError
+from ..io.files import atomic_path, write_json
+from ..io.h5 import feature_fingerprint, list_feature_names, open_readable, read_features
 
 logger = logging.getLogger("tiepoint")
 
 Pair = tuple[str, str]
 
 STRATEGIES = ("exhaustive", "sequential:K", "retrieval:K", "PATH to a pairs file")
+
+PROVENANCE_FORMAT = "tiepoint pairs provenance 1"
+"""The ``format`` field of a pairs file's provenance record (:func:`provenance_path`)."""
+
+RETRIEVAL_SETTINGS = {"aggregation": "vlad", "num_words": 64, "max_samples": 50_000, "seed": 0}
+"""How :func:`select_pairs` describes images for ``retrieval:K`` (recorded in the provenance)."""
 
 
 @dataclass(frozen=True)
@@ -265,52 +278,177 @@ def make_pairs(
     overwrite: bool = False,
     names: Sequence[str] | None = None,
 ) -> list[Pair]:
-    """Select pairs (:func:`select_pairs`) and write them to a pairs file; reuse the file if it exists.
+    """Select pairs (:func:`select_pairs`) and write them to a pairs file, with their provenance beside it.
 
-    ``features`` may be ``None`` when ``names`` are given and the strategy needs no descriptors (not
-    retrieval).
+    An existing ``output`` is reused when its provenance (:func:`provenance_path`) says it was made with the
+    same strategy from the same images (and, for a pairs file given as the strategy, the same file contents);
+    when it was made otherwise, it is made again. ``features`` may be ``None`` when ``names`` are given and
+    the strategy needs no descriptors (not retrieval).
+
+    Args:
+        features: the feature file (image names and, for retrieval, descriptors).
+        output: the pairs file to write.
+        strategy: see :func:`parse_strategy`.
+        overwrite: make the file again even if it could be reused, and replace a file without provenance.
+        names: the images to pair (default: every image in ``features``, sorted by name).
 
     Returns:
-        The pairs, as written (or as read from an existing ``output``).
+        The pairs, as written (or as read from a reused ``output``).
+
+    Raises:
+        OptionError: a bad strategy; an image name holding whitespace; or ``output`` exists without a
+            provenance record (not made by :func:`make_pairs`), and ``overwrite`` is false.
     """
     output = Path(output)
+    strategy = parse_strategy(strategy)
+    names = list(names) if names is not None else list_feature_names(features)
+    wanted = pairs_made_from(strategy, names, features)
     if output.is_file() and not overwrite:
-        logger.info("reusing the pairs in %s", output)
-        return read_pairs(output)
+        recorded = read_provenance(output)
+        if recorded is None:
+            raise OutputConflictError(
+                output,
+                f"{output} exists but has no record of how it was made ({provenance_path(output)} is "
+                "missing or does not match it)",
+            )
+        if recorded.get("made_from") == wanted:
+            logger.info("reusing the pairs in %s", output)
+            return read_pairs(output)
+        logger.info(
+            "%s was made %s; making it again %s", output, _describe(recorded["made_from"]), _describe(wanted)
+        )
     pairs = select_pairs(features, strategy, names)
-    write_pairs(output, pairs, header=f"pairs: {parse_strategy(strategy)}")
+    provenance = {"made_from": wanted, "features": None if features is None else str(features)}
+    write_pairs(output, pairs, provenance=provenance)
     return pairs
 
 
-def write_pairs(path: str | Path, pairs: Sequence[Pair], header: str | None = None) -> Path:
-    """Write a pairs file atomically (see the module docstring for the format)."""
-    lines = [f"# {header}"] if header else []
-    for name0, name1 in pairs:
-        separator = "\t" if " " in name0 or " " in name1 else " "
-        if "\t" in name0 + name1 or "\n" in name0 + name1:
-            raise ValueError(
-                f"image names with tabs or newlines cannot go in a pairs file: {name0!r}, {name1!r}"
-            )
-        lines.append(f"{name0}{separator}{name1}")
+def pairs_made_from(
+    strategy: str | PairStrategy, names: Sequence[str], features: str | Path | None = None
+) -> dict[str, Any]:
+    """What a pairs file made by :func:`make_pairs` depends on: the strategy, the images in the order they
+    were paired, and the contents of a pairs file given as the strategy, or the retrieval settings and the
+    fingerprints of the features retrieval compared (so that a re-extracted image is paired again)."""
+    strategy = parse_strategy(strategy)
+    made_from: dict[str, Any] = {"strategy": str(strategy), "images": list(names)}
+    if strategy.kind == "file":
+        made_from["source_sha256"] = hashlib.sha256(strategy.path.read_bytes()).hexdigest()
+    if strategy.kind == "retrieval":
+        made_from["retrieval"] = dict(RETRIEVAL_SETTINGS)
+        if features is not None:
+            with open_readable(features) as file:
+                made_from["features"] = {name: feature_fingerprint(file, name) for name in names}
+    return made_from
+
+
+def _describe(made_from: dict[str, Any]) -> str:
+    return f"with {made_from.get('strategy')} from {len(made_from.get('images', []))} images"
+
+
+def provenance_path(path: str | Path) -> Path:
+    """The provenance record of a pairs file: ``PATH.json`` beside it (``pairs.txt.json``)."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def read_provenance(path: str | Path) -> dict[str, Any] | None:
+    """The provenance record of a pairs file, or ``None`` if it is missing, unreadable, or was written for
+    other contents than the file now holds (its ``pairs_sha256``)."""
+    path = Path(path)
+    try:
+        record = json.loads(provenance_path(path).read_text())
+        contents = path.read_bytes()
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != PROVENANCE_FORMAT:
+        return None
+    if record.get("pairs_sha256") != hashlib.sha256(contents).hexdigest():
+        return None
+    return record
+
+
+def check_pair_name(name: str) -> str:
+    """``name`` if it can stand in a pairs file (non-empty, no whitespace).
+
+    Raises:
+        OptionError: otherwise, naming the image.
+    """
+    if not isinstance(name, str) or name.split() != [name]:
+        raise OptionError(
+            f"image name {name!r} cannot go in a pairs file: pairs files are hloc's format, two names per "
+            "line split on whitespace, so names must be non-empty and hold no spaces, tabs or newlines; "
+            "rename the image"
+        )
+    return name
+
+
+def write_pairs(
+    path: str | Path,
+    pairs: Sequence[Pair],
+    header: str | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> Path:
+    """Write a pairs file atomically, in hloc's format (``name0 name1`` per line, nothing else).
+
+    Args:
+        path: the pairs file.
+        pairs: ``(name0, name1)`` pairs.
+        header: a description of the pairs; kept in the provenance record (never in the pairs file).
+        provenance: fields of the provenance record (:func:`provenance_path`), e.g. ``made_from``. With
+            neither ``header`` nor ``provenance``, a record left beside ``path`` is removed (it would describe
+            other pairs).
+
+    Raises:
+        OptionError: an image name holds whitespace or is empty (:func:`check_pair_name`).
+    """
+    path = Path(path)
+    lines = [f"{check_pair_name(name0)} {check_pair_name(name1)}" for name0, name1 in pairs]
+    text = "".join(line + "\n" for line in lines)
+    record_path = provenance_path(path)
+    record_path.unlink(missing_ok=True)  # first: a crash below must not leave a record of other pairs
     with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    return Path(path)
+        tmp.write_text(text)
+    if header is not None or provenance is not None:
+        record = {"format": PROVENANCE_FORMAT, **(provenance or {})}
+        if header is not None:
+            record["description"] = header
+        record["num_pairs"] = len(lines)
+        record["pairs_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        write_json(record_path, record)
+    return path
 
 
 def read_pairs(path: str | Path) -> list[Pair]:
-    """Read a pairs file: one pair per line, names separated by a tab or by whitespace.
+    """Read a pairs file by hloc's rules: each line split on whitespace into exactly two names; empty lines
+    are skipped; there are no comments (``#1.png`` is a name).
 
     Raises:
         FileNotFoundError: no such file.
-        OptionError: a line that does not hold exactly two names.
+        OptionError: a line that does not hold exactly two names, or the file is not text.
     """
     path = Path(path)
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as error:
+        raise OptionError(
+            f"pairs file {path} is not text ({error.reason} at byte {error.start}); give a file with two "
+            "image names per line"
+        ) from None
     pairs = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
+    for number, line in enumerate(text.split("\n"), start=1):
+        fields = line.split()
+        if not fields:
             continue
-        fields = line.split("\t") if "\t" in line else line.split()
-        if len(fields) < 2 or ("\t" in line and len(fields) != 2):
-            raise OptionError(f"pairs file {path}, line {number}: expected two image names, got {line!r}")
-        pairs.append((fields[0].strip(), fields[1].strip()))
+        if len(fields) != 2:
+            hint = ""
+            if line.lstrip().startswith("#"):
+                hint = (
+                    " (pairs files have no comment lines; earlier tiepoint versions wrote a '# pairs: ...' "
+                    "header: delete that line)"
+                )
+            raise OptionError(
+                f"pairs file {path}, line {number}: expected two image names separated by whitespace, got "
+                f"{line!r}{hint}"
+            )
+        pairs.append((fields[0], fields[1]))
     return pairs

@@ -31,8 +31,23 @@ its own, so, as in hloc, retrieval uses features of its own.
 
 **Resuming.** Every output is written atomically or through a ``.partial`` file, so a run that is
 interrupted (Ctrl-C, a crash, a dead worker) leaves only complete files. Running the same command again
-skips the images and pairs the HDF5 files already hold and the pairs file if present; the database and the
-mapping are redone only when an earlier stage did new work or their output is missing.
+skips the images and pairs the HDF5 files already hold. The pairs file, the database and the model each
+record what they were made from (``pairs.txt.json``, ``database.db.json``, ``sparse/provenance.json``) and
+are reused only when that is unchanged: other pairs options or another set of images remake the pairs; new
+work in an earlier stage, other pairs or cameras, or a database that fails its integrity check rebuild the
+database; a rebuilt database or other mapper options map again. A new model replaces ``sparse/`` only once
+mapping has produced one: a mapping that registers nothing keeps the previous model.
+
+**Status.** ``summary.json`` holds ``status``: ``"complete"``; ``"incomplete"`` when images were skipped
+(each listed in ``skipped_images`` with its reason); ``"unreliable"`` when a camera of the model came out
+with implausible intrinsics (listed in ``implausible_cameras``, see
+:func:`~tiepoint.io.colmap.implausible_intrinsics`): such a model can have a small reprojection error and
+wrong poses; ``"failed"`` when mapping registered no image. :attr:`ReconstructionResult.exit_status` is the
+command's exit status: 0 when complete, else 1.
+
+**Cameras.** By default images share a camera when they share their EXIF camera and size, or their size
+when they have no EXIF, with the EXIF focal length as a prior (``CameraOptions.mode``, see
+:func:`~tiepoint.io.colmap.camera_descriptions`).
 
 Extraction, matching and verification run on the ``local`` backend or on Ray (``backend="ray"``): see
 :mod:`tiepoint.pipeline.backends`. The mapper always runs here (pycolmap, multi-threaded).
@@ -40,12 +55,17 @@ Extraction, matching and verification run on the ``local`` backend or on Ray (``
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,16 +73,27 @@ import numpy as np
 
 from .. import registry
 from ..api import RECONSTRUCTION_METHOD
-from ..errors import ImageError, OptionError, TiepointError
-from ..io.colmap import DEFAULT_CAMERA, CameraOptions, import_pycolmap, write_database
-from ..io.files import write_json
+from ..errors import CorruptFileError, ImageError, OptionError, OutputConflictError, TiepointError
+from ..io.colmap import (
+    DEFAULT_CAMERA,
+    MAX_CORNER_DISTORTION,
+    CameraOptions,
+    database_counts,
+    database_focal_priors,
+    database_problem,
+    implausible_cameras,
+    import_pycolmap,
+    write_database,
+)
+from ..io.files import output_lock, write_json
+from ..io.h5 import list_feature_names
 from ..io.image import load_image
 from ..viz import plot_reconstruction
 from .backends import Backend, get_backend
 from .dense import match_dense, matches_from_images, merge_dense
 from .extract import extract_features, find_images
 from .matching import match_pairs
-from .pairs import make_pairs, parse_strategy
+from .pairs import check_pair_name, make_pairs, pairs_made_from, parse_strategy, read_provenance
 from .verify import DEFAULT_VERIFICATION, VerificationOptions, verify_pairs
 
 logger = logging.getLogger("tiepoint")
@@ -83,6 +114,10 @@ DENSE_FILES = {"dense": "dense_matches.h5", "retrieval": "retrieval_features.h5"
 """The further outputs of :func:`reconstruct` with a dense method (:mod:`~tiepoint.pipeline.dense`): each
 pair's points, merged into the ``features`` and ``matches`` files; and, with ``retrieval:K`` pairs only, the
 features whose global descriptors chose the pairs."""
+
+PROVENANCE_FILES = {"database": "database.db.json", "model": "sparse/provenance.json"}
+"""What the database and the model were made from (besides ``pairs.txt.json``, see
+:func:`~tiepoint.pipeline.pairs.provenance_path`), relative to the output folder."""
 
 DENSE_RETRIEVAL_METHOD = "sift"
 """The extractor whose descriptors choose a dense method's ``retrieval:K`` pairs (VLAD, see
@@ -120,11 +155,14 @@ def run_mapper(
     output: str | Path,
     camera: CameraOptions = DEFAULT_CAMERA,
     options: MapperOptions = MapperOptions(),
+    provenance: dict[str, Any] | None = None,
 ) -> list[Any]:
     """Run pycolmap's incremental mapping on a database; write the models to ``output/0``, ``output/1``, ...
 
-    The models are sorted by the number of registered images, largest first (``output/0``). ``output`` is
-    replaced as a whole once mapping has finished, so it never holds a half-written model.
+    The models are sorted by the number of registered images, largest first (``output/0``). They are written
+    to ``output.partial`` and swapped in for ``output`` only once mapping has produced at least one model, so
+    ``output`` never holds a half-written model, and a mapping that fails or registers nothing leaves the
+    previous ``output`` as it was.
 
     Args:
         database: a COLMAP database with verified matches (:func:`~tiepoint.io.colmap.write_database`).
@@ -132,9 +170,11 @@ def run_mapper(
         output: the model folder.
         camera: with ``refine=False`` the intrinsics stay as given.
         options: mapper options.
+        provenance: written to ``output/provenance.json`` with the models (what they were made from).
 
     Returns:
-        The ``pycolmap.Reconstruction`` objects, largest first (empty if none could be started).
+        The ``pycolmap.Reconstruction`` objects, largest first (empty if none could be started; ``output``
+        is then untouched).
     """
     pycolmap = import_pycolmap()
     if not Path(database).is_file():
@@ -151,18 +191,47 @@ def run_mapper(
         pipeline.ba_refine_extra_params = False
     output = Path(output)
     scratch = output.with_name(output.name + ".partial")
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    models = pycolmap.incremental_mapping(str(database), str(image_root), str(scratch / "raw"), pipeline)
-    ordered = sorted(models.values(), key=lambda r: r.num_reg_images(), reverse=True)
-    for index, model in enumerate(ordered):
-        (scratch / str(index)).mkdir()
-        model.write(str(scratch / str(index)))
-    shutil.rmtree(scratch / "raw", ignore_errors=True)
+    with output_lock(output):
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        return _map_into(pycolmap, database, image_root, pipeline, scratch, output, provenance)
+
+
+def _map_into(
+    pycolmap: Any,
+    database: str | Path,
+    image_root: str | Path,
+    pipeline: Any,
+    scratch: Path,
+    output: Path,
+    provenance: dict[str, Any] | None,
+) -> list[Any]:
+    """Map into ``scratch``, then swap the models in for ``output`` (see :func:`run_mapper`)."""
+    try:
+        models = pycolmap.incremental_mapping(str(database), str(image_root), str(scratch / "raw"), pipeline)
+        ordered = sorted(models.values(), key=lambda r: r.num_reg_images(), reverse=True)
+        if not ordered:
+            return []
+        for index, model in enumerate(ordered):
+            (scratch / str(index)).mkdir()
+            model.write(str(scratch / str(index)))
+        shutil.rmtree(scratch / "raw", ignore_errors=True)
+        if provenance is not None:
+            write_json(scratch / "provenance.json", provenance)
+        _swap_in(scratch, output)
+        return ordered
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _swap_in(new: Path, output: Path) -> None:
+    """Replace the folder ``output`` by ``new``; at every moment one of them is complete on disk."""
+    old = output.with_name(output.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
     if output.exists():
-        shutil.rmtree(output)
-    os.replace(scratch, output)
-    return ordered
+        os.replace(output, old)
+    os.replace(new, output)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def read_models(folder: str | Path) -> list[Any]:
@@ -256,10 +325,22 @@ def map_database(
     was made, ``output/reconstruction.png``.
 
     Returns:
-        The summary (:func:`summarize`).
+        The summary (:func:`summarize`), with ``status`` ``"complete"``, ``"unreliable"`` when a camera's
+        intrinsics are implausible (``implausible_cameras``), or ``"failed"`` when no image was registered
+        (a model already in ``output/sparse`` is then kept, see :func:`run_mapper`).
+
+    Raises:
+        CorruptFileError: ``database`` fails its integrity check
+            (:func:`~tiepoint.io.colmap.database_problem`).
     """
     pycolmap = import_pycolmap()
     output = Path(output)
+    if Path(database).is_file():
+        problem = database_problem(database)
+        if problem is not None:
+            raise CorruptFileError(
+                f"{problem}; write it again (tiepoint map --features ... --database {database})"
+            )
     models = run_mapper(database, image_root, output / FILES["model"], camera, options)
     database_handle = pycolmap.Database.open(str(database))
     try:
@@ -267,10 +348,64 @@ def map_database(
     finally:
         database_handle.close()
     summary = summarize(models, names)
+    summary["implausible_cameras"] = _implausible(models, database)
+    summary.update(_status([], models, output / FILES["model"], summary["implausible_cameras"]))
     if models:
         plot_model(models[0], output / FILES["figure"])
     write_json(output / FILES["summary"], summary)
     return summary
+
+
+def _implausible(models: list[Any], database: str | Path) -> list[dict[str, Any]]:
+    """The cameras of the largest model with implausible intrinsics
+    (:func:`~tiepoint.io.colmap.implausible_cameras`, priors from the database)."""
+    if not models:
+        return []
+    try:
+        priors = database_focal_priors(database)
+    except Exception as error:  # noqa: BLE001 - without priors, every camera is judged against the default
+        logger.warning("cannot read the camera priors of %s (%s): judged without", database, error)
+        priors = {}
+    return implausible_cameras(models[0], priors)
+
+
+def _status(
+    skipped: list[dict[str, str]],
+    models: list[Any],
+    model_folder: Path,
+    implausible: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The ``status``, ``problems`` and ``skipped_images`` fields of a summary."""
+    problems = []
+    if skipped:
+        problems.append(
+            f"{len(skipped)} image(s) skipped: "
+            + "; ".join(f"{s['name']}: {s['reason']}" for s in skipped[:5])
+            + (" ..." if len(skipped) > 5 else "")
+        )
+    if not models:
+        kept = (model_folder / "0").is_dir()
+        problems.append(
+            "mapping registered no image (too few verified matches between the images?)"
+            + (f"; the model of an earlier run is kept in {model_folder}" if kept else "")
+        )
+    if models and implausible:
+        first = implausible[0]
+        fixes = []
+        if any(camera["num_images"] == 1 for camera in implausible):
+            fixes.append("if the images come from one camera, share it: --camera-mode single")
+        if any(camera["corner_distortion"] > MAX_CORNER_DISTORTION for camera in implausible):
+            fixes.append("without distortion: --camera-model SIMPLE_PINHOLE")
+        fixes.append("with known intrinsics: --camera-params")
+        problems.append(
+            f"{len(implausible)} camera(s) have implausible intrinsics (camera {first['camera_id']}, "
+            f"{first['num_images']} image(s): {first['reason']}): the poses are likely wrong even with a "
+            f"small reprojection error; run again {'; or '.join(fixes)}"
+        )
+    status = (
+        "failed" if not models else "incomplete" if skipped else "unreliable" if implausible else "complete"
+    )
+    return {"status": status, "problems": problems, "skipped_images": skipped}
 
 
 @dataclass
@@ -289,6 +424,12 @@ class ReconstructionResult:
     summary: dict[str, Any] = field(default_factory=dict)
     models: list[Any] = field(default_factory=list)
 
+    @property
+    def exit_status(self) -> int:
+        """The ``tiepoint reconstruct`` exit status: 0 when ``summary["status"]`` is ``"complete"``, 1 when
+        images were skipped, a camera's intrinsics are implausible or nothing was registered."""
+        return 0 if self.summary.get("status", "complete") == "complete" else 1
+
     def report(self) -> str:
         """A few lines for the terminal."""
         s = self.summary
@@ -302,10 +443,34 @@ class ReconstructionResult:
         ]
         if s.get("unregistered"):
             lines.append(f"not registered: {', '.join(s['unregistered'][:10])}")
+        for skipped in s.get("skipped_images", [])[:10]:
+            lines.append(f"skipped: {skipped['name']}: {skipped['reason']}")
+        for camera in s.get("implausible_cameras", [])[:10]:
+            lines.append(
+                f"implausible camera {camera['camera_id']} ({camera['num_images']} image(s), "
+                f"{', '.join(camera['images'][:3])}{' ...' if camera['num_images'] > 3 else ''}): "
+                f"{camera['reason']}"
+            )
         lines += [f"{kind}: {path}" for kind, path in self.files.items()]
+        if s.get("status", "complete") != "complete":
+            lines += [f"{s['status'].upper()}: {problem}" for problem in s.get("problems", [])]
         return "\n".join(lines)
 
 
+def _holding_the_output(function: Callable[..., ReconstructionResult]) -> Callable[..., ReconstructionResult]:
+    """Run ``function(images, output, ...)`` holding the lock of ``output`` (``OUTPUT.lock`` beside the
+    folder): a second run on the same folder is refused, naming the first, instead of mapping into the same
+    files."""
+
+    @functools.wraps(function)
+    def locked(images: Any, output: str | Path, *args: Any, **kwargs: Any) -> ReconstructionResult:
+        with output_lock(Path(output)):
+            return function(images, output, *args, **kwargs)
+
+    return locked
+
+
+@_holding_the_output
 def reconstruct(
     images: str | Path,
     output: str | Path,
@@ -337,7 +502,9 @@ def reconstruct(
         backend: ``"local"`` or ``"ray"`` (extraction, matching and verification), or a backend object.
         address: the Ray cluster to connect to (``None`` starts a local Ray instance).
         num_workers: CPUs of a local Ray instance.
-        camera: camera model and intrinsics.
+        camera: camera model, intrinsics and how the images share cameras (``camera.mode``; by default
+            by EXIF camera and size, with EXIF focal length priors: see
+            :func:`~tiepoint.io.colmap.camera_descriptions`).
         verification: RANSAC options of the geometric verification.
         mapper: options of the incremental mapper.
         max_keypoints: keypoints per image (the extractor's default when ``None``; sparse methods only).
@@ -346,11 +513,15 @@ def reconstruct(
             declares it; or of the dense method.
 
     Returns:
-        A :class:`ReconstructionResult`; ``summary.json`` holds its ``summary``.
+        A :class:`ReconstructionResult`; ``summary.json`` holds its ``summary``. Its ``status`` is
+        ``"incomplete"`` when images were skipped (listed in ``skipped_images``), ``"unreliable"`` when a
+        camera's intrinsics are implausible (``implausible_cameras``), ``"failed"`` when no image was
+        registered; :attr:`ReconstructionResult.exit_status` is then 1.
 
     Raises:
         IncompleteStageError: chunks of a stage failed (their work is missing; run again to resume).
-        NoImagesError, FileNotFoundError, OptionError: bad input.
+        NoImagesError, FileNotFoundError, OptionError: bad input (an image name holding whitespace included:
+            pairs files cannot hold it).
     """
     output = Path(output)
     strategy = parse_strategy(pairs)
@@ -364,15 +535,20 @@ def reconstruct(
     if pairwise and not dense and max_keypoints is not None:
         options = {**options, "max_keypoints": max_keypoints}
     root, names = find_images(images)
+    _check_names(names)
     files = {kind: output / name for kind, name in {**FILES, **(DENSE_FILES if pairwise else {})}.items()}
     if pairwise and strategy.kind != "retrieval":
         files.pop("retrieval")
     timings: dict[str, float] = {}
+    skipped: list[dict[str, str]] = []
     runner = get_backend(backend, address, num_workers)
+    # the database's record is taken away while the stages run: if they do new work and the run stops before
+    # the database is rebuilt, the next run finds no record and rebuilds it
+    database_record = _take_record(output / PROVENANCE_FILES["database"])
     try:
         if pairwise:
             names, pair_list, new_matches = _dense_matches(
-                root, names, files, method, strategy, runner, progress, options, timings
+                root, names, files, method, strategy, runner, progress, options, timings, skipped
             )
         else:
             names, pair_list, new_matches = _sparse_matches(
@@ -387,28 +563,40 @@ def reconstruct(
                 progress,
                 options,
                 timings,
+                skipped,
             )
         start = time.perf_counter()
-        verified = verify_pairs(
-            pair_list,
-            files["features"],
-            files["matches"],
-            files["geometries"],
-            camera=camera,
-            options=verification,
-            backend=runner,
-            progress=progress,
-            overwrite=pairwise and new_matches,
-        )
+        with _reconstruct_advice(output, files["geometries"]):
+            verified = verify_pairs(
+                pair_list,
+                files["features"],
+                files["matches"],
+                files["geometries"],
+                # how images share cameras does not change verification: a new mode needs no new geometries
+                camera=replace(camera, mode="auto", single=False),
+                options=verification,
+                backend=runner,
+                progress=progress,
+                overwrite=pairwise and new_matches,
+            )
         timings["verify"] = time.perf_counter() - start
         _require_complete("verification", verified.failed, files["geometries"])
     finally:
         if not isinstance(backend, Backend):
             runner.close()
 
-    rebuild = new_matches or bool(verified.done) or not files["database"].is_file()
     start = time.perf_counter()
-    if rebuild:
+    database_made_from = {
+        "pairs_sha256": hashlib.sha256("".join(f"{a} {b}\n" for a, b in pair_list).encode()).hexdigest(),
+        "images": names,
+        "camera": asdict(camera),
+    }
+    reuse = _reusable_database(
+        files["database"], database_record, database_made_from, new_matches or bool(verified.done)
+    )
+    if reuse:
+        database_record = reuse
+    else:
         database = write_database(
             files["database"],
             files["features"],
@@ -417,23 +605,41 @@ def reconstruct(
             geometries=files["geometries"],
             camera=camera,
             names=names,
+            image_root=root,
         )
-        verified_pairs = database.num_verified_pairs
-    else:
-        verified_pairs = (
-            load_summary(output).get("num_verified_pairs") if files["summary"].is_file() else None
-        )
+        database_record = {
+            "made_from": database_made_from,
+            "build": uuid.uuid4().hex,
+            "num_images": len(database.image_ids),
+            "num_matched_pairs": database.num_matched_pairs,
+            "num_verified_pairs": database.num_verified_pairs,
+        }
+    write_json(output / PROVENANCE_FILES["database"], database_record)
     timings["database"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    if rebuild or not (files["model"] / "0").is_dir():
-        models = run_mapper(files["database"], root, files["model"], camera, mapper)
-    else:
-        logger.info("reusing the models in %s (nothing changed)", files["model"])
-        models = read_models(files["model"])
+    model_made_from = {
+        "database_build": database_record["build"],
+        "camera": asdict(camera),
+        "mapper": asdict(mapper),
+    }
+    model_record = _read_record(output / PROVENANCE_FILES["model"])
+    models = None
+    if model_record.get("made_from") == model_made_from and (files["model"] / "0").is_dir():
+        try:
+            models = read_models(files["model"])
+            logger.info("reusing the models in %s (nothing changed)", files["model"])
+        except Exception as error:  # noqa: BLE001 - pycolmap raises assorted errors on damaged model files
+            logger.warning("the models in %s cannot be read (%s); mapping again", files["model"], error)
+    if models is None:
+        models = run_mapper(
+            files["database"], root, files["model"], camera, mapper, provenance={"made_from": model_made_from}
+        )
     timings["map"] = time.perf_counter() - start
 
     summary = summarize(models, names)
+    summary["implausible_cameras"] = _implausible(models, files["database"])
+    summary.update(_status(skipped, models, files["model"], summary["implausible_cameras"]))
     summary.update(
         {
             "images": str(images),
@@ -442,7 +648,7 @@ def reconstruct(
             "max_keypoints": max_keypoints,
             "pairs": str(strategy) + (f" ({DENSE_RETRIEVAL_METHOD} VLAD)" if "retrieval" in files else ""),
             "num_pairs": len(pair_list),
-            "num_verified_pairs": verified_pairs,
+            "num_verified_pairs": database_record.get("num_verified_pairs"),
             "backend": runner.name,
             "camera": asdict(camera),
             "verification": asdict(verification),
@@ -454,8 +660,80 @@ def reconstruct(
         plot_model(models[0], files["figure"], title=f"{summary['method']}, pairs {strategy}")
     else:
         files.pop("figure")
+        logger.warning("%s", summary["problems"][-1])
+        if not files["model"].is_dir():
+            files.pop("model")
     write_json(files["summary"], summary)
     return ReconstructionResult(output, files, summary, models)
+
+
+def _check_names(names: list[str]) -> None:
+    """Refuse image names that a pairs file cannot hold (:func:`~tiepoint.pipeline.pairs.check_pair_name`),
+    before any work."""
+    bad = []
+    for name in names:
+        try:
+            check_pair_name(name)
+        except OptionError:
+            bad.append(name)
+    if bad:
+        listed = ", ".join(repr(name) for name in bad[:5]) + (
+            f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        )
+        raise OptionError(
+            f"{len(bad)} image name(s) hold whitespace: {listed}; the pairs file (hloc's format: two names "
+            "per line, split on whitespace) cannot hold them: rename these images"
+        )
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """A provenance record (JSON object), or ``{}`` if missing or unreadable."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _take_record(path: Path) -> dict[str, Any]:
+    """Read a provenance record and delete its file (see :func:`reconstruct`)."""
+    record = _read_record(path)
+    path.unlink(missing_ok=True)
+    return record
+
+
+def _reusable_database(
+    path: Path, record: dict[str, Any], made_from: dict[str, Any], new_work: bool
+) -> dict[str, Any] | None:
+    """``record`` if the database at ``path`` can be reused: no new work upstream, made from the same pairs,
+    images and cameras, intact, and holding as many images as recorded; else ``None`` (it is rebuilt)."""
+    if not path.exists():
+        return None
+    problem = database_problem(path)
+    if problem is not None:
+        logger.warning("%s: rebuilding it from the HDF5 files", problem)
+        return None
+    if new_work or record.get("made_from") != made_from or "build" not in record:
+        return None
+    if database_counts(path)["images"] != record.get("num_images"):
+        logger.warning("%s holds other images than recorded: rebuilding it", path)
+        return None
+    return record
+
+
+@contextmanager
+def _reconstruct_advice(output: Path, path: Path) -> Iterator[None]:
+    """A stage's refusal to resume into ``path``, with advice that works for :func:`reconstruct` (which has
+    no overwrite option)."""
+    try:
+        yield
+    except OutputConflictError as error:
+        raise OutputConflictError(
+            error.path,
+            error.reason,
+            f"reconstruct resumes from what {output} holds: delete {path} to compute it again with these "
+            "settings, or choose another output folder",
+        ) from None
 
 
 def _sparse_matches(
@@ -470,23 +748,25 @@ def _sparse_matches(
     progress: bool,
     options: dict[str, Any],
     timings: dict[str, float],
+    skipped: list[dict[str, str]],
 ) -> tuple[list[str], list[tuple[str, str]], bool]:
     """Extract features, choose pairs and match them; returns the usable image names, the pairs and whether
-    anything new was computed."""
+    anything new was computed. Images that could not be used are added to ``skipped``."""
     method = f"{extractor_name}+{matcher_name}"
     routed = registry.route_options(method, options)
     extractor_options = {**registry.preset_options(method, "extractor"), **routed["extractor"]}
     matcher_options = {**registry.preset_options(method, "matcher"), **routed["matcher"]}
     start = time.perf_counter()
-    extracted = extract_features(
-        images,
-        files["features"],
-        method=extractor_name,
-        max_keypoints=max_keypoints,
-        progress=progress,
-        backend=runner,
-        **extractor_options,
-    )
+    with _reconstruct_advice(files["features"].parent, files["features"]):
+        extracted = extract_features(
+            images,
+            files["features"],
+            method=extractor_name,
+            max_keypoints=max_keypoints,
+            progress=progress,
+            backend=runner,
+            **extractor_options,
+        )
     timings["extract"] = time.perf_counter() - start
     if extracted.failed:
         logger.warning(
@@ -494,27 +774,45 @@ def _sparse_matches(
             len(extracted.failed),
             "; ".join(f"{n}: {r}" for n, r in extracted.failed[:5]),
         )
-    names = [name for name in names if name not in dict(extracted.failed)]
+    failed = dict(extracted.failed)
+    skipped += [{"name": name, "reason": str(reason)} for name, reason in extracted.failed]
+    names = [name for name in names if name not in failed]
     if len(names) < 2:
         raise OptionError(f"{images}: fewer than two readable images, nothing to reconstruct")
 
     start = time.perf_counter()
-    pair_list = make_pairs(files["features"], files["pairs"], strategy)
+    usable = set(names)
+    pair_names = [name for name in list_feature_names(files["features"]) if name in usable]
+    remade = _pairs_to_remake(files["pairs"], strategy, pair_names, files["features"])
+    pair_list = make_pairs(files["features"], files["pairs"], strategy, names=pair_names, overwrite=remade)
     timings["pairs"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    matched = match_pairs(
-        pair_list,
-        files["features"],
-        files["matches"],
-        method=method,
-        backend=runner,
-        progress=progress,
-        **matcher_options,
-    )
+    with _reconstruct_advice(files["matches"].parent, files["matches"]):
+        matched = match_pairs(
+            pair_list,
+            files["features"],
+            files["matches"],
+            method=method,
+            backend=runner,
+            progress=progress,
+            **matcher_options,
+        )
     timings["match"] = time.perf_counter() - start
     _require_complete("matching", matched.failed, files["matches"])
     return names, pair_list, bool(extracted.extracted or matched.done)
+
+
+def _pairs_to_remake(path: Path, strategy: Any, names: list[str], features: Path | None) -> bool:
+    """Whether the pairs file must be made again (its record says it was made otherwise, or it has none);
+    make_pairs is then called with ``overwrite``."""
+    if not path.is_file():
+        return False
+    recorded = read_provenance(path)
+    if recorded is None:
+        logger.warning("%s has no record of how it was made (an earlier tiepoint's?): making it again", path)
+        return True
+    return recorded.get("made_from") != pairs_made_from(strategy, names, features)
 
 
 def _dense_matches(
@@ -527,35 +825,41 @@ def _dense_matches(
     progress: bool,
     options: dict[str, Any],
     timings: dict[str, float],
+    skipped: list[dict[str, str]],
 ) -> tuple[list[str], list[tuple[str, str]], bool]:
     """Choose pairs (by name, or by :data:`DENSE_RETRIEVAL_METHOD`'s descriptors for retrieval), match them
     with a dense method and merge each image's points into keypoints (:mod:`~tiepoint.pipeline.dense`);
-    returns the matched image names, the pairs and whether the merged files were (re)written."""
+    returns the matched image names, the pairs and whether the merged files were (re)written. Images that
+    cannot be read are added to ``skipped``."""
     start = time.perf_counter()
-    names = _readable_images(root, names)  # an unreadable image would fail each of its pairs on every rerun
+    # an unreadable image would fail each of its pairs on every rerun
+    names = _readable_images(root, names, skipped)
     if len(names) < 2:
         raise OptionError(f"{root}: fewer than two readable images, nothing to reconstruct")
     if strategy.kind == "retrieval":
-        extract_features(
-            [root / name for name in names],
-            files["retrieval"],
-            method=DENSE_RETRIEVAL_METHOD,
-            image_root=root,
-            progress=progress,
-            backend=runner,
-        )
-    pair_list = make_pairs(files.get("retrieval"), files["pairs"], strategy, names=names)
+        with _reconstruct_advice(files["retrieval"].parent, files["retrieval"]):
+            extract_features(
+                [root / name for name in names],
+                files["retrieval"],
+                method=DENSE_RETRIEVAL_METHOD,
+                image_root=root,
+                progress=progress,
+                backend=runner,
+            )
+    remade = _pairs_to_remake(files["pairs"], strategy, names, files.get("retrieval"))
+    pair_list = make_pairs(files.get("retrieval"), files["pairs"], strategy, names=names, overwrite=remade)
     timings["pairs"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    matched = match_dense(
-        pair_list, root, files["dense"], method=method, backend=runner, progress=progress, **options
-    )
+    with _reconstruct_advice(files["dense"].parent, files["dense"]):
+        matched = match_dense(
+            pair_list, root, files["dense"], method=method, backend=runner, progress=progress, **options
+        )
     timings["match"] = time.perf_counter() - start
     _require_complete("dense matching", matched.failed, files["dense"])
 
     start = time.perf_counter()
-    merge = bool(matched.done) or not (files["features"].is_file() and files["matches"].is_file())
+    merge = remade or bool(matched.done) or not (files["features"].is_file() and files["matches"].is_file())
     if merge:
         merge_dense(pair_list, files["dense"], files["features"], files["matches"])
     timings["merge"] = time.perf_counter() - start
@@ -563,9 +867,9 @@ def _dense_matches(
     return [name for name in names if name in paired], pair_list, merge
 
 
-def _readable_images(root: Path, names: list[str]) -> list[str]:
+def _readable_images(root: Path, names: list[str], skipped: list[dict[str, str]] | None = None) -> list[str]:
     """``names`` without the images that cannot be decoded, each reported in a warning (as extraction
-    does)."""
+    does) and added to ``skipped`` with its reason."""
     readable = []
     for name in names:
         try:
@@ -573,6 +877,8 @@ def _readable_images(root: Path, names: list[str]) -> list[str]:
             readable.append(name)
         except ImageError as error:
             logger.warning("%s could not be used: %s", name, error)
+            if skipped is not None:
+                skipped.append({"name": name, "reason": str(error)})
     return readable
 
 
@@ -586,5 +892,13 @@ def _require_complete(stage: str, failed: list, path: Path) -> None:
 
 
 def load_summary(output: str | Path) -> dict[str, Any]:
-    """The ``summary.json`` of a reconstruction folder."""
-    return json.loads((Path(output) / FILES["summary"]).read_text())
+    """The ``summary.json`` of a reconstruction folder.
+
+    Raises:
+        CorruptFileError: the file is not valid JSON.
+    """
+    path = Path(output) / FILES["summary"]
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CorruptFileError(f"{path}: not valid JSON ({error}); delete it and run again") from None

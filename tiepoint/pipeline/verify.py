@@ -23,7 +23,16 @@ test, even for views that do not overlap.
         cam2_from_cam1  (3, 4) float64  relative pose [R | t], when estimated
         attributes:     config (int, ``pycolmap.TwoViewGeometryConfiguration``), config_name, method, complete
 
-A pair that fails verification is stored too, with ``K = 0``, so a rerun does not try it again.
+A pair that fails verification is stored too, with ``K = 0``, so a rerun does not try it again. A rerun
+checks each stored group (:func:`validate_geometry`) and verifies again the pairs whose group is invalid.
+
+Each group also records what it was verified from: ``matches_fingerprint``, the
+:data:`~tiepoint.io.h5.FINGERPRINT` of the pair's match group, and ``features_fingerprint0`` and
+``features_fingerprint1``, those of its images' features. A rerun verifies again the pairs whose matches or
+features changed since (:attr:`~tiepoint.pipeline.matching.PairStageSummary.changed`); groups without these
+attributes (an older tiepoint's) are kept. Matches that record other features than the feature file holds
+now (images extracted again, not matched again) are refused
+(:class:`~tiepoint.pipeline.matching.StaleInputError`).
 """
 
 from __future__ import annotations
@@ -46,10 +55,29 @@ from ..io.colmap import (
     image_sizes,
     import_pycolmap,
 )
-from ..io.h5 import pair_key, read_matches, write_group
+from ..io.h5 import (
+    check_datasets,
+    corrupt_group,
+    matches_fingerprint,
+    num_keypoints,
+    open_file,
+    pair_key,
+    read_matches,
+    write_group,
+)
 from ..types import Features
 from .backends import Backend
-from .matching import Pair, PairStage, PairStageSummary, process_pairs, unique_pairs
+from .matching import (
+    FeatureFingerprints,
+    InputChanged,
+    Pair,
+    PairStage,
+    PairStageSummary,
+    StaleInputError,
+    check_recorded,
+    process_pairs,
+    unique_pairs,
+)
 
 
 @dataclass(frozen=True)
@@ -153,12 +181,75 @@ def verify_chunk(
     return records
 
 
-def _write_record(file: h5py.File, pair: Pair, record: dict[str, Any], method_json: str) -> None:
-    """Store one pair's record as a group (marked complete once written)."""
+def _write_record(
+    file: h5py.File,
+    pair: Pair,
+    record: dict[str, Any],
+    method_json: str,
+    made_from: dict[str, str] | None = None,
+) -> None:
+    """Store one pair's record as a group (marked complete once written), with the attributes ``made_from``
+    (what it was verified from)."""
     datasets = {"inlier_matches": record["inlier_matches"]}
     datasets.update({k: record[k] for k in ("F", "E", "H", "cam2_from_cam1") if record.get(k) is not None})
     attrs = {"config": record["config"], "config_name": record["config_name"], "method": method_json}
-    write_group(file, pair_key(*pair), datasets, attrs)
+    write_group(file, pair_key(*pair), datasets, {**attrs, **(made_from or {})})
+
+
+_MATRICES = {"F": (3, 3), "E": (3, 3), "H": (3, 3), "cam2_from_cam1": (3, 4)}
+
+
+def validate_geometry(group: h5py.Group, pair: Pair, feature_file: h5py.File | None = None) -> None:
+    """Check a stored two-view geometry (a :attr:`~tiepoint.pipeline.matching.PairStage.validate`):
+    ``inlier_matches`` ``(K, 2)`` integers, within the pair's keypoints when ``feature_file`` is given; the
+    matrices of their shapes and finite; a ``config`` attribute.
+
+    Raises:
+        CorruptFileError: a check failed.
+    """
+    shapes: dict[str, Any] = {"inlier_matches": (("K", 2), "iu")}
+    shapes.update({key: (shape, "f") for key, shape in _MATRICES.items() if key in group})
+    check_datasets(group, shapes)
+    if "config" not in group.attrs:
+        raise corrupt_group(group, "it has no 'config' attribute")
+    inliers = np.asarray(group["inlier_matches"])
+    if len(inliers) and feature_file is not None:
+        for side, name in enumerate(pair):
+            count = num_keypoints(feature_file, name)
+            if inliers[:, side].min() < 0 or inliers[:, side].max() >= count:
+                raise corrupt_group(
+                    group, f"'inlier_matches' holds indices outside the {count} keypoints of {name}"
+                )
+
+
+def _refuse_stale_matches(
+    match_file: h5py.File, pairs: list[Pair], fingerprints: FeatureFingerprints, features: Any, matches: Any
+) -> None:
+    """Refuse matches that record other features of their images than ``features`` holds now (the images
+    were extracted again after matching): verifying them would pair old matches with new keypoints.
+
+    Raises:
+        StaleInputError: such matches, with the advice to match again.
+    """
+    stale = []
+    for name0, name1 in pairs:
+        key = pair_key(name0, name1)
+        names = (name0, name1)
+        if key not in match_file and pair_key(name1, name0) in match_file:
+            key, names = pair_key(name1, name0), (name1, name0)
+        group = match_file.get(key)
+        if not isinstance(group, h5py.Group):
+            continue  # no matches: the payload says so
+        try:
+            fingerprints.check(group, names)
+        except (InputChanged, KeyError):
+            stale.append((name0, name1))
+    if stale:
+        raise StaleInputError(
+            f"{matches} holds matches of {len(stale)} pair(s) made from other features than {features} holds "
+            f"now (first: {stale[0][0]} {stale[0][1]}); were images extracted again since? Run match-pairs "
+            "again (it matches such pairs again), then verify"
+        )
 
 
 def verify_pairs(
@@ -194,6 +285,10 @@ def verify_pairs(
         FileNotFoundError: ``features`` or ``matches`` does not exist.
         KeyError: a pair has no matches, or an image no features.
         OptionError: ``output`` holds geometries made with other cameras or options.
+        StaleInputError: ``matches`` holds matches made from other features than ``features`` holds now.
+        CorruptFileError: a pair's matches fail :func:`~tiepoint.io.h5.check_matches` (against the keypoint
+            counts in ``features``).
+        tiepoint.io.files.OutputLockedError: another run is writing ``output``.
     """
     for source in (features, matches):
         if not Path(source).is_file():
@@ -202,16 +297,44 @@ def verify_pairs(
     names = sorted({name for pair in pairs for name in pair})
     descriptions, camera_of = camera_descriptions(image_sizes(features, names), camera)
     method_json = json.dumps({"camera": asdict(camera), "options": asdict(options)}, sort_keys=True)
-    match_file = h5py.File(matches, "r")
+    fingerprints = FeatureFingerprints(features)
+    match_file = open_file(matches)
+    try:
+        _refuse_stale_matches(match_file, pairs, fingerprints, features, matches)
+    except BaseException:
+        match_file.close()
+        raise
+    match_prints: dict[Pair, str] = {}
+
+    def match_print(pair: Pair) -> str:
+        if pair not in match_prints:
+            match_prints[pair] = matches_fingerprint(match_file, *pair)
+        return match_prints[pair]
+
+    counts: dict[str, int] = {}
 
     def payload(pair: Pair) -> tuple[np.ndarray, dict, dict]:
-        indices, _ = read_matches(match_file, *pair)
+        for name in pair:
+            if name not in counts:
+                counts[name] = num_keypoints(features, name)
+        indices, _ = read_matches(match_file, *pair, num_keypoints=(counts[pair[0]], counts[pair[1]]))
         return indices, descriptions[camera_of[pair[0]]], descriptions[camera_of[pair[1]]]
 
     def write(file: h5py.File, pair: Pair, record: dict[str, Any]) -> None:
-        _write_record(file, pair, record, method_json)
+        made_from = {"matches_fingerprint": match_print(pair), **fingerprints.record(pair)}
+        _write_record(file, pair, record, method_json, made_from)
 
-    stage = PairStage(verify_chunk, asdict(options), write, method_json, "two-view geometries", payload)
+    def validate(group: h5py.Group, pair: Pair, feature_file: h5py.File | None) -> None:
+        fingerprints.check(group, pair, feature_file)
+        try:
+            check_recorded(group, {"matches_fingerprint": lambda: match_print(pair)})
+        except InputChanged:
+            raise InputChanged("its matches were computed again since") from None
+        validate_geometry(group, pair, feature_file)
+
+    stage = PairStage(
+        verify_chunk, asdict(options), write, method_json, "two-view geometries", payload, validate
+    )
     try:
         return process_pairs(stage, pairs, features, output, backend, chunk_size, overwrite, progress)
     finally:

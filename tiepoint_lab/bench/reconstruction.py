@@ -169,7 +169,7 @@ def temple_benchmark(
     figure_done = False
     for name in variants:
         variant = TEMPLE_VARIANTS[name]
-        camera = CameraOptions(single=variant["intrinsics"] == "shared")
+        camera = CameraOptions(mode="single" if variant["intrinsics"] == "shared" else "per_image")
         if variant["intrinsics"] == "known":
             camera = CameraOptions("PINHOLE", (K[0, 0], K[1, 1], K[0, 2], K[1, 2]), single=True, refine=False)
         run_dir = work / name
