@@ -627,7 +627,8 @@ def reconstruct(
     models = None
     if model_record.get("made_from") == model_made_from and (files["model"] / "0").is_dir():
         try:
-            models = read_models(files["model"])
+            with output_lock(files["model"]):  # no one maps into it meanwhile; a dead run's lock is cleared
+                models = read_models(files["model"])
             logger.info("reusing the models in %s (nothing changed)", files["model"])
         except Exception as error:  # noqa: BLE001 - pycolmap raises assorted errors on damaged model files
             logger.warning("the models in %s cannot be read (%s); mapping again", files["model"], error)
