@@ -186,3 +186,11 @@ def test_get_method_reuses_instances_whatever_the_spelling():
     assert registry.get_extractor("sift", max_keypoints=64) is registry.get_extractor(
         "sift", extractor={"max_keypoints": 64}
     )
+
+
+def test_a_matcher_trained_for_some_extractors_pairs_with_those_only():
+    names = {m.name for m in registry.methods()}
+    assert "aliked-n16+lightglue" in names
+    assert not {"sift+lightglue", "aliked-n32+lightglue", "clidd-t64+lightglue"} & names
+    with pytest.raises(UnknownMethodError, match="trained for the descriptors of aliked-n16 only"):
+        registry.split_method_name("sift+lightglue")

