@@ -299,28 +299,57 @@ def make_pairs(
         OptionError: a bad strategy; an image name holding whitespace; or ``output`` exists without a
             provenance record (not made by :func:`make_pairs`), and ``overwrite`` is false.
     """
+    return update_pairs(features, output, strategy, names, overwrite)[0]
+
+
+def update_pairs(
+    features: str | Path | None,
+    output: str | Path,
+    strategy: str | PairStrategy = "exhaustive",
+    names: Sequence[str] | None = None,
+    overwrite: bool = False,
+    replace_unrecorded: bool = False,
+) -> tuple[list[Pair], bool]:
+    """:func:`make_pairs`, also saying whether an existing ``output`` was made again.
+
+    Args:
+        replace_unrecorded: make a file without a provenance record again (with a warning) instead of
+            refusing it, as a pipeline that owns its output folder does.
+
+    Returns:
+        The pairs, and whether ``output`` existed and was written anew.
+    """
     output = Path(output)
     strategy = parse_strategy(strategy)
     names = list(names) if names is not None else list_feature_names(features)
     wanted = pairs_made_from(strategy, names, features)
-    if output.is_file() and not overwrite:
+    existed = output.is_file()
+    if existed and not overwrite:
         recorded = read_provenance(output)
-        if recorded is None:
+        if recorded is None and not replace_unrecorded:
             raise OutputConflictError(
                 output,
                 f"{output} exists but has no record of how it was made ({provenance_path(output)} is "
                 "missing or does not match it)",
             )
-        if recorded.get("made_from") == wanted:
+        if recorded is None:
+            logger.warning(
+                "%s has no record of how it was made (an earlier tiepoint's?): making it again", output
+            )
+        elif recorded.get("made_from") == wanted:
             logger.info("reusing the pairs in %s", output)
-            return read_pairs(output)
-        logger.info(
-            "%s was made %s; making it again %s", output, _describe(recorded["made_from"]), _describe(wanted)
-        )
+            return read_pairs(output), False
+        else:
+            logger.info(
+                "%s was made %s; making it again %s",
+                output,
+                _describe(recorded["made_from"]),
+                _describe(wanted),
+            )
     pairs = select_pairs(features, strategy, names)
     provenance = {"made_from": wanted, "features": None if features is None else str(features)}
     write_pairs(output, pairs, provenance=provenance)
-    return pairs
+    return pairs, existed
 
 
 def pairs_made_from(

@@ -93,7 +93,7 @@ from .backends import Backend, get_backend
 from .dense import match_dense, matches_from_images, merge_dense
 from .extract import extract_features, find_images
 from .matching import match_pairs
-from .pairs import check_pair_name, make_pairs, pairs_made_from, parse_strategy, read_provenance
+from .pairs import check_pair_name, parse_strategy, update_pairs
 from .verify import DEFAULT_VERIFICATION, VerificationOptions, verify_pairs
 
 logger = logging.getLogger("tiepoint")
@@ -784,8 +784,9 @@ def _sparse_matches(
     start = time.perf_counter()
     usable = set(names)
     pair_names = [name for name in list_feature_names(files["features"]) if name in usable]
-    remade = _pairs_to_remake(files["pairs"], strategy, pair_names, files["features"])
-    pair_list = make_pairs(files["features"], files["pairs"], strategy, names=pair_names, overwrite=remade)
+    pair_list, _ = update_pairs(
+        files["features"], files["pairs"], strategy, names=pair_names, replace_unrecorded=True
+    )
     timings["pairs"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -802,18 +803,6 @@ def _sparse_matches(
     timings["match"] = time.perf_counter() - start
     _require_complete("matching", matched.failed, files["matches"])
     return names, pair_list, bool(extracted.extracted or matched.done)
-
-
-def _pairs_to_remake(path: Path, strategy: Any, names: list[str], features: Path | None) -> bool:
-    """Whether the pairs file must be made again (its record says it was made otherwise, or it has none);
-    make_pairs is then called with ``overwrite``."""
-    if not path.is_file():
-        return False
-    recorded = read_provenance(path)
-    if recorded is None:
-        logger.warning("%s has no record of how it was made (an earlier tiepoint's?): making it again", path)
-        return True
-    return recorded.get("made_from") != pairs_made_from(strategy, names, features)
 
 
 def _dense_matches(
@@ -847,8 +836,9 @@ def _dense_matches(
                 progress=progress,
                 backend=runner,
             )
-    remade = _pairs_to_remake(files["pairs"], strategy, names, files.get("retrieval"))
-    pair_list = make_pairs(files.get("retrieval"), files["pairs"], strategy, names=names, overwrite=remade)
+    pair_list, remade = update_pairs(
+        files.get("retrieval"), files["pairs"], strategy, names=names, replace_unrecorded=True
+    )
     timings["pairs"] = time.perf_counter() - start
 
     start = time.perf_counter()
