@@ -360,7 +360,7 @@ def write_database(
         if not Path(source).is_file():
             raise FileNotFoundError(f"file not found: {source}")
     names = list_feature_names(features) if names is None else list(names)
-    with atomic_path(path) as tmp, open_file(features) as feature_file:
+    with atomic_path(path, locked=True) as tmp, open_file(features) as feature_file:
         sizes = image_sizes(feature_file, names)
         exif = read_exif(image_root, names) if image_root is not None else None
         cameras, camera_of = camera_descriptions(sizes, camera, exif)
