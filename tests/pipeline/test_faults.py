@@ -19,6 +19,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +33,8 @@ from tiepoint.cli import main
 from tiepoint.io.h5 import list_feature_names, read_features, read_group, read_matches
 from tiepoint.pipeline.pairs import exhaustive_pairs, read_pairs, sequential_pairs
 from tiepoint.pipeline.reconstruct import read_models
+
+from .test_locks import dead_pid
 
 pytestmark = pytest.mark.slow
 
@@ -536,6 +539,27 @@ def test_corrupted_reconstruction_file_then_run_again(clean, tmp_path, capsys, c
     run = tiepoint(capsys, "reconstruct", clean.images, output, *METHOD, "--quiet")
     outcome = judge(run, mentions=[Path(name).name], correct=lambda: reconstruction_ok(output, VIEWS))
     check(outcome, CLEAR if outcome == CLEAR else OK)
+
+
+# what a run killed at each point of its last steps leaves in a finished reconstruction folder
+SCRATCH = {
+    "summary": lambda out: out / f".summary.json.{socket.gethostname()}.{dead_pid()}.partial",
+    "figure": lambda out: out / f".reconstruction.png.{socket.gethostname()}.{dead_pid()}.partial",
+    "model-swap": lambda out: out / "sparse.old",
+}
+
+
+@pytest.mark.parametrize("killed_in", SCRATCH)
+def test_scratch_of_a_killed_run_is_cleared(clean, tmp_path, capsys, check, killed_in):
+    output = tmp_path / "out"
+    shutil.copytree(clean.reconstruction, output)
+    left = SCRATCH[killed_in](output)
+    if killed_in == "model-swap":
+        shutil.copytree(output / "sparse", left)
+    else:
+        left.write_bytes(b"half")
+    run = tiepoint(capsys, "reconstruct", clean.images, output, *METHOD, "--quiet")
+    check(judge(run, correct=lambda: reconstruction_ok(output, VIEWS) and not leftovers(output)))
 
 
 # --- changed inputs -----------------------------------------------------------------------------------------

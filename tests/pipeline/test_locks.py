@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -129,6 +130,29 @@ def test_atomic_path_can_lock(tmp_path, other_run):
     with atomic_path(target) as tmp:  # unlocked by default, as before
         tmp.write_text("x")
     assert target.read_text() == "x"
+
+
+def dead_pid() -> int:
+    """The PID of a process that has ended."""
+    command = [sys.executable, "-c", "import os; print(os.getpid())"]
+    ended = subprocess.run(command, check=True, capture_output=True)
+    return int(ended.stdout)
+
+
+def test_atomic_path_sweeps_what_killed_runs_left(tmp_path):
+    target = tmp_path / "summary.json"
+    dead = dead_pid()
+    host = socket.gethostname()
+    left = tmp_path / f".summary.json.{host}.{dead}.partial"  # a run killed while writing
+    live = tmp_path / f".summary.json.{host}.{os.getppid()}.partial"  # a live process: not ours to delete
+    elsewhere = tmp_path / ".summary.json.another-host.1.partial"  # cannot be checked from here
+    other = tmp_path / f".other.json.{host}.{dead}.partial"  # another output's
+    for path in (left, live, elsewhere, other):
+        path.write_text("{")
+    with atomic_path(target) as tmp:
+        tmp.write_text("{}")
+    assert target.read_text() == "{}"
+    assert not left.exists() and live.exists() and elsewhere.exists() and other.exists()
 
 
 def test_merge_dense_locks_its_outputs(tmp_path, other_run):

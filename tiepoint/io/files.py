@@ -144,8 +144,9 @@ def atomic_path(path: str | os.PathLike, locked: bool = False) -> Iterator[Path]
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    tmp = path.with_name(f".{path.name}.{_HOST}.{os.getpid()}.partial")
     with output_lock(path) if locked else _no_lock():
+        _sweep_dead_partials(path)
         try:
             yield tmp
             os.replace(tmp, path)
@@ -157,6 +158,31 @@ def atomic_path(path: str | os.PathLike, locked: bool = False) -> Iterator[Path]
 @contextmanager
 def _no_lock() -> Iterator[None]:
     yield None
+
+
+_HOST = socket.gethostname().replace("/", "_")
+
+
+def _sweep_dead_partials(path: Path) -> None:
+    """Delete the temporary files of :func:`atomic_path` that runs on this host left for ``path`` when they
+    were killed (their process no longer exists). Another host's files are left alone: its runs cannot be
+    checked from here."""
+    prefix = f".{path.name}.{_HOST}."
+    for stale in path.parent.glob(f".{path.name}.*.partial"):
+        pid = stale.name[len(prefix) : -len(".partial")] if stale.name.startswith(prefix) else ""
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this PID exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:

@@ -224,6 +224,13 @@ def _map_into(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _clear_scratch(output: Path) -> None:
+    """Delete the scratch folders (``.partial``, ``.old``) a killed :func:`run_mapper` left beside
+    ``output``; call it holding ``output``'s lock."""
+    for suffix in (".partial", ".old"):
+        shutil.rmtree(output.with_name(output.name + suffix), ignore_errors=True)
+
+
 def _swap_in(new: Path, output: Path) -> None:
     """Replace the folder ``output`` by ``new``; at every moment one of them is complete on disk."""
     old = output.with_name(output.name + ".old")
@@ -629,6 +636,7 @@ def reconstruct(
         try:
             with output_lock(files["model"]):  # no one maps into it meanwhile; a dead run's lock is cleared
                 models = read_models(files["model"])
+                _clear_scratch(files["model"])
             logger.info("reusing the models in %s (nothing changed)", files["model"])
         except Exception as error:  # noqa: BLE001 - pycolmap raises assorted errors on damaged model files
             logger.warning("the models in %s cannot be read (%s); mapping again", files["model"], error)
