@@ -195,7 +195,8 @@ def add_benchmark_arguments(
         "--dataset",
         nargs="+",
         default=["oxford", "middlebury"],
-        help="oxford, hpatches, middlebury, pairs:FILE or synthetic:FOLDER (default: oxford middlebury)",
+        help="oxford, hpatches, middlebury, middlebury:1,2 (views 1 or 2 apart), pairs:FILE or "
+        "synthetic:FOLDER (default: oxford middlebury)",
     )
     parser.add_argument(
         "--methods", nargs="+", default=[default_method], help=f"methods (default {default_method})"

@@ -12,6 +12,7 @@ from tiepoint.errors import DatasetError
 from tiepoint.evaluation.datasets import (
     Dataset,
     Pair,
+    dataset_task,
     hpatches,
     load_dataset,
     middlebury,
@@ -115,6 +116,19 @@ def test_middlebury_ring_has_16_neighbouring_pairs(temple_root):
     np.testing.assert_allclose(pair.R @ pair.R.T, np.eye(3), atol=1e-9)
     with pytest.raises(DatasetError, match="step"):
         middlebury(temple_root, step=0)
+
+
+def test_middlebury_with_several_ring_distances(temple_root):
+    both = load_dataset("middlebury:1,2", root=temple_root)
+    assert both.name == "middlebury:1,2" and len(both) == 32
+    names = [pair.name for pair in both]
+    assert names[:16] == [pair.name for pair in middlebury(temple_root)]
+    assert names[16:] == [pair.name for pair in middlebury(temple_root, step=2)] and len(set(names)) == 32
+    assert dataset_task("middlebury:1,2") == "relative_pose"
+    with pytest.raises(DatasetError, match="ring distances"):
+        load_dataset("middlebury:two", root=temple_root)
+    with pytest.raises(DatasetError, match="step"):
+        middlebury(temple_root, step=[1, True])
 
 
 def test_middlebury_relative_pose_satisfies_the_epipolar_constraint(temple_root):

@@ -320,20 +320,22 @@ def read_middlebury_parameters(
     return cameras
 
 
-def middlebury(root: str | os.PathLike, step: int = 1) -> Dataset:
-    """Middlebury multi-view stereo ``templeSparseRing``: neighbouring views along the ring as pose pairs.
+def middlebury(root: str | os.PathLike, step: int | Sequence[int] = 1) -> Dataset:
+    """Middlebury multi-view stereo ``templeSparseRing``: nearby views along the ring as pose pairs.
 
-    Pairs are ``(i, i + step)`` over all views in file order, wrapping around (16 pairs for ``step=1``).
-    Ground truth from ``templeSR_par.txt``: the relative pose of view j from view i is ``R = Rj Ri^T``,
-    ``t = tj - R ti``.
+    Pairs are ``(i, i + step)`` over all views in file order, wrapping around (16 pairs for ``step=1``;
+    ``step=(1, 2)`` gives every neighbour and second-neighbour pair, 32). Views turned upside down in the
+    data stay as they are. Ground truth from ``templeSR_par.txt``: the relative pose of view j from view i
+    is ``R = Rj Ri^T``, ``t = tj - R ti``.
 
     Args:
         root: the folder holding ``*_par.txt`` and the images.
-        step: how far apart along the ring the two views of a pair are.
+        step: how far apart along the ring the two views of a pair are, or several such distances.
     """
     root = _require_dir(root, "Middlebury dataset")
-    if not isinstance(step, int) or step < 1:
-        raise DatasetError(f"middlebury: step must be a positive integer, got {step!r}")
+    steps = [step] if isinstance(step, int) else list(step)
+    if not steps or any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in steps):
+        raise DatasetError(f"middlebury: step must be a positive integer or a list of them, got {step!r}")
     parameter_files = sorted(root.glob("*_par.txt"))
     if not parameter_files:
         raise DatasetError(
@@ -341,8 +343,8 @@ def middlebury(root: str | os.PathLike, step: int = 1) -> Dataset:
         )
     parameters = read_middlebury_parameters(parameter_files[0])
     names = list(parameters)
-    if len(names) < 2 or step >= len(names):
-        raise DatasetError(f"middlebury: {len(names)} views cannot make pairs {step} apart")
+    if len(names) < 2 or max(steps) >= len(names):
+        raise DatasetError(f"middlebury: {len(names)} views cannot make pairs {max(steps)} apart")
     cameras = {}
     for name in names:
         path = root / name
@@ -353,8 +355,8 @@ def middlebury(root: str | os.PathLike, step: int = 1) -> Dataset:
         except ValueError as error:
             raise DatasetError(f"{parameter_files[0]}: calibration of {name}: {error}") from None
     pairs = []
-    for i, name0 in enumerate(names):
-        name1 = names[(i + step) % len(names)]
+    for i, name0, step_ in ((i, name, s) for s in steps for i, name in enumerate(names)):
+        name1 = names[(i + step_) % len(names)]
         _, R0, t0 = parameters[name0]
         _, R1, t1 = parameters[name1]
         R = R1 @ R0.T
@@ -371,12 +373,12 @@ def middlebury(root: str | os.PathLike, step: int = 1) -> Dataset:
                 group=root.name,
             )
         )
+    apart = " or ".join(str(s) for s in steps)
     return Dataset(
-        "middlebury",
+        "middlebury" if steps == [1] else f"middlebury:{','.join(str(s) for s in steps)}",
         "relative_pose",
         pairs,
-        f"Middlebury {root.name} (Seitz et al. 2006): neighbouring views {step} apart on the ring, "
-        "calibrated poses",
+        f"Middlebury {root.name} (Seitz et al. 2006): views {apart} apart on the ring, calibrated poses",
     )
 
 
@@ -664,7 +666,14 @@ _LAYOUT_CHECKS: dict[str, Callable[[Path], bool]] = {
     "middlebury": lambda p: any(p.glob("*_par.txt")),
 }
 
-DATASET_NAMES = ("oxford", "hpatches", "middlebury", "pairs:<file>", "synthetic:<folder>")
+DATASET_NAMES = (
+    "oxford",
+    "hpatches",
+    "middlebury",
+    "middlebury:<steps>",
+    "pairs:<file>",
+    "synthetic:<folder>",
+)
 """The names :func:`load_dataset` accepts."""
 
 
@@ -703,7 +712,8 @@ def _locate(kind: str, root: str | os.PathLike | None) -> Path:
 def load_dataset(name: str | Dataset, root: str | os.PathLike | None = None, **options: Any) -> Dataset:
     """A dataset by name.
 
-    Names: ``"oxford"``, ``"hpatches"``, ``"middlebury"``, ``"pairs:<file>"`` (a SuperGlue/LoFTR pairs file;
+    Names: ``"oxford"``, ``"hpatches"``, ``"middlebury"`` (``"middlebury:1,2"``: views 1 or 2 apart on the
+    ring), ``"pairs:<file>"`` (a SuperGlue/LoFTR pairs file;
     ``root`` is the image folder, default the file's folder) and ``"synthetic:<folder>"`` (homographies made
     from the photos in a folder).
 
@@ -727,8 +737,9 @@ def load_dataset(name: str | Dataset, root: str | os.PathLike | None = None, **o
             return oxford_affine(_locate("oxford", root), **options)
         if kind == "hpatches" and not argument:
             return hpatches(_locate("hpatches", root), **options)
-        if kind == "middlebury" and not argument:
-            return middlebury(_locate("middlebury", root), **options)
+        if kind == "middlebury":
+            steps = _steps(name, argument) if argument else options.pop("step", 1)
+            return middlebury(_locate("middlebury", root), step=steps, **options)
         if kind == "pairs" and argument:
             return pairs_file(argument, root, **options)
         if kind == "synthetic" and argument:
@@ -736,6 +747,17 @@ def load_dataset(name: str | Dataset, root: str | os.PathLike | None = None, **o
     except TypeError as error:  # an option the loader does not take
         raise DatasetError(f"dataset {name!r}: {error}") from None
     raise DatasetError(f"unknown dataset {name!r}; available: {', '.join(DATASET_NAMES)}")
+
+
+def _steps(name: str, argument: str) -> list[int]:
+    """The ring distances of ``middlebury:1,2``."""
+    try:
+        return [int(part) for part in argument.split(",")]
+    except ValueError:
+        raise DatasetError(
+            f"dataset {name!r}: after 'middlebury:' give ring distances separated by commas, "
+            "e.g. middlebury:1,2"
+        ) from None
 
 
 def dataset_task(name: str | Dataset) -> str:

@@ -1,12 +1,12 @@
 """The training photo corpus: real photographs from Debian packages and the scikit-image wheel.
 
-:func:`build_photo_corpus` reads a photo list (``../shared/data/photos.tsv``: source, licence, installed path,
-width, height, bytes), fetches each Debian package once with ``apt-get download`` into a cache folder, reads the
-listed files straight out of the package's data archive (``dpkg-deb --fsys-tarfile``, so a 400 MB package is
-never unpacked to disk), and writes a compact JPEG copy of every photo (longer side at most ``max_edge``)
-together with ``manifest.json``: for each photo its file, source package, licence, original path and size, and
-its split. The split is fixed by a hash of the photo's scene (its name without stereo/sequence suffixes), so
-a stereo pair never straddles train and validation, and it does not change when photos are added.
+:func:`build_photo_corpus` reads a photo list (``../shared/data/photos.tsv``: source, licence, installed
+path, width, height, bytes), fetches each Debian package once with ``apt-get download`` into a cache folder,
+reads the listed files straight out of the package's data archive (``dpkg-deb --fsys-tarfile``, so a 400 MB
+package is never unpacked to disk), and writes a compact JPEG copy of every photo (longer side at most
+``max_edge``) together with ``manifest.json``: for each photo its file, source package, licence, original path
+and size, and its split. The split is fixed by a hash of the photo's scene (its name without stereo/sequence
+suffixes), so a stereo pair never straddles train and validation, and it stays when photos are added.
 
 Special sources:
 
@@ -172,24 +172,26 @@ def read_photo_list(path: str | os.PathLike) -> list[PhotoSource]:
 
 def scene_key(name: str) -> str:
     """The scene a corpus photo belongs to: its name without stereo and sequence suffixes
-    (``opencv-doc__left07.jpg`` and ``opencv-doc__right07.jpg`` -> ``opencv-doc``; ``aloeL``/``aloeR`` -> ``aloe``)."""
+    (``opencv-doc__left07.jpg`` and ``opencv-doc__right07.jpg`` -> ``opencv-doc``; ``aloeL``/``aloeR`` ->
+    ``aloe``)."""
     stem = re.sub(r"(left|right|(?<=[a-z])[LR])?[_-]?\d*$", "", Path(name).stem)
     return stem.rstrip("_-")
 
 
 def split_of(name: str, val_percent: int = VAL_PERCENT) -> str:
-    """``"val"`` for about ``val_percent`` % of scenes (by a SHA-1 hash of :func:`scene_key`), else ``"train"``."""
+    """``"val"`` for about ``val_percent`` % of scenes (by a SHA-1 hash of :func:`scene_key`), else
+    ``"train"``."""
     digest = hashlib.sha1(scene_key(name).encode()).digest()
     return "val" if int.from_bytes(digest[:4], "big") % 100 < val_percent else "train"
 
 
 def is_evaluation_name(path: str) -> bool:
-    """True when a file's name or path is that of an evaluation image (Oxford affine, Middlebury temple, or the
-    bundled demo pair)."""
+    """True when a file's name or path is that of an evaluation image (Oxford affine, Middlebury temple, or
+    the bundled demo pair)."""
     return bool(_EVALUATION_NAME.match(Path(path).stem) or _OXFORD_PATH.search(path.replace(os.sep, "/")))
 
 
-# --- evaluation guard by content -----------------------------------------------------------------------------
+# --- evaluation guard by content ----------------------------------------------------------------------------
 
 _THUMB = 16
 
@@ -213,8 +215,8 @@ def evaluation_thumbnails(root: str | os.PathLike | None) -> list[tuple[str, np.
 
 
 def _matching_evaluation_image(image: np.ndarray, thumbs: Sequence[tuple[str, np.ndarray]]) -> str | None:
-    """The evaluation image whose thumbnail is (nearly) identical to this photo's, if any (also mirrored by 180°,
-    as some Middlebury views are)."""
+    """The evaluation image whose thumbnail is (nearly) identical to this photo's, if any (also mirrored by
+    180°, as some Middlebury views are)."""
     thumb = _thumbnail(image)
     for path, other in thumbs:
         for candidate in (thumb, thumb[::-1, ::-1]):
@@ -223,7 +225,7 @@ def _matching_evaluation_image(image: np.ndarray, thumbs: Sequence[tuple[str, np
     return None
 
 
-# --- decoding ------------------------------------------------------------------------------------------------
+# --- decoding -----------------------------------------------------------------------------------------------
 
 
 def decode_image(data: bytes, name: str) -> np.ndarray:
@@ -292,11 +294,12 @@ def compact_jpeg(
     return encoded.tobytes()
 
 
-# --- fetching -------------------------------------------------------------------------------------------------
+# --- fetching -----------------------------------------------------------------------------------------------
 
 
 def _run(command: Sequence[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(list(command), cwd=cwd, capture_output=True, text=True)
+    # the callers read the return code
+    return subprocess.run(list(command), check=False, cwd=cwd, capture_output=True, text=True)
 
 
 def fetch_deb(package: str, cache: Path) -> Path:
@@ -385,7 +388,8 @@ def _wanted(photos: Iterable[PhotoSource]) -> Callable[[str], bool]:
 
 
 def _wheel_members(photos: Sequence[PhotoSource]) -> dict[str, bytes]:
-    """Files of ``pypi:`` sources, read from the installed distribution (e.g. ``/skimage/data/camera.png``)."""
+    """Files of ``pypi:`` sources, read from the installed distribution (e.g.
+    ``/skimage/data/camera.png``)."""
     from importlib import metadata
 
     members = {}
@@ -400,7 +404,7 @@ def _wheel_members(photos: Sequence[PhotoSource]) -> dict[str, bytes]:
     return members
 
 
-# --- the corpus --------------------------------------------------------------------------------------------------
+# --- the corpus ---------------------------------------------------------------------------------------------
 
 
 def build_photo_corpus(
@@ -423,7 +427,8 @@ def build_photo_corpus(
         quality: JPEG quality of the stored copies.
         evaluation_root: a folder of evaluation images (e.g. ``../shared/data``) whose content is refused
             even under another name; ``None`` checks names only.
-        keep_debs: keep downloaded packages in ``cache`` (a later run with new photos need not fetch them again).
+        keep_debs: keep downloaded packages in ``cache`` (a later run with new photos need not fetch them
+            again).
         progress: called with one line per photo written or skipped.
 
     Returns:
@@ -500,7 +505,8 @@ def build_photo_corpus(
             }
             summary.written.append(photo.name)
             say(
-                f"wrote {photo.name} ({width}x{height} -> {len(data) / 1e3:.0f} kB, {manifest[photo.name]['split']})"
+                f"wrote {photo.name} ({width}x{height} -> {len(data) / 1e3:.0f} kB, "
+                f"{manifest[photo.name]['split']})"
             )
         _write_manifest(output, manifest, max_edge, quality)
         if kind == "deb" and not keep_debs:
@@ -529,7 +535,8 @@ def _write_manifest(folder: Path, manifest: dict[str, dict], max_edge: int, qual
     write_json(
         folder / MANIFEST,
         {
-            "description": "tiepoint training photos; every photo keeps its licence and attribution (see README)",
+            "description": "tiepoint training photos; every photo keeps its licence and attribution "
+            "(see README)",
             "max_edge": max_edge,
             "jpeg_quality": quality,
             "val_percent": VAL_PERCENT,
@@ -557,7 +564,8 @@ def list_photos(root: str | os.PathLike, split: str = "train") -> list[Path]:
     root = Path(root)
     if not (root / MANIFEST).is_file():
         raise DatasetError(
-            f"no photo corpus in {root} (no {MANIFEST}); build it with `tiepoint-lab data photos --out {root}`"
+            f"no photo corpus in {root} (no {MANIFEST}); build it with "
+            f"`tiepoint-lab data photos --out {root}`"
         )
     manifest = _read_manifest(root)
     paths = []

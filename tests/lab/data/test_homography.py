@@ -26,14 +26,12 @@ def _dot_photo(shape=(576, 768)) -> np.ndarray:
     """A black photo with white discs (radius 3 px) centred on DOTS (sub-pixel, anti-aliased by shift=4)."""
     photo = np.zeros(shape, np.uint8)
     for x, y in DOTS:
-        cv2.circle(
-            photo, (int(round(x * 16)), int(round(y * 16))), 3 * 16, 255, -1, lineType=cv2.LINE_AA, shift=4
-        )
+        cv2.circle(photo, (round(x * 16), round(y * 16)), 3 * 16, 255, -1, lineType=cv2.LINE_AA, shift=4)
     return photo
 
 
 def _centroid(image: np.ndarray, near: np.ndarray, radius: int = 10) -> np.ndarray:
-    x0, y0 = int(round(near[0])) - radius, int(round(near[1])) - radius
+    x0, y0 = round(near[0]) - radius, round(near[1]) - radius
     patch = image[y0 : y0 + 2 * radius + 1, x0 : x0 + 2 * radius + 1].astype(np.float64)
     ys, xs = np.mgrid[y0 : y0 + patch.shape[0], x0 : x0 + patch.shape[1]]
     return np.array([(xs * patch).sum() / patch.sum(), (ys * patch).sum() / patch.sum()])
@@ -152,10 +150,7 @@ def test_pairs_ground_truth_matches_the_pixels(dot_photos):
         # find the dots of image 0 from the photo, then check where H_0to1 sends them in image 1
         for point in np.argwhere(image0 > 0.99)[::40, ::-1].astype(np.float64):
             c0 = _centroid(image0, point, 6)
-            if (
-                not _visible(c0[None], (512, 384), 8)[0]
-                or not 0 < image0[int(round(c0[1])), int(round(c0[0]))]
-            ):
+            if not _visible(c0[None], (512, 384), 8)[0] or not 0 < image0[round(c0[1]), round(c0[0])]:
                 continue
             c1 = warp_points(c0[None], item["H_0to1"].numpy())[0]
             if _visible(c1[None], (512, 384), 10)[0]:

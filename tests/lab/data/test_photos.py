@@ -48,7 +48,8 @@ def test_read_photo_list_and_names(tmp_path):
     tsv = tmp_path / "photos.tsv"
     tsv.write_text(
         HEADER
-        + "deb:plasma-workspace-wallpapers\tLGPL-3\t/usr/share/wallpapers/Kite/contents/images/2560x1440.jpg\t2560\t1440\t9\n"
+        + "deb:plasma-workspace-wallpapers\tLGPL-3\t"
+        + "/usr/share/wallpapers/Kite/contents/images/2560x1440.jpg\t2560\t1440\t9\n"
         + "pypi:scikit-image (wheel)\tCC0\t/skimage/data/camera.png\t512\t512\t9\n"
     )
     photos = read_photo_list(tsv)
@@ -195,7 +196,8 @@ def test_build_from_a_cached_deb_with_edj_and_wallpaper_folder(tmp_path):
     root = tmp_path / "pkgroot"
     (root / "DEBIAN").mkdir(parents=True)
     (root / "DEBIAN" / "control").write_text(
-        "Package: tiepoint-test-photos\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@t>\nDescription: test\n"
+        "Package: tiepoint-test-photos\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@t>\n"
+        "Description: test\n"
     )
     edj = root / "usr/share/themes/Bg.edj"
     edj.parent.mkdir(parents=True)
@@ -214,8 +216,10 @@ def test_build_from_a_cached_deb_with_edj_and_wallpaper_folder(tmp_path):
     tsv = tmp_path / "photos.tsv"
     tsv.write_text(
         HEADER
-        + "deb:tiepoint-test-photos (JPEG extracted from .edj)\tBSD-2\t/usr/share/themes/Bg.edj\t160\t100\t1\n"
-        + "deb:tiepoint-test-photos\tLGPL-3\t/usr/share/wallpapers/Kite/contents/images/640x400.jpg\t64\t40\t1\n"
+        + "deb:tiepoint-test-photos (JPEG extracted from .edj)\tBSD-2\t"
+        + "/usr/share/themes/Bg.edj\t160\t100\t1\n"
+        + "deb:tiepoint-test-photos\tLGPL-3\t"
+        + "/usr/share/wallpapers/Kite/contents/images/640x400.jpg\t64\t40\t1\n"
     )
     summary = build_photo_corpus(tsv, tmp_path / "corpus", cache=cache)
     assert sorted(summary.written) == ["tiepoint-test-photos__Bg.jpg", "tiepoint-test-photos__Kite.jpg"]
