@@ -2,6 +2,8 @@
 the benchmark records under ``benchmarks/``, the generated docs). Users have ``tiepoint``.
 
     tiepoint-lab data photos                          build the training photo corpus from the photo list
+    tiepoint-lab data scenes                          the held-out 3D scene benchmark (val textures)
+    tiepoint-lab data relit                           Oxford or temple pairs with image 1 relit
     tiepoint-lab train clidd|eloftr|raco|upsampler    train a model (resumable: rerun the same command)
     tiepoint-lab ship clidd|eloftr|raco|upsampler RUN copy a run's best weights and their record into tiepoint
     tiepoint-lab bench match                          benchmark methods on the shared datasets (lab defaults)
@@ -44,6 +46,11 @@ RACO_STAGES = ("detector", "ranker")
 
 
 # --- shared argument groups of the lab ----------------------------------------------------------------------
+
+
+def add_seed_argument(parser: argparse.ArgumentParser, default: int, what: str) -> None:
+    """``--seed``: the random seed of what a command makes."""
+    parser.add_argument("--seed", type=int, default=default, help=f"random seed {what} (default {default})")
 
 
 def add_photos_argument(parser: argparse.ArgumentParser, help: str) -> None:
@@ -105,7 +112,7 @@ class Training:
             parser.add_argument("--device", default="cpu", help="cpu or cuda (bfloat16 autocast on cuda)")
         if self.workers is not None:
             parser.add_argument("--workers", type=int, default=self.workers, help="data-loading processes")
-        parser.add_argument("--seed", type=int, default=0)
+        add_seed_argument(parser, 0, "of the data order and the initial weights")
         parser.add_argument(
             "--validate-every", type=int, default=self.validate_every, help="steps between validations"
         )
@@ -146,7 +153,9 @@ class Recipe:
 
 RECIPES = {
     "clidd": Recipe(
-        ("size",), ("targets", "pairs", "rotation"), lambda a: Path(f"runs/clidd_{a.size.lower()}")
+        ("size",),
+        ("targets", "pairs", "rotation", "stream", "init"),
+        lambda a: Path(f"runs/clidd_{a.size.lower()}"),
     ),
     "eloftr": Recipe(
         ("config",),
@@ -200,6 +209,30 @@ def print_validation(scores: dict[str, float]) -> None:
 
 
 # --- data ---------------------------------------------------------------------------------------------------
+
+
+def cmd_data_scenes(args: argparse.Namespace) -> None:
+    """Write the held-out scene benchmark and say how to run it."""
+    from .data.benchmarks import write_scene_benchmark
+    from .data.photos import list_photos
+
+    pairs = write_scene_benchmark(list_photos(args.photos, "val"), args.out, args.per_band, args.seed)
+    print(f"wrote {pairs}; run: tiepoint bench --dataset pairs:{pairs}")
+
+
+def cmd_data_relit(args: argparse.Namespace) -> None:
+    """Write a relit copy of an evaluation dataset and say how to run it."""
+    from tiepoint.evaluation.datasets import load_dataset
+
+    from .data.benchmarks import write_relit_homographies, write_relit_pairs
+
+    root = args.root or shared_data()
+    if args.dataset == "oxford":
+        out = write_relit_homographies(root / "oxford_affine", args.out, args.seed)
+        print(f"wrote {out}; run: tiepoint bench --dataset oxford --root {out}")
+    else:
+        pairs = write_relit_pairs(load_dataset(args.dataset, root=root), args.out, args.seed)
+        print(f"wrote {pairs}; run: tiepoint bench --dataset pairs:{pairs}")
 
 
 def cmd_data_photos(args: argparse.Namespace) -> None:
@@ -392,6 +425,26 @@ def _add_data_commands(commands: CommandTable) -> None:
     )
     add_quiet_argument(p, "no line per photo")
 
+    p = data.add(
+        "scenes",
+        "write the held-out scene benchmark: val textures, 3 bands, plain and changed",
+        cmd_data_scenes,
+    )
+    add_photos_argument(p, "corpus (its val split textures the scenes)")
+    p.add_argument("--out", type=Path, default=Path("data/bench/scenes"), help="benchmark folder")
+    p.add_argument("--per-band", type=int, default=34, help="pairs per band of viewpoint change (default 34)")
+    add_seed_argument(p, 2027, "of the pairs")
+
+    p = data.add(
+        "relit",
+        "write a real dataset with image 1 of every pair relit, ground truth unchanged",
+        cmd_data_relit,
+    )
+    p.add_argument("--dataset", required=True, choices=("oxford", "middlebury", "middlebury:1,2"))
+    p.add_argument("--root", type=Path, help="the data folder (default: the shared data)")
+    p.add_argument("--out", type=Path, required=True, help="the folder to write")
+    add_seed_argument(p, 7, "of the appearance changes")
+
 
 def _add_train_commands(commands: CommandTable) -> None:
     train = commands.group(
@@ -413,6 +466,14 @@ def _add_train_commands(commands: CommandTable) -> None:
         help="largest in-plane rotation of the pairs, degrees (default 180; below it, targets go to "
         "runs/targets/aliked-n32-CROP-rotDEG)",
     )
+    p.add_argument(
+        "--stream",
+        default="homography",
+        choices=("homography", "mix", "scenes"),
+        help="training pairs: photo homographies (default), a mix with relit photos and 3D scenes, or scenes "
+        "only (targets folder gets -STREAM appended)",
+    )
+    p.add_argument("--init", type=Path, help="start from these weights (e.g. tiepoint/weights/clidd_s96.pt)")
 
     p = train.add("eloftr", "train Efficient LoFTR from scratch on homography pairs", cmd_train)
     p.add_argument("--config", default="small", help="small (trains on a CPU) or full (the paper's size)")

@@ -17,7 +17,7 @@ from tiepoint_lab.cli import build_parser, main
 from tiepoint_lab.paths import BENCHMARKS, photo_list, shared_data
 
 GROUPS = {
-    "data": ["photos"],
+    "data": ["photos", "scenes", "relit"],
     "train": ["clidd", "eloftr", "raco", "upsampler"],
     "ship": ["clidd", "eloftr", "raco", "upsampler"],
     "bench": ["match", "solvers", "clidd-cost", "raco", "upsamplers", "reconstruction"],
@@ -54,6 +54,7 @@ def test_every_command_parses_with_its_defaults():
         ("ship", "upsampler"): ["RUN", "--backbone", "effl0", "--method", "jbu"],
         ("train", "upsampler"): ["--backbone", "effl0", "--method", "jbu"],
         ("bench", "clidd-cost"): ["sizes"],
+        ("data", "relit"): ["--dataset", "oxford", "--out", "OUT"],
     }
     for group, commands in GROUPS.items():
         for command in commands or [None]:

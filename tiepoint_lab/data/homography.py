@@ -112,7 +112,8 @@ def _local_scale(M: np.ndarray, x: float, y: float) -> float:
 
 
 def _crop_to_footprint(photo: np.ndarray, M: np.ndarray, size: tuple[int, int], margin: int):
-    """The part of ``photo`` that ``M`` maps into the output (plus ``margin`` pixels), and ``M`` for that part."""
+    """The part of ``photo`` that ``M`` maps into the output (plus ``margin`` pixels), and ``M`` for that
+    part."""
     width, height = size
     corners = np.array([[-0.5, -0.5], [width - 0.5, -0.5], [width - 0.5, height - 0.5], [-0.5, height - 0.5]])
     Minv = np.linalg.inv(M)
@@ -245,8 +246,8 @@ class HomographyPairs(torch.utils.data.Dataset):
     """Pairs of views of photos related by known random homographies, for training keypoint models.
 
     Item ``i`` of epoch ``e`` uses photo ``i % len(photos)`` and a random state seeded by ``(seed, e, i)``:
-    the same arguments, epoch and index always give the same pair (:meth:`set_epoch` changes the epoch; call it
-    in each DataLoader worker's copy through the sampler, or before iterating).
+    the same arguments, epoch and index always give the same pair (:meth:`set_epoch` changes the epoch; call
+    it in each DataLoader worker's copy through the sampler, or before iterating).
 
     Args:
         photos: photo paths (e.g. from :func:`tiepoint_lab.data.photos.list_photos`).
@@ -259,8 +260,10 @@ class HomographyPairs(torch.utils.data.Dataset):
             image 0 always fits inside the photo.
         photometric: apply :class:`Photometric` changes to each image independently (``True`` for the default
             ranges, a :class:`Photometric` for others, ``False`` for none).
-        min_overlap: redraw the homography (up to 10 times) while less than this share of the smaller of the two
-            images' footprints overlaps.
+        appearance1: a change of image 1 used instead of ``photometric`` there, called as
+            ``appearance1(image, rng, view=1)`` (e.g. :class:`~tiepoint_lab.data.appearance.Appearance`).
+        min_overlap: redraw the homography (up to 10 times) while less than this share of the smaller of the
+            two images' footprints overlaps.
         seed: the base seed.
         length: items per epoch (default: one per photo).
         cache: keep decoded photos in memory (per process).
@@ -269,6 +272,7 @@ class HomographyPairs(torch.utils.data.Dataset):
         ``image0``, ``image1``: ``(3, H, W)`` float32 in ``[0, 1]``;
         ``H_0to1``: ``(3, 3)`` float32, maps pixel coordinates of image 0 to image 1;
         ``valid1``: ``(H, W)`` bool, image 1 pixels whose source lies inside image 0;
+        ``clean1`` (with ``appearance1`` only): ``(3, H, W)`` image 1 before that change (for teachers);
         ``index``: the item index; ``photo``: the photo index.
     """
 
@@ -282,6 +286,7 @@ class HomographyPairs(torch.utils.data.Dataset):
         translation: float = 0.1,
         crop_scale: tuple[float, float] = (0.3, 1.0),
         photometric: bool | Photometric = True,
+        appearance1: Any = None,
         min_overlap: float = 0.5,
         seed: int = 0,
         length: int | None = None,
@@ -295,15 +300,16 @@ class HomographyPairs(torch.utils.data.Dataset):
         if not 0 < crop_scale[0] <= crop_scale[1]:
             raise OptionError(f"crop_scale must be (low, high) with 0 < low <= high, got {crop_scale}")
         self.size = (int(size[0]), int(size[1]))
-        self.homography_options = dict(
-            max_rotation_deg=rotation_deg,
-            scale=tuple(scale),
-            perspective=perspective,
-            translation=translation,
-        )
+        self.homography_options = {
+            "max_rotation_deg": rotation_deg,
+            "scale": tuple(scale),
+            "perspective": perspective,
+            "translation": translation,
+        }
         random_homography(np.random.default_rng(0), self.size[::-1], **self.homography_options)  # validates
         self.crop_scale = crop_scale
         self.photometric = Photometric() if photometric is True else (photometric or None)
+        self.appearance1 = appearance1
         self.min_overlap = min_overlap
         self.seed = seed
         self.length = len(self.photos) if length is None else int(length)
@@ -342,8 +348,12 @@ class HomographyPairs(torch.utils.data.Dataset):
         image0, image1 = image0.astype(np.float32) / 255.0, image1.astype(np.float32) / 255.0
         if self.photometric is not None:
             image0 = self.photometric(image0, rng)
-            image1 = self.photometric(image1, rng)
-        return {
+            if self.appearance1 is None:
+                image1 = self.photometric(image1, rng)
+        clean1 = image1
+        if self.appearance1 is not None:
+            image1 = self.appearance1(image1, rng, view=1)
+        item = {
             "image0": torch.from_numpy(np.ascontiguousarray(image0.transpose(2, 0, 1))),
             "image1": torch.from_numpy(np.ascontiguousarray(image1.transpose(2, 0, 1))),
             "H_0to1": torch.from_numpy(H.astype(np.float32)),
@@ -351,6 +361,9 @@ class HomographyPairs(torch.utils.data.Dataset):
             "index": index,
             "photo": photo_index,
         }
+        if self.appearance1 is not None:
+            item["clean1"] = torch.from_numpy(np.ascontiguousarray(clean1.transpose(2, 0, 1)))
+        return item
 
     def _crop(self, rng: np.random.Generator, photo_w: int, photo_h: int) -> np.ndarray:
         """``A0``: photo -> image 0, a random scale and a crop whose pixel centres lie inside the photo."""

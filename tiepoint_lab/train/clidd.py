@@ -1,12 +1,13 @@
 """Training recipe of the CLIDD family: losses, validation, and shipping the weights.
 
-Each step takes a batch of image pairs related by a known homography (:class:`HomographyPairs` on the
-photo corpus) and runs the frozen teacher (ALIKED-N32) on both images. Three losses, weighted per size
-(:data:`LOSS_WEIGHTS`; the smaller sizes lean on distillation):
+Each step takes a batch of image pairs with known ground truth (a stream of :mod:`tiepoint_lab.data.mix`:
+photo homographies by default; relit photos and rendered 3D scenes with ``stream="mix"``) with the frozen
+teacher's (ALIKED-N32) targets for both images, computed once (:mod:`tiepoint_lab.train.targets`). Three
+losses, weighted per size (:data:`LOSS_WEIGHTS`; the smaller sizes lean on distillation):
 
 * ``dual_softmax``: the student's descriptors at ``points`` corresponding positions in the two images
-  (the teacher's keypoints of image 0 that land inside image 1, topped up with random points), every
-  other point of the pair a negative;
+  (the teacher's keypoints of image 0 visible in image 1, topped up with random points), every other point
+  of the pair a negative;
 * ``procrustes``: the student's descriptors at those points against the teacher's descriptors of the
   upright view (image 0) at the same scene points, in both views (the teacher is not rotation invariant);
 * ``detection``: the student's detection logits against the teacher's keypoints, one softmax per 8x8 cell.
@@ -27,7 +28,7 @@ from torch import Tensor
 from tiepoint.errors import OptionError
 from tiepoint.features.clidd import SIZES, CLIDDModel, parameter_count, weights_path
 from tiepoint.matchers.nearest import mutual_nearest_neighbours
-from tiepoint_lab.data.homography import HomographyPairs, warp_points
+from tiepoint_lab.data.mix import correspond, stream_spec
 from tiepoint_lab.data.photos import list_photos
 from tiepoint_lab.train.losses import (
     dual_softmax_loss,
@@ -102,9 +103,9 @@ class CLIDDLoss:
 
 
 def validation_scores(
-    model: CLIDDModel, pairs: HomographyPairs, max_keypoints: int = 1024, threshold: float = 3.0
+    model: CLIDDModel, pairs: torch.utils.data.Dataset, max_keypoints: int = 1024, threshold: float = 3.0
 ) -> dict[str, float]:
-    """Matching quality on fixed held-out pairs.
+    """Matching quality on fixed held-out pairs (any stream's; see :func:`~tiepoint_lab.data.mix.correspond`).
 
     Returns:
         ``mma@3px`` (fraction of mutual-NN matches within ``threshold`` px of the ground truth),
@@ -119,8 +120,9 @@ def validation_scores(
             keypoints, descriptors = output["keypoints"].cpu(), output["descriptors"].cpu()
             matches0, _ = mutual_nearest_neighbours(descriptors[:1] @ descriptors[1:].transpose(1, 2))
             valid = matches0[0] >= 0
-            projected = warp_points(keypoints[0][valid], item["H_0to1"])
-            yield (projected - keypoints[1][matches0[0][valid]]).norm(dim=-1), max_keypoints
+            projected, visible = correspond(item, keypoints[0][valid])
+            errors = (projected - keypoints[1][matches0[0][valid]]).norm(dim=-1)
+            yield torch.where(visible, errors, torch.inf), max_keypoints
 
     return match_scores(pairs_errors(), threshold, "mma@3px")
 
@@ -143,6 +145,8 @@ def train_clidd(
     validate_every: int = 500,
     teacher_variant: str = "n32",
     rotation: float = 180.0,
+    stream: str = "homography",
+    init: str | Path | None = None,
 ) -> dict[str, float]:
     """Train one CLIDD size on the photo corpus (resumes a run in ``out``); returns the last validation.
 
@@ -157,13 +161,21 @@ def train_clidd(
             ``-rot<degrees>`` appended for a ``rotation`` other than 180).
         rotation: largest in-plane rotation of the training and held-out pairs, degrees. Below 180 the
             model learns less rotation invariance and leaves the large turns to the rotation search.
+        stream: the training and held-out pairs, a name of :data:`~tiepoint_lab.data.mix.STREAMS`
+            (``"mix"``: homographies, relit photos and 3D scenes); the default targets folder gets
+            ``-<stream>`` appended for streams other than ``"homography"``.
+        init: start from these weights (e.g. the shipped ones) instead of random ones, in a new run.
     """
     if size not in SIZES:
         raise OptionError(f"unknown CLIDD size {size!r}; sizes: {', '.join(SIZES)}")
     train_photos, val_photos = list_photos(photos, "train"), list_photos(photos, "val")
     if not 0 <= rotation <= 180:
         raise OptionError(f"rotation must be from 0 to 180 degrees, got {rotation!r}")
-    default_targets = f"aliked-{teacher_variant}-{crop}" + ("" if rotation == 180 else f"-rot{rotation:g}")
+    default_targets = (
+        f"aliked-{teacher_variant}-{crop}"
+        + ("" if rotation == 180 else f"-rot{rotation:g}")
+        + ("" if stream == "homography" else f"-{stream}")
+    )
     targets = Path(targets) if targets else Path("runs") / "targets" / default_targets
     if not targets_ready(targets, pairs):
         from tiepoint_lab.train.teacher import AlikedTeacher  # the teacher package is needed only here
@@ -178,6 +190,7 @@ def train_clidd(
             seed=seed,
             points=points,
             rotation_deg=rotation,
+            stream=stream,
         )
     dataset = TeacherTargetPairs(targets, pairs)
     if dataset.rotation_deg != rotation:
@@ -185,7 +198,19 @@ def train_clidd(
             f"{targets} holds pairs rotated up to {dataset.rotation_deg:g} degrees, "
             f"not {rotation:g}: pass --targets with another folder"
         )
-    held_out = held_out_pairs(val_photos, crop, seed, validation_pairs, rotation_deg=rotation)
+    if dataset.stream != stream_spec(stream, rotation):
+        raise OptionError(f"{targets} holds pairs of another stream than {stream!r}: pass --targets")
+    held_out = held_out_pairs(
+        val_photos,
+        crop,
+        seed,
+        validation_pairs,
+        **(
+            {"rotation_deg": rotation}
+            if stream == "homography"
+            else {"stream": stream, "rotation_deg": rotation}
+        ),
+    )
     config = recipe_config(steps, batch_size, learning_rate, seed, validate_every, workers, device)
     describe = {
         "model": f"clidd-{size}",
@@ -198,14 +223,19 @@ def train_clidd(
             crop=crop,
             rotation_deg=rotation,
             targets=str(targets),
+            stream=dataset.stream,
         ),
         "teacher": f"aliked-{teacher_variant}",
         "loss_weights": LOSS_WEIGHTS[size],
         "command": command_line(),
     }
     seed_all(seed)  # the initial weights depend on the seed alone
+    model = CLIDDModel(size)
+    if init is not None:
+        model.load_state_dict(torch.load(init, map_location="cpu", weights_only=True))
+        describe["init"] = str(init)
     trainer = Trainer(
-        CLIDDModel(size),
+        model,
         dataset,
         CLIDDLoss(size),
         lambda m: validation_scores(m, held_out),

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from tiepoint_lab.data.homography import HomographyPairs
+from tiepoint_lab.data.mix import make_stream
 from tiepoint_lab.train.trainer import TrainConfig
 
 __all__ = ["command_line", "corpus_record", "held_out_pairs", "match_scores", "recipe_config"]
@@ -43,12 +44,22 @@ def recipe_config(
 
 
 def held_out_pairs(
-    photos: Sequence[str | Path], crop: int, seed: int, count: int, **options: Any
+    photos: Sequence[str | Path],
+    crop: int,
+    seed: int,
+    count: int,
+    stream: str | dict | None = None,
+    **options: Any,
 ) -> torch.utils.data.Subset:
     """The first ``count`` (at most) pairs of :class:`HomographyPairs` on the val ``photos``, at epoch 0:
     views of ``crop + 64`` pixels, seeded ``seed + 1``; ``options`` go to :class:`HomographyPairs`
-    (``length``, the homographies' ranges)."""
-    pairs = HomographyPairs(photos, size=(crop + 64, crop + 64), seed=seed + 1, **options)
+    (``length``, the homographies' ranges). With ``stream`` (see :mod:`tiepoint_lab.data.mix`) the pairs are
+    that stream's instead, ``count`` of them (``options``: ``rotation_deg``)."""
+    size = (crop + 64, crop + 64)
+    if stream is None:
+        pairs = HomographyPairs(photos, size=size, seed=seed + 1, **options)
+    else:
+        pairs = make_stream(stream, photos, size=size, seed=seed + 1, length=count, **options)
     pairs.set_epoch(0)
     return torch.utils.data.Subset(pairs, range(min(count, len(pairs))))
 

@@ -2,13 +2,14 @@
 
 ALIKED-N32 builds a full-resolution 128-channel feature map: on this project's 2-core CPU it costs about
 half a second per 256x256 image, far more than a step of a small student. So the teacher runs once over a
-fixed list of training pairs (``HomographyPairs`` items, which are reproducible from their seed, epoch and
-index, so the images themselves are not stored), and :class:`TeacherTargetPairs` serves each pair's images
-together with what the teacher said about them.
+fixed list of training pairs (items of a stream of :mod:`tiepoint_lab.data.mix`: photo homographies, relit
+ones, 3D scenes; reproducible from their seed, epoch and index, so the images themselves are not stored), and
+:class:`TeacherTargetPairs` serves each pair's images together with what the teacher said about them.
 
 On-disk layout (a folder; resumable, each shard written atomically)::
 
-    TARGETS/meta.json            photos, image size, seed, points per pair, teacher, pairs per shard
+    TARGETS/meta.json            photos, image size, seed, points per pair, teacher, pairs per shard, and the
+                                 stream (absent: homographies only, as folders made before streams)
     TARGETS/shard_00000.pt       for the pairs [0, S): a dict of tensors
         keypoints   (S, 2, K, 2) float32  the teacher's keypoints in image 0 and image 1 (padded)
         scores      (S, 2, K)    float32  their scores; 0 marks padding
@@ -28,7 +29,7 @@ from torch import Tensor
 
 from tiepoint.errors import DatasetError
 from tiepoint.io.files import atomic_path, write_json
-from tiepoint_lab.data.homography import HomographyPairs, warp_points
+from tiepoint_lab.data.mix import MixedPairs, correspond, make_stream, stream_spec
 
 __all__ = ["TeacherTargetPairs", "build_teacher_targets", "correspondences", "targets_ready"]
 
@@ -37,37 +38,47 @@ BORDER = 8
 
 
 def correspondences(
-    seeds: list[Tensor], homographies: Tensor, size: tuple[int, int], points: int, generator: torch.Generator
+    seeds: list[Tensor],
+    items: Sequence[dict[str, Any]],
+    size: tuple[int, int],
+    points: int,
+    generator: torch.Generator,
 ) -> tuple[Tensor, Tensor]:
-    """Corresponding points of each pair: seed points of image 0 that land inside image 1, then random ones.
+    """Corresponding points of each pair: seed points of image 0 visible in image 1, then random ones.
 
     Args:
         seeds: per pair, ``(N_i, 2)`` candidate points of image 0 (e.g. the teacher's keypoints), best first.
-        homographies: ``(B, 3, 3)`` image 0 -> image 1.
+        items: the pairs, with their ground truth (see :func:`~tiepoint_lab.data.mix.correspond`).
         size: ``(H, W)`` of both images.
         points: ``N``, points per pair.
         generator: for the random points.
 
     Returns:
-        ``(B, N, 2)`` points of image 0 and ``(B, N, 2)`` their positions in image 1.
+        ``(B, N, 2)`` points of image 0 and ``(B, N, 2)`` their positions in image 1, all at least
+        :data:`BORDER` pixels inside both images and, in scenes, not occluded.
+
+    Raises:
+        DatasetError: a pair shows too few common points (after 50 rounds of random candidates).
     """
     height, width = size
     low = torch.tensor([BORDER, BORDER], dtype=torch.float32)
     high = torch.tensor([width - 1 - BORDER, height - 1 - BORDER], dtype=torch.float32)
-    chosen0 = []
-    for seed, homography in zip(seeds, homographies, strict=True):
-        homography = homography.float().cpu()
-        candidates = [seed.float().cpu()]
-        total = 0
-        while total < points:  # random fill; with a substantial overlap one or two rounds suffice
-            candidates.append(low + torch.rand(4 * points, 2, generator=generator) * (high - low))
-            pool = torch.cat(candidates)
-            inside = _inside(pool, low, high) & _inside(warp_points(pool, homography), low, high)
-            total = int(inside.sum())
-        chosen0.append(pool[inside][:points])
-    points0 = torch.stack(chosen0).to(homographies.device)
-    points1 = warp_points(points0, homographies.float())
-    return points0, points1
+    chosen0, chosen1 = [], []
+    for seed, item in zip(seeds, items, strict=True):
+        pool = seed.float().cpu()
+        kept0, kept1 = pool[:0], pool[:0]
+        for _ in range(50):  # random fill; with a substantial overlap one or two rounds suffice
+            mapped, visible = correspond(item, pool)
+            ok = visible & _inside(pool, low, high) & _inside(mapped, low, high)
+            kept0, kept1 = torch.cat([kept0, pool[ok]]), torch.cat([kept1, mapped[ok]])
+            if len(kept0) >= points:
+                break
+            pool = low + torch.rand(4 * points, 2, generator=generator) * (high - low)
+        else:
+            raise DatasetError(f"pair {item.get('index')}: {len(kept0)} common points, fewer than {points}")
+        chosen0.append(kept0[:points])
+        chosen1.append(kept1[:points])
+    return torch.stack(chosen0), torch.stack(chosen1)
 
 
 def _inside(points: Tensor, low: Tensor, high: Tensor) -> Tensor:
@@ -94,6 +105,7 @@ def build_teacher_targets(
     batch_size: int = 8,
     progress: Callable[[str], None] | None = print,
     rotation_deg: float = 180.0,
+    stream: str | dict = "homography",
 ) -> Path:
     """Run the teacher over the first ``pairs`` training pairs and store its targets (resumable).
 
@@ -106,6 +118,8 @@ def build_teacher_targets(
         points: corresponding points per pair.
         max_keypoints: teacher keypoints kept per image.
         rotation_deg: largest in-plane rotation of image 1, degrees (stored in ``meta.json`` when not 180).
+        stream: the pairs: a name of :data:`~tiepoint_lab.data.mix.STREAMS` or a spec (stored in
+            ``meta.json`` unless it is the homographies alone).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -120,13 +134,16 @@ def build_teacher_targets(
     }
     if rotation_deg != 180.0:  # folders made before the option existed hold +-180 degree pairs
         meta["rotation_deg"] = rotation_deg
+    spec = stream_spec(stream, rotation_deg)
+    if spec != stream_spec("homography", rotation_deg):  # folders made before streams hold homographies
+        meta["stream"] = spec
     meta_path = out / "meta.json"
     if meta_path.is_file():
         previous = json.loads(meta_path.read_text())
         if {k: v for k, v in previous.items() if k != "pairs"} != meta:
             raise DatasetError(f"{out} holds targets made with other settings; choose another folder")
     write_json(meta_path, {**meta, "pairs": pairs})
-    dataset = HomographyPairs(photos, size=size, seed=seed, rotation_deg=rotation_deg)
+    dataset = make_stream(spec, photos, size=size, seed=seed, rotation_deg=rotation_deg)
     net = teacher.net
     for shard in range(-(-pairs // shard_size)):
         path = out / f"shard_{shard:05d}.pt"
@@ -136,10 +153,13 @@ def build_teacher_targets(
         parts: dict[str, list[Tensor]] = {"keypoints": [], "scores": [], "points": [], "descriptors": []}
         for start in range(0, len(indices), batch_size):
             items = [_item(dataset, i) for i in indices[start : start + batch_size]]
+            # the teacher sees image 1 before an appearance change (clean1), the student after it
             images = torch.cat(
-                [torch.stack([it["image0"] for it in items]), torch.stack([it["image1"] for it in items])]
+                [
+                    torch.stack([it["image0"] for it in items]),
+                    torch.stack([it.get("clean1", it["image1"]) for it in items]),
+                ]
             )
-            homographies = torch.stack([it["H_0to1"] for it in items])
             count = len(items)
             with torch.no_grad():
                 features, score_map = net.dense(images.to(teacher.device))
@@ -148,7 +168,7 @@ def build_teacher_targets(
                 )
                 keypoints = [k.cpu() for k in keypoints]
                 generator = torch.Generator().manual_seed(seed * 1_000_003 + indices[start])
-                points0, points1 = correspondences(keypoints[:count], homographies, size, points, generator)
+                points0, points1 = correspondences(keypoints[:count], items, size, points, generator)
                 described = net.describe(
                     features, [p.to(teacher.device) for p in torch.cat([points0, points1])]
                 )
@@ -183,7 +203,7 @@ def targets_ready(folder: str | Path, pairs: int) -> bool:
     return present >= needed
 
 
-def _item(dataset: HomographyPairs, pair: int) -> dict[str, Any]:
+def _item(dataset: MixedPairs, pair: int) -> dict[str, Any]:
     epoch, index = divmod(pair, len(dataset))
     dataset.set_epoch(epoch)
     return dataset[index]
@@ -192,10 +212,11 @@ def _item(dataset: HomographyPairs, pair: int) -> dict[str, Any]:
 class TeacherTargetPairs(torch.utils.data.Dataset):
     """Training pairs with their stored teacher targets (see the module docstring).
 
-    Items are the :class:`HomographyPairs` items (``image0``, ``image1``, ``H_0to1``, ...) plus
+    Items hold ``image0``, ``image1`` ``(3, H, W)``, ``index``, ``source`` (the stream's source of the pair),
     ``teacher_keypoints (2, K, 2)``, ``teacher_scores (2, K)`` (0 = padding), ``points (2, N, 2)`` and
-    ``teacher_descriptors (2, N, D)`` float32. ``pairs`` uses only the first pairs (default: all).
-    ``rotation_deg`` is the largest in-plane rotation of the stored pairs.
+    ``teacher_descriptors (2, N, D)`` float32: the same keys whatever the source, so a batch can mix them
+    (:meth:`pair` gives a pair with its ground truth). ``pairs`` uses only the first pairs (default: all).
+    ``rotation_deg`` is the largest in-plane rotation of the stored pairs; ``stream`` their stream's spec.
     """
 
     def __init__(self, folder: str | Path, pairs: int | None = None) -> None:
@@ -214,7 +235,9 @@ class TeacherTargetPairs(torch.utils.data.Dataset):
         self.rotation_deg = float(
             self.meta.get("rotation_deg", 180.0)
         )  # absent in folders made before the option
-        self.pairs = HomographyPairs(
+        self.stream = self.meta.get("stream") or stream_spec("homography", self.rotation_deg)
+        self.pairs = make_stream(
+            self.stream,
             self.meta["photos"],
             size=tuple(self.meta["size"]),
             seed=self.meta["seed"],
@@ -230,10 +253,15 @@ class TeacherTargetPairs(torch.utils.data.Dataset):
             self._cache[number] = torch.load(self.shards[number], weights_only=True)
         return self._cache[number]
 
+    def pair(self, pair: int) -> dict[str, Any]:
+        """Pair ``pair`` as its stream makes it, with its ground truth."""
+        return _item(self.pairs, pair)
+
     def __getitem__(self, pair: int) -> dict[str, Any]:
         shard, row = divmod(pair, self.meta["shard_size"])
         stored = self._shard(shard)
-        item = _item(self.pairs, pair)
+        full = self.pair(pair)
+        item = {key: full[key] for key in ("image0", "image1", "index", "source")}
         item["teacher_keypoints"] = stored["keypoints"][row]
         item["teacher_scores"] = stored["scores"][row]
         item["points"] = stored["points"][row]

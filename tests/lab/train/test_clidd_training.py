@@ -75,7 +75,8 @@ def _build_targets(photos, folder, pairs=4, points=8, **options):
 def test_correspondences_lie_inside_both_images():
     homography = torch.tensor([[[0.9, 0.1, 5.0], [-0.1, 0.9, 3.0], [0.0, 0.0, 1.0]]])
     seeds = [torch.tensor([[30.0, 30.0], [500.0, 500.0]])]
-    points0, points1 = correspondences(seeds, homography, (64, 64), 20, torch.Generator().manual_seed(0))
+    items = [{"image1": torch.zeros(3, 64, 64), "H_0to1": homography[0]}]
+    points0, points1 = correspondences(seeds, items, (64, 64), 20, torch.Generator().manual_seed(0))
     assert points0.shape == points1.shape == (1, 20, 2)
     torch.testing.assert_close(points0[0, 0], torch.tensor([30.0, 30.0]))  # the seed inside comes first
     torch.testing.assert_close(points1, warp_points(points0, homography))
@@ -89,7 +90,8 @@ def test_training_lowers_the_loss_and_resumes_exactly(photos, tmp_path):
     dataset = TeacherTargetPairs(targets)
     item = dataset[9]
     assert item["points"].shape == (2, 32, 2) and item["teacher_descriptors"].shape == (2, 32, 64)
-    torch.testing.assert_close(warp_points(item["points"][0], item["H_0to1"]), item["points"][1])
+    assert item["source"] == "homography" and "H_0to1" not in item  # the keys every source has
+    torch.testing.assert_close(warp_points(item["points"][0], dataset.pair(9)["H_0to1"]), item["points"][1])
     loss = CLIDDLoss("A48")
     torch.manual_seed(0)
     config = TrainConfig(
@@ -147,7 +149,7 @@ def test_targets_keep_the_rotation_range_of_their_pairs(photos, tmp_path):
     assert json.loads((folder / "meta.json").read_text())["rotation_deg"] == 10.0
     stored = TeacherTargetPairs(folder)
     assert stored.rotation_deg == 10.0
-    assert all(angle(stored[i]["H_0to1"]) < 15 for i in range(4))  # 10 degrees plus perspective
+    assert all(angle(stored.pair(i)["H_0to1"]) < 15 for i in range(4))  # 10 degrees plus perspective
     upright = _build_targets(photos, tmp_path / "default")
     assert "rotation_deg" not in json.loads(
         (upright / "meta.json").read_text()
@@ -155,3 +157,30 @@ def test_targets_keep_the_rotation_range_of_their_pairs(photos, tmp_path):
     assert TeacherTargetPairs(upright).rotation_deg == 180.0
     with pytest.raises(DatasetError, match="other settings"):
         _build_targets(photos, folder)
+
+
+def test_targets_of_a_mixed_stream_hold_visible_correspondences(photos, tmp_path):
+    from tiepoint_lab.data.mix import correspond
+
+    folder = _build_targets(photos, tmp_path / "mix", pairs=8, stream="mix")
+    stored = TeacherTargetPairs(folder)
+    assert json.loads((folder / "meta.json").read_text())["stream"] == stored.stream
+    sources = set()
+    for index in range(8):
+        item, pair = stored[index], stored.pair(index)
+        sources.add(item["source"])
+        assert set(item) == {
+            "image0",
+            "image1",
+            "index",
+            "source",
+            "teacher_keypoints",
+            "teacher_scores",
+            "points",
+            "teacher_descriptors",
+        }
+        mapped, visible = correspond(pair, item["points"][0])
+        assert bool(visible.all())
+        torch.testing.assert_close(mapped, item["points"][1])
+    assert "scenes" in sources
+    torch.utils.data.default_collate([stored[i] for i in range(8)])  # any mix of sources makes a batch
