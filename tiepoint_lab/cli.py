@@ -43,6 +43,8 @@ PHOTOS = Path("data/photos")
 BACKBONES = ("dinov2s", "effl0")
 UPSAMPLERS = ("jbu", "loftup", "featsharp")
 RACO_STAGES = ("detector", "ranker")
+STREAM_NAMES = ("homography", "mix", "scenes")
+"""The named streams of training pairs (:data:`tiepoint_lab.data.mix.STREAMS`)."""
 
 
 # --- shared argument groups of the lab ----------------------------------------------------------------------
@@ -56,6 +58,13 @@ def add_seed_argument(parser: argparse.ArgumentParser, default: int, what: str) 
 def add_photos_argument(parser: argparse.ArgumentParser, help: str) -> None:
     """``--photos``: the training photo corpus."""
     parser.add_argument("--photos", type=Path, default=PHOTOS, help=f"{help} (default {PHOTOS})")
+
+
+def add_stream_argument(
+    parser: argparse.ArgumentParser, help: str, default: str | None = "homography"
+) -> None:
+    """``--stream``: the stream of training pairs (:mod:`tiepoint_lab.data.mix`) a recipe reads."""
+    parser.add_argument("--stream", default=default, choices=STREAM_NAMES, help=help)
 
 
 def add_root_argument(parser: argparse.ArgumentParser) -> None:
@@ -159,12 +168,16 @@ RECIPES = {
     ),
     "eloftr": Recipe(
         ("config",),
-        ("rotation", "perspective", "scale", "validation_pairs", "minutes"),
+        ("rotation", "perspective", "scale", "validation_pairs", "minutes", "stream"),
         lambda a: Path(f"runs/eloftr_{a.config}"),
     ),
-    "raco": Recipe(("stage",), ("detector",), lambda a: Path(f"runs/raco_{a.stage}"), ship="ship_raco"),
+    "raco": Recipe(
+        ("stage",), ("detector", "stream"), lambda a: Path(f"runs/raco_{a.stage}"), ship="ship_raco"
+    ),
     "upsampler": Recipe(
-        ("backbone", "method"), ("cache", "crops", "side", "stage2_steps", "layer"), ship="ship_upsampler"
+        ("backbone", "method"),
+        ("cache", "crops", "side", "stage2_steps", "layer", "stream"),
+        ship="ship_upsampler",
     ),
 }
 """Each model's recipe calls."""
@@ -466,16 +479,14 @@ def _add_train_commands(commands: CommandTable) -> None:
         help="largest in-plane rotation of the pairs, degrees (default 180; below it, targets go to "
         "runs/targets/aliked-n32-CROP-rotDEG)",
     )
-    p.add_argument(
-        "--stream",
-        default="homography",
-        choices=("homography", "mix", "scenes"),
-        help="training pairs: photo homographies (default), a mix with relit photos and 3D scenes, or scenes "
+    add_stream_argument(
+        p,
+        "training pairs: photo homographies (default), a mix with relit photos and 3D scenes, or scenes "
         "only (targets folder gets -STREAM appended)",
     )
     p.add_argument("--init", type=Path, help="start from these weights (e.g. tiepoint/weights/clidd_s96.pt)")
 
-    p = train.add("eloftr", "train Efficient LoFTR from scratch on homography pairs", cmd_train)
+    p = train.add("eloftr", "train Efficient LoFTR from scratch on homography (or scene) pairs", cmd_train)
     p.add_argument("--config", default="small", help="small (trains on a CPU) or full (the paper's size)")
     p.add_argument("--out", type=Path, help="run folder (default: runs/eloftr_<config>)")
     TRAINING["eloftr"].add_to(p)
@@ -495,6 +506,11 @@ def _add_train_commands(commands: CommandTable) -> None:
     p.add_argument(
         "--minutes", type=float, help="stop with a checkpoint after this many minutes (run again to resume)"
     )
+    add_stream_argument(
+        p,
+        "training and held-out pairs: photo homographies (default), a mix with relit photos and 3D scenes, "
+        "or scenes only",
+    )
 
     p = train.add("raco", "train RaCo: --stage detector (detector + covariance), then ranker", cmd_train)
     p.add_argument("--stage", choices=RACO_STAGES, default="detector")
@@ -502,6 +518,11 @@ def _add_train_commands(commands: CommandTable) -> None:
     TRAINING["raco"].add_to(p)
     p.add_argument(
         "--detector", type=Path, help="ranker stage: detector weights (default: the shipped raco.pt)"
+    )
+    add_stream_argument(
+        p,
+        "training and held-out pairs: photo homographies (default), a mix with relit photos and 3D scenes, "
+        "or scenes only",
     )
 
     p = train.add(
@@ -524,6 +545,12 @@ def _add_train_commands(commands: CommandTable) -> None:
     p.add_argument("--side", type=int, default=224, help="crop side in pixels (a multiple of the stride)")
     p.add_argument(
         "--stage2-steps", type=int, default=300, help="LoftUp self-distillation steps (after --steps)"
+    )
+    add_stream_argument(
+        p,
+        "crop both views of this stream's pairs instead of random photo crops (default); the cache folder "
+        "gets -STREAM appended",
+        default=None,
     )
 
 

@@ -946,6 +946,49 @@ def reconstruction_scaling(benchmarks: Path) -> str:
     return markdown(["backend", "extraction, images/s", "matching, pairs/s", "Ray start s"], rows)
 
 
+# ---------------------------------------------------------------------------------------- scenes.md
+
+SCENE_RECORDS = "scenes"
+"""The hard-pair records of docs/scenes.md (``benchmarks/scenes/run.sh``)."""
+
+SCENE_WEIGHTS = {
+    "`clidd`, S96 trained on homographies (shipped until Dec 2026)": "runs/clidd_s96_before.pt",
+    "`clidd`, S96 retrained on the mix": "runs/clidd_s96_mix/best.pt",
+}
+"""Rows: the CLIDD S96 weights each row was measured with (``--option weights=...``)."""
+
+_PLAIN = [f"{band}-plain" for band in ("easy", "medium", "hard")]
+_CHANGED = [f"{band}-changed" for band in ("easy", "medium", "hard")]
+SCENE_COLUMNS = [
+    ("Oxford MHA@3", "real", "oxford", summary("mha@3px")),
+    ("relit Oxford MHA@3", "relit-oxford", "oxford", summary("mha@3px")),
+    ("temple-32 AUC@10°", "real", "middlebury:1,2", summary("auc@10deg")),
+    ("relit temple-32 AUC@10°", "relit-temple", "pairs:pairs.txt", summary("auc@10deg")),
+    ("scenes plain AUC@10°", "held-out", "pairs:pairs.txt", group_auc(_PLAIN, 10.0)),
+    ("scenes changed AUC@10°", "held-out", "pairs:pairs.txt", group_auc(_CHANGED, 10.0)),
+    ("hard changed AUC@10°", "held-out", "pairs:pairs.txt", group_auc(["hard-changed"], 10.0)),
+]
+"""Columns: header, record folder under ``benchmarks/scenes/``, dataset, cell."""
+
+
+def scenes_results(benchmarks: Path) -> str:
+    """Before and after the retraining on every hard-pair set; ``-`` where a set was not run."""
+    body = []
+    for label, weights in SCENE_WEIGHTS.items():
+        options = {**DEFAULT_OPTIONS, "weights": weights}
+        cells = []
+        for _, folder, dataset, cell in SCENE_COLUMNS:
+            path = f"{SCENE_RECORDS}/{folder}/results.json"
+            found = (
+                find_result(benchmarks, path, dataset, "clidd", options)
+                if (benchmarks / path).is_file()
+                else None
+            )
+            cells.append(cell(found) if found else "-")
+        body.append([label, *cells])
+    return markdown(["method", *(column[0] for column in SCENE_COLUMNS)], body)
+
+
 TABLES: dict[str, Builder] = {
     "readme-methods": readme_methods,
     "classical-oxford": classical_oxford,
@@ -980,6 +1023,7 @@ TABLES: dict[str, Builder] = {
     "reconstruction-retrieval": reconstruction_retrieval,
     "reconstruction-methods": reconstruction_methods,
     "reconstruction-scaling": reconstruction_scaling,
+    "scenes.results": scenes_results,
 }
 """Every generated table by name."""
 

@@ -85,8 +85,24 @@ def test_training_options_come_from_one_table():
         "--batch-size",
         "--validate-every",
         "--benchmark",
+        "--stream",
     ):
         assert source.count(f'"{option}"') == 1, option
+
+
+def test_every_pair_trainer_reads_a_stream():
+    from tiepoint_lab.data.mix import STREAMS
+
+    assert cli.STREAM_NAMES == tuple(STREAMS)
+    parser = build_parser()
+    upsampler = ["--backbone", "effl0", "--method", "jbu"]
+    for model in ("clidd", "eloftr", "raco"):
+        assert parser.parse_args(["train", model]).stream == "homography"
+        assert parser.parse_args(["train", model, "--stream", "mix"]).stream == "mix"
+        assert "stream" in cli.RECIPES[model].options
+    assert parser.parse_args(["train", "upsampler", *upsampler]).stream is None  # random photo crops
+    assert parser.parse_args(["train", "upsampler", *upsampler, "--stream", "scenes"]).stream == "scenes"
+    assert "stream" in cli.RECIPES["upsampler"].options
 
 
 @pytest.mark.parametrize(

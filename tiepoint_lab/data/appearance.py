@@ -196,12 +196,12 @@ class Appearance:
 
     @classmethod
     def benchmark(cls) -> Appearance:
-        """The training mix with shading and exposure always on and no cross-sensor conversion.
+        """:meth:`strong` with shading and exposure always on and no cross-sensor conversion.
 
-        Every draw relights the image; night, colour, season, blur and JPEG come at their training
-        probabilities and strengths (other sensors are a benchmark of their own).
+        Every draw relights the image; night, colour, season, blur and JPEG come at full strength with the
+        probabilities of :meth:`strong` (other sensors are a benchmark of their own).
         """
-        return cls(shading=1.0, exposure=1.0, sensor=0.0)
+        return dataclasses.replace(cls.strong(), shading=1.0, exposure=1.0, sensor=0.0)
 
     def only(self, *names: str, strength: float | None = None) -> Appearance:
         """A copy with just these effects on (probability 1), at ``strength`` or at their own strengths.

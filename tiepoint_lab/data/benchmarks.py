@@ -17,6 +17,7 @@ with the same arguments writes the same images. Nothing here is tuned on these s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -46,9 +47,9 @@ BANDS: dict[str, tuple[float, float]] = {"easy": (0.0, 20.0), "medium": (20.0, 4
 
 
 def relit_appearance() -> Any:
-    """The appearance change of the relit and ``changed`` benchmark images: every draw changes the image
-    (shading, exposure, night, colour, season, blur and JPEG at their training strengths; no cross-sensor
-    rendering, which is a test of its own)."""
+    """The appearance change of the relit and ``changed`` benchmark images, ``Appearance.benchmark()``: every
+    draw relights the image; night (about a third of the draws), colour, season, blur and JPEG at full
+    strength; no cross-sensor rendering, which is a test of its own."""
     from tiepoint_lab.data.appearance import Appearance
 
     return Appearance.benchmark()
@@ -77,7 +78,9 @@ def _pairs_line(name0: str, name1: str, K0: np.ndarray, K1: np.ndarray, T: np.nd
 
 
 def _prepare(out: str | os.PathLike, record: dict[str, Any]) -> Path:
-    """The output folder; refuses one made with other settings (delete it or choose another)."""
+    """The output folder; refuses one made with other settings (delete it or choose another). The settings
+    include the appearance model's."""
+    record["appearance"] = json.loads(json.dumps(dataclasses.asdict(relit_appearance())))
     out = Path(out)
     existing = out / "benchmark.json"
     if existing.is_file():

@@ -44,7 +44,9 @@ STREAMS: dict[str, dict[str, dict[str, Any]]] = {
 photometric jitter; ``relit`` the same pairs with ``Appearance.strong()``
 (:class:`~tiepoint_lab.data.appearance.Appearance`) on image 1 instead; ``scenes``
 :class:`~tiepoint_lab.data.scenes.ScenePairs` with a mild look on view 0 and the default appearance mix on
-view 1."""
+view 1. Options of every source: ``rotation_deg``; of ``homography`` and ``relit`` also the homographies'
+``scale`` (``[low, high]``), ``perspective`` and ``translation`` (:class:`HomographyPairs`' defaults where
+absent)."""
 
 
 def stream_spec(stream: str | Mapping[str, Mapping[str, Any]], rotation_deg: float = 180.0) -> dict:
@@ -76,13 +78,17 @@ def _source(
     seed: int,
 ) -> torch.utils.data.Dataset:
     rotation = float(options.get("rotation_deg", 180.0))
+    # the homographies' other ranges, where the spec sets them (HomographyPairs' defaults otherwise)
+    shape = {key: options[key] for key in ("perspective", "translation") if key in options}
+    if "scale" in options:
+        shape["scale"] = tuple(options["scale"])
     if name == "homography":
-        return HomographyPairs(photos, size=size, seed=seed, rotation_deg=rotation)
+        return HomographyPairs(photos, size=size, seed=seed, rotation_deg=rotation, **shape)
     from tiepoint_lab.data.appearance import Appearance
 
     if name == "relit":
         return HomographyPairs(
-            photos, size=size, seed=seed, rotation_deg=rotation, appearance1=Appearance.strong()
+            photos, size=size, seed=seed, rotation_deg=rotation, appearance1=Appearance.strong(), **shape
         )
     from tiepoint_lab.data.scenes import ScenePairs
 

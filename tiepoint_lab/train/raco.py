@@ -1,8 +1,10 @@
 """Training recipe of RaCo: stage 1 the detector and its covariance head, stage 2 the ranker.
 
-Both stages train on pairs of views of single photos related by random homographies
-(:class:`~tiepoint_lab.data.homography.HomographyPairs`) with full 360° in-plane rotations and strong
-photometric changes; no equivariant layers.
+Both stages train on pairs of a stream (:mod:`tiepoint_lab.data.mix`): by default views of single photos
+related by random homographies (:class:`~tiepoint_lab.data.homography.HomographyPairs`) with full 360°
+in-plane rotations and strong photometric changes; ``stream="mix"`` adds relit photos and rendered 3D scenes
+(their depth maps give where a point lands in the other view and whether it is hidden there; a hidden point
+counts as leaving the view). No equivariant layers.
 
 **Stage 1, detector** (:class:`DetectorLoss`). The score map's softmax over all pixels is the policy ``p``.
 Per view, the actions are the ``K`` current detections (NMS radius 3 px) and ``K`` distinct pixels sampled
@@ -13,8 +15,8 @@ replacement). An action earns ``p_pos = 1`` when its reprojection into the other
 rewards are normalised per view by subtracting their mean (a baseline), and the loss is
 ``-sum(rho' log p[x])`` over the actions (REINFORCE). The covariance head is trained by the Gaussian negative
 log-likelihood of the reprojection errors of detections paired within ``cov_radius`` px, each error's
-covariance being ``Sigma_B + J Sigma_A J^T`` with ``J`` the homography's Jacobian at ``x_A`` (both
-directions).
+covariance being ``Sigma_B + J Sigma_A J^T`` with ``J`` the Jacobian of the map between the views at ``x_A``
+(both directions; a homography's exactly, a scene's by finite differences, on smooth surfaces only).
 
 **Stage 2, ranker** (:class:`RankerLoss`). The detector is frozen and run as at inference; the ranker scores
 its keypoints, together with keypoints of the other detectors the ranker should serve (a random subset of
@@ -40,20 +42,41 @@ from tiepoint.features.raco import RaCoConfig, RaCoModel, sample_covariances
 from tiepoint.features.ranker import RankerConfig, RankerModel
 from tiepoint.nn.detection import detect_keypoints
 from tiepoint.weights import WEIGHTS_DIR
-from tiepoint_lab.data.homography import HomographyPairs, warp_points
+from tiepoint_lab.data.batching import (
+    collate_pairs,
+    correspond_batch,
+    homography_jacobian,
+    jacobian_batch,
+    reverse_pair,
+)
+from tiepoint_lab.data.mix import correspond, make_stream, stream_spec
 from tiepoint_lab.data.photos import list_photos
 from tiepoint_lab.train.recipe import command_line, corpus_record, held_out_pairs, recipe_config
 from tiepoint_lab.train.trainer import Trainer, seed_all, ship_run
 
-__all__ = ["DetectorLoss", "RankerLoss", "detector_validation", "ship_raco", "soft_ranks", "train_raco"]
+__all__ = [
+    "DetectorLoss",
+    "RankerLoss",
+    "detector_validation",
+    "homography_jacobian",
+    "pair_repeatability",
+    "ship_raco",
+    "soft_ranks",
+    "train_raco",
+]
+
+ROTATION = 180.0
+"""Largest in-plane rotation of the training and held-out pairs, degrees (a scene's roll)."""
 
 
-def homography_jacobian(points: Tensor, H: Tensor) -> Tensor:
-    """``(B, N, 2, 2)`` Jacobians of ``x -> H(x)`` at ``(B, N, 2)`` points for ``(B, 3, 3)`` homographies."""
-    u = torch.einsum("bij,bnj->bni", H[:, :, :2], points) + H[:, None, :, 2]  # (B, N, 3)
-    w = u[..., 2:3, None]  # (B, N, 1, 1)
-    outer = u[..., :2, None] * H[:, None, None, 2, :2]  # (B, N, 2, 2)
-    return (H[:, None, :2, :2] * w - outer) / (w * w)
+def _to_other(batch: dict[str, Any], back: dict[str, Any], points: Tensor) -> tuple[Tensor, Tensor]:
+    """Where ``(2B, N, 2)`` points of the views (the B images 0, then the B images 1) lie in the other view of
+    their pair, ``(2B, N, 2)``, and whether they are visible there ``(2B, N)``; ``back`` is
+    ``reverse_pair(batch)``."""
+    pairs = len(points) // 2
+    forward, seen_forward = correspond_batch(batch, points[:pairs])
+    backward, seen_backward = correspond_batch(back, points[pairs:])
+    return torch.cat([forward, backward]).to(points.dtype), torch.cat([seen_forward, seen_backward])
 
 
 def _inside(points: Tensor, height: int, width: int, margin: float = 4.0) -> Tensor:
@@ -93,7 +116,9 @@ class DetectorLoss:
     cov_weight: float = 0.1
     replacement: bool = False
 
-    def __call__(self, model: RaCoModel, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    def __call__(self, model: RaCoModel, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """``batch``: pairs of any stream, from :func:`~tiepoint_lab.data.batching.collate_pairs` (or torch's
+        default collate of homography pairs)."""
         images = torch.cat([batch["image0"], batch["image1"]])
         pairs, height, width = batch["image0"].shape[0], images.shape[-2], images.shape[-1]
         logits, raw = model.forward_maps(images)
@@ -101,9 +126,7 @@ class DetectorLoss:
         with torch.no_grad():
             detections, _ = detect_keypoints(logits.detach(), self.keypoints, nms_radius=3)
             sampled = torch.multinomial(log_p.detach().exp(), self.keypoints, replacement=self.replacement)
-        H = batch["H_0to1"].to(images.dtype)
-        H_inv = torch.linalg.inv(H)
-        to_other = torch.cat([H, H_inv])  # view v -> the other view
+        back = reverse_pair(batch)  # image 1 -> image 0
         other = torch.cat([detections[pairs:], detections[:pairs]])
 
         detected_pixels = detections.round().long()
@@ -114,8 +137,8 @@ class DetectorLoss:
         actions = torch.cat([detections, sampled_points], 1)
         indices = torch.cat([detected_index, sampled], 1)
         with torch.no_grad():
-            projected = warp_points(actions, to_other)
-            valid = _inside(projected, height, width)
+            projected, visible = _to_other(batch, back, actions)
+            valid = visible & _inside(projected, height, width)
             distance, _ = _nearest(projected, other)
             reward = torch.where(
                 distance < self.d_max, torch.ones_like(distance), torch.full_like(distance, self.p_neg)
@@ -127,7 +150,7 @@ class DetectorLoss:
         chosen = torch.gather(log_p, 1, indices)
         detection_loss = -(advantage * chosen).sum() / valid.sum().clamp(min=1)
 
-        covariance_loss = self._covariance_nll(raw, detections, other, to_other, height, width)
+        covariance_loss = self._covariance_nll(raw, detections, other, batch, back, height, width)
         total = detection_loss + self.cov_weight * covariance_loss
         repeatable = ((distance < self.d_max) & valid)[:, : self.keypoints].sum() / valid[
             :, : self.keypoints
@@ -140,17 +163,28 @@ class DetectorLoss:
         }
 
     def _covariance_nll(
-        self, raw: Tensor, detections: Tensor, other: Tensor, to_other: Tensor, height: int, width: int
+        self,
+        raw: Tensor,
+        detections: Tensor,
+        other: Tensor,
+        batch: dict[str, Any],
+        back: dict[str, Any],
+        height: int,
+        width: int,
     ) -> Tensor:
-        """Mean Gaussian NLL of the reprojection errors of paired detections, both directions."""
+        """Mean Gaussian NLL of the reprojection errors of paired detections, both directions (``back``: the
+        batch reversed)."""
         half = len(detections) // 2
         covariances = sample_covariances(raw, detections)  # (2B, K, 2, 2)
         other_covariances = torch.cat([covariances[half:], covariances[:half]])
         with torch.no_grad():
-            projected = warp_points(detections, to_other)
+            projected, visible = _to_other(batch, back, detections)
             distance, nearest = _nearest(projected, other)
-            paired = (distance < self.cov_radius) & _inside(projected, height, width)
-            jacobian = homography_jacobian(detections, to_other)
+            forward, reliable_forward = jacobian_batch(batch, detections[:half])
+            backward, reliable_backward = jacobian_batch(back, detections[half:])
+            jacobian = torch.cat([forward, backward]).to(detections.dtype)
+            reliable = torch.cat([reliable_forward, reliable_backward])
+            paired = (distance < self.cov_radius) & visible & reliable & _inside(projected, height, width)
             error = projected - torch.gather(other, 1, nearest[..., None].expand(-1, -1, 2))
         target = torch.gather(other_covariances, 1, nearest[..., None, None].expand(-1, -1, 2, 2))
         combined = target + jacobian @ covariances @ jacobian.transpose(-1, -2)
@@ -162,21 +196,42 @@ class DetectorLoss:
         return 0.5 * (mahalanobis + torch.logdet(combined)).mean()
 
 
+def pair_repeatability(
+    item: dict[str, Any], keypoints0: np.ndarray, keypoints1: np.ndarray, threshold: float = 3.0
+) -> float:
+    """Repeatability at ``threshold`` px of two keypoint sets of a pair of any stream (see
+    :mod:`tiepoint.evaluation.keypoints`): under a homography exactly that module's; in a scene a keypoint
+    counts where the ground truth sees it in the other image (inside it and not hidden)."""
+    if "H_0to1" in item:
+        size = (item["image0"].shape[-1], item["image0"].shape[-2])
+        H = item["H_0to1"].numpy().astype(np.float64)
+        return repeatability(keypoints0, keypoints1, H, size, size, threshold)
+    keypoints0 = torch.as_tensor(np.asarray(keypoints0), dtype=torch.float32).reshape(-1, 2)
+    keypoints1 = torch.as_tensor(np.asarray(keypoints1), dtype=torch.float32).reshape(-1, 2)
+    mapped0, visible0 = correspond(item, keypoints0)
+    _, visible1 = correspond(reverse_pair(item), keypoints1)
+    if not visible0.any() or not visible1.any():
+        return 0.0
+    distance = torch.cdist(mapped0[visible0], keypoints1[visible1])
+    nearest1, nearest0 = distance.argmin(1), distance.argmin(0)
+    mutual = nearest0[nearest1] == torch.arange(len(nearest1))
+    close = distance[torch.arange(len(nearest1)), nearest1] <= threshold
+    return float((mutual & close).sum()) / min(int(visible0.sum()), int(visible1.sum()))
+
+
 def detector_validation(
     model: RaCoModel, pairs: Any, max_keypoints: int = 512, threshold: float = 3.0
 ) -> dict[str, float]:
-    """Mean repeatability at ``threshold`` px of ``max_keypoints`` detections on fixed held-out pairs
-    (``score``), and at 1.2 px."""
+    """Mean repeatability at ``threshold`` px of ``max_keypoints`` detections on fixed held-out pairs of any
+    stream (``score``), and at 1.2 px (see :func:`pair_repeatability`)."""
     total3, total1 = 0.0, 0.0
     device = next(model.parameters()).device
     for index in range(len(pairs)):
         item = pairs[index]
         output = model(torch.stack([item["image0"], item["image1"]]).to(device), max_keypoints)
         keypoints = output["keypoints"].cpu().numpy()
-        size = (item["image0"].shape[-1], item["image0"].shape[-2])
-        H = item["H_0to1"].numpy().astype(np.float64)
-        total3 += repeatability(keypoints[0], keypoints[1], H, size, size, threshold)
-        total1 += repeatability(keypoints[0], keypoints[1], H, size, size, 1.2)
+        total3 += pair_repeatability(item, keypoints[0], keypoints[1], threshold)
+        total1 += pair_repeatability(item, keypoints[0], keypoints[1], 1.2)
     count = max(1, len(pairs))
     return {"score": total3 / count, "repeatability@1.2px": total1 / count}
 
@@ -218,22 +273,24 @@ class RankerLoss:
     temperature: float = 0.1
     pull_weight: float = 1.0
 
-    def __call__(self, model: RankerModel, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    def __call__(self, model: RankerModel, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """``batch``: pairs of any stream, from :func:`~tiepoint_lab.data.batching.collate_pairs` (or torch's
+        default collate of homography pairs)."""
         images = torch.cat([batch["image0"], batch["image1"]])
         pairs, height, width = batch["image0"].shape[0], images.shape[-2], images.shape[-1]
         with torch.no_grad():
             points = torch.cat(
                 [self.detector(images, self.keypoints)["keypoints"], _corners(images, self.extra)], 1
             )
+            mapped, visible = _to_other(batch, reverse_pair(batch), points)
         scores = model.score(images, points)  # (2B, N)
-        H = batch["H_0to1"].to(images.dtype)
         spearman, pull, counted = images.new_zeros(()), images.new_zeros(()), 0
         for b in range(pairs):
             p0, p1 = points[b], points[pairs + b]
             with torch.no_grad():
-                projected = warp_points(p0, H[b])
-                back = warp_points(p1, torch.linalg.inv(H[b]))
-                valid0, valid1 = _inside(projected, height, width), _inside(back, height, width)
+                projected, back = mapped[b], mapped[pairs + b]
+                valid0 = visible[b] & _inside(projected, height, width)
+                valid1 = visible[pairs + b] & _inside(back, height, width)
                 distance = torch.cdist(torch.nan_to_num(projected, nan=1e6, posinf=1e6, neginf=-1e6), p1)
                 distance[~valid0] = float("inf")
                 distance[:, ~valid1] = float("inf")
@@ -298,7 +355,7 @@ def ranker_validation(
     model: RankerModel, detector: RaCoModel, pairs: Any, pool: int = 1024, budget: int = 256
 ) -> dict[str, float]:
     """Repeatability@3 px of ``budget`` keypoints out of ``pool`` detections, ordered by the ranker
-    (``score``) and by the detector (``detector``), on fixed held-out pairs."""
+    (``score``) and by the detector (``detector``), on fixed held-out pairs of any stream."""
     ranked, plain = 0.0, 0.0
     for index in range(len(pairs)):
         item = pairs[index]
@@ -306,10 +363,8 @@ def ranker_validation(
         keypoints = detector(images, pool)["keypoints"]
         order = model.score(images, keypoints).argsort(dim=1, descending=True)[:, :budget]
         chosen = torch.gather(keypoints, 1, order[..., None].expand(-1, -1, 2)).numpy()
-        size = (images.shape[-1], images.shape[-2])
-        H = item["H_0to1"].numpy().astype(np.float64)
-        ranked += repeatability(chosen[0], chosen[1], H, size, size)
-        plain += repeatability(keypoints[0, :budget].numpy(), keypoints[1, :budget].numpy(), H, size, size)
+        ranked += pair_repeatability(item, chosen[0], chosen[1])
+        plain += pair_repeatability(item, keypoints[0, :budget].numpy(), keypoints[1, :budget].numpy())
     count = max(1, len(pairs))
     return {"score": ranked / count, "detector": plain / count}
 
@@ -332,6 +387,7 @@ def train_raco(
     workers: int = 1,
     seed: int = 0,
     validate_every: int = 250,
+    stream: str = "homography",
 ) -> dict[str, float]:
     """Train one RaCo stage on the photo corpus (resumes a run in ``out``); returns the last validation.
 
@@ -340,16 +396,22 @@ def train_raco(
             weights file of stage 1; default the shipped ``tiepoint/weights/raco.pt``).
         photos: the corpus built by ``tiepoint-lab data photos``.
         out: the run directory (see :mod:`tiepoint_lab.train.trainer`).
+        stream: the training and held-out pairs, a name of :data:`~tiepoint_lab.data.mix.STREAMS`
+            (``"mix"``: homographies, relit photos and 3D scenes), with full in-plane rotations.
     """
     if stage not in ("detector", "ranker"):
         raise OptionError(f"stage must be 'detector' or 'ranker', got {stage!r}")
     train_photos, val_photos = list_photos(photos, "train"), list_photos(photos, "val")
-    dataset = HomographyPairs(
-        train_photos, size=(crop, crop), seed=seed, length=max(len(train_photos), 8 * batch_size)
+    spec = stream_spec(stream, ROTATION)
+    dataset = make_stream(
+        spec,
+        train_photos,
+        size=(crop, crop),
+        seed=seed,
+        length=max(len(train_photos), 8 * batch_size),
+        rotation_deg=ROTATION,
     )
-    held_out = held_out_pairs(
-        val_photos, crop, seed, validation_pairs, length=max(validation_pairs, len(val_photos))
-    )
+    held_out = held_out_pairs(val_photos, crop, seed, validation_pairs, stream=spec, rotation_deg=ROTATION)
     config = recipe_config(
         steps, batch_size, learning_rate, seed, validate_every, workers, device, warmup_steps=min(100, steps)
     )
@@ -362,6 +424,7 @@ def train_raco(
             augmentation=(
                 "random homography with +-180 deg rotation, scale 0.6-1.6, perspective 0.1; Photometric()"
             ),
+            stream=spec,
         ),
         "command": command_line(),
     }
@@ -396,7 +459,7 @@ def train_raco(
             parameters=sum(p.numel() for p in model.parameters()),
         )
         validate = lambda m: ranker_validation(m, frozen, held_out)
-    trainer = Trainer(model, dataset, loss, validate, config, out, describe)
+    trainer = Trainer(model, dataset, loss, validate, config, out, describe, collate_fn=collate_pairs)
     return trainer.run()
 
 

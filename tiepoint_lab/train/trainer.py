@@ -93,6 +93,8 @@ class Trainer:
         config: :class:`TrainConfig`.
         run_dir: where checkpoints and logs go.
         describe: extra facts recorded in ``config.json`` (model size, data, command).
+        collate_fn: makes a batch of items (default: torch's default collate); e.g.
+            :func:`~tiepoint_lab.data.batching.collate_pairs` for a stream whose items differ in keys.
     """
 
     def __init__(
@@ -104,8 +106,10 @@ class Trainer:
         config: TrainConfig,
         run_dir: str | Path,
         describe: dict[str, Any] | None = None,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
     ) -> None:
         self.config = config
+        self.collate_fn = collate_fn
         self.device = torch.device(config.device)
         self.model = model.to(self.device)
         self.dataset = dataset
@@ -156,6 +160,7 @@ class Trainer:
                 drop_last=True,
                 persistent_workers=False,
                 worker_init_fn=_worker_init,
+                collate_fn=self.collate_fn,
             )
             yield from loader
 

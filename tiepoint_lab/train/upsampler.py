@@ -5,7 +5,9 @@ The backbone dominates CPU time, so its outputs are computed once per training c
 the photo's short side) are resized to ``crop`` (the 1x view) and ``2 crop`` (the 2x view), and the cache
 keeps the 2x image, the backbone's maps of both views, the map of the 2x view run as 2x2 tiles (FeatSharp's
 input) and a class-agnostic segmentation of the 1x view (scikit-image's Felzenszwalb graph segmentation: SAM,
-which LoftUp uses, is not reachable offline).
+which LoftUp uses, is not reachable offline). With a ``stream`` (:mod:`tiepoint_lab.data.mix`) the crops are
+the views of that stream's pairs instead (both images of each: photo views under homographies and strong
+photometric or lighting changes, rendered 3D scenes), at ``2 crop`` pixels.
 
 Objectives (``../shared/spec.md`` sections 4-5; what the papers leave open is chosen here):
 
@@ -27,7 +29,9 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +48,7 @@ from tiepoint.io.image import load_image
 from tiepoint.upsamplers import TRAINED, Upsampler, build_upsampler
 from tiepoint.upsamplers.base import sample
 from tiepoint.upsamplers.weights import weights_path
+from tiepoint_lab.data.mix import make_stream, stream_spec
 from tiepoint_lab.data.photos import list_photos
 from tiepoint_lab.train.recipe import command_line, corpus_record, recipe_config
 from tiepoint_lab.train.trainer import TrainConfig, Trainer, seed_all, ship_run
@@ -77,25 +82,80 @@ def _random_crops(photo: np.ndarray, count: int, side: int, rng: np.random.Gener
     return crops
 
 
+def _photo_crops(photo: Path, index: int, crops: int, side: int, seed: int) -> list[np.ndarray]:
+    return _random_crops(load_image(photo), crops, side, np.random.default_rng([seed, index]))
+
+
+def _stream_views(pairs: torch.utils.data.Dataset, index: int) -> list[np.ndarray]:
+    """Both images of pair ``index`` as ``(H, W, 3)`` uint8 crops."""
+    item = pairs[index]
+    return [
+        (item[key].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+        for key in ("image0", "image1")
+    ]
+
+
+def _cache_jobs(
+    photos: list[Path], crops: int, side: int, seed: int, stream: str | dict | None
+) -> list[tuple[str, str, Callable[[], list[np.ndarray]]]]:
+    """``(file stem, name to print, the crops at 2x)`` of each file of a feature cache."""
+    if stream is None:
+        return [
+            (path.stem, path.name, partial(_photo_crops, path, index, crops, side, seed))
+            for index, path in enumerate(photos)
+        ]
+    length = -(-crops * len(photos) // 2)
+    pairs = make_stream(stream, photos, size=(2 * side, 2 * side), seed=seed, length=length)
+    return [(f"pair_{i:05d}", f"pair {i}", partial(_stream_views, pairs, i)) for i in range(length)]
+
+
+def _check_stream_record(folder: Path, record: dict[str, Any] | None) -> None:
+    """Keep a cache folder to one kind of crops: ``stream.json`` holds a stream's settings (``record``;
+    ``None`` for photo crops, which have no such file)."""
+    path = folder / "stream.json"
+    previous = json.loads(path.read_text()) if path.is_file() else None
+    if previous != record and (previous is not None or any(folder.glob("*.pt"))):
+        made = "another stream or settings" if previous else "photo crops"
+        wanted = "photo crops" if record is None else f"stream {json.dumps(record['stream'])}"
+        raise OptionError(f"{folder} holds crops of {made}, not of {wanted}; choose another cache folder")
+    if record is not None:
+        write_json(path, record)
+
+
 def build_feature_cache(
-    backbone: Backbone, photos: list[Path], folder: str | Path, crops: int = 2, side: int = 224, seed: int = 0
+    backbone: Backbone,
+    photos: list[Path],
+    folder: str | Path,
+    crops: int = 2,
+    side: int = 224,
+    seed: int = 0,
+    stream: str | dict | None = None,
 ) -> Path:
     """Cache the backbone's maps of ``crops`` random crops per photo (resumable: one file per photo).
 
     Each ``folder/<photo>.pt`` holds ``image2x`` ``(K, 3, 2s, 2s)`` uint8, ``features`` ``(K, C, s/t, s/t)``
     (1x view), ``features2x`` and ``tiled`` ``(K, C, 2s/t, 2s/t)`` (2x view whole and as 2x2 tiles) and
     ``segments`` ``(K, s, s)`` int32, for side ``s`` and stride ``t``.
+
+    With ``stream`` (a name of :data:`~tiepoint_lab.data.mix.STREAMS` or a spec) the crops are both images
+    of ``ceil(crops * len(photos) / 2)`` pairs of that stream (epoch 0, seeded ``seed``), one file per pair
+    (``folder/pair_<i>.pt``, ``K = 2``); ``folder/stream.json`` records the stream and the settings.
     """
     if side % backbone.stride:
         raise OptionError(f"crop side {side} must be a multiple of the backbone stride {backbone.stride}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for index, path in enumerate(photos):
-        target = folder / f"{path.stem}.pt"
+    record = None
+    if stream is not None:
+        record = {"stream": stream_spec(stream), "crops": crops, "side": side, "seed": seed}
+        record["photos"] = [path.name for path in photos]
+    _check_stream_record(folder, record)
+    jobs = _cache_jobs(photos, crops, side, seed, stream)
+    for number, (stem, name, make) in enumerate(jobs):
+        target = folder / f"{stem}.pt"
         if target.is_file():
             continue
-        rng = np.random.default_rng([seed, index])
-        large = _random_crops(load_image(path), crops, side, rng)
+        large = make()
         images2x = torch.cat([image_tensor(crop) for crop in large])
         images = F.avg_pool2d(images2x, 2)
         small = [(image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for image in images]
@@ -108,7 +168,7 @@ def build_feature_cache(
         }
         with atomic_path(target) as temporary:
             torch.save(record, temporary)
-        print(f"cached {index + 1}/{len(photos)} {path.name}", flush=True)
+        print(f"cached {number + 1}/{len(jobs)} {name}", flush=True)
     return folder
 
 
@@ -288,6 +348,7 @@ def train_upsampler(
     seed: int = 0,
     validate_every: int = 100,
     layer: int | None = None,
+    stream: str | None = None,
 ) -> dict[str, float]:
     """Train one upsampler on one backbone (resumable: rerun the same call to continue).
 
@@ -298,13 +359,17 @@ def train_upsampler(
         out: run directory (default ``runs/upsampler/<tag>-<method>``, where the tag is the backbone's name
             and, for ``dinov2s``, its layer: ``dinov2s-l9``); LoftUp writes ``stage1`` and ``stage2`` inside
             it.
-        cache: feature cache (default ``runs/upsampler-cache/<tag>-<side>``).
+        cache: feature cache (default ``runs/upsampler-cache/<tag>-<side>``, with ``-<stream>`` appended for
+            a ``stream``).
         crops: crops per photo in the cache.
         side: crop side of the 1x view in pixels.
         steps: optimisation steps (LoftUp: of stage 1).
         stage2_steps: LoftUp's self-distillation steps.
         layer: ``dinov2s`` only: the transformer layer (default
             :data:`tiepoint.backbones.dinov2.DEFAULT_LAYER`); it is recorded with the weights.
+        stream: ``None`` (random crops of the photos), or a name of :data:`~tiepoint_lab.data.mix.STREAMS`:
+            the crops are then both views of that stream's pairs (train and val photos alike; see
+            :func:`build_feature_cache`), recorded with the weights.
     """
     if method not in TRAINED:
         raise OptionError(f"method must be one of {TRAINED}, got {method!r}")
@@ -312,11 +377,12 @@ def train_upsampler(
     network = build_backbone(backbone, layer)
     layer = getattr(network, "layer", None)
     tag = backbone if layer is None else f"{backbone}-l{layer}"
-    cache = Path(cache) if cache else Path("runs") / "upsampler-cache" / f"{tag}-{side}"
+    default_cache = f"{tag}-{side}" + ("" if stream is None else f"-{stream}")
+    cache = Path(cache) if cache else Path("runs") / "upsampler-cache" / default_cache
     out = Path(out) if out else Path("runs") / "upsampler" / f"{tag}-{method}"
     train_photos, val_photos = list_photos(photos, "train"), list_photos(photos, "val")
-    build_feature_cache(network, train_photos, cache / "train", crops, side, seed)
-    build_feature_cache(network, val_photos, cache / "val", crops, side, seed + 1)
+    build_feature_cache(network, train_photos, cache / "train", crops, side, seed, stream)
+    build_feature_cache(network, val_photos, cache / "val", crops, side, seed + 1, stream)
     dataset, held_out = CachedCrops(cache / "train"), CachedCrops(cache / "val")
     describe = {
         "model": f"{backbone}-{method}",
@@ -333,6 +399,7 @@ def train_upsampler(
             segmentation="skimage felzenszwalb(scale=100, sigma=0.8, min_size=50)"
             if method == "loftup"
             else None,
+            stream=None if stream is None else stream_spec(stream),
         ),
         "command": command_line(),
     }

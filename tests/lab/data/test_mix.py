@@ -139,3 +139,14 @@ def test_optical_axis_angle_ignores_roll():
     T = np.eye(4)
     T[:3, :3] = rotation("z", 170) @ rotation("y", 30)
     assert optical_axis_angle_deg(T) == pytest.approx(30)
+
+
+def test_homography_sources_take_the_ranges_of_their_homographies(photos):
+    shape = {"rotation_deg": 10.0, "perspective": 0.15, "scale": [0.5, 2.0]}
+    stream = make_stream({"homography": {"weight": 1.0, **shape}}, photos, size=(48, 48), seed=3)
+    plain = HomographyPairs(
+        photos, size=(48, 48), seed=3, rotation_deg=10.0, perspective=0.15, scale=(0.5, 2.0)
+    )
+    for index in range(2):
+        for key in ("image0", "image1", "H_0to1"):
+            torch.testing.assert_close(stream[index][key], plain[index][key])

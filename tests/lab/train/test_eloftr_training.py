@@ -108,3 +108,59 @@ def test_short_run_records_its_augmentation_and_resumes(tmp_path, photos, monkey
     assert record["data"]["scale"] == [0.5, 2.0] and record["data"]["rotation_deg"] == 10.0
     recipe.train_eloftr(tmp_path, tmp_path / "run", steps=3, **options)
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 3
+
+
+def test_losses_on_a_mixed_batch_supervise_only_visible_points(photos):
+    from tiepoint_lab.data.batching import collate_pairs, correspond_batch
+    from tiepoint_lab.data.mix import make_stream
+    from tiepoint_lab.train.eloftr import coarse_matches
+
+    stream = make_stream("mix", photos, size=(64, 64), seed=0, length=16)
+    sources = [stream.source_of(i) for i in range(16)]
+    chosen = [sources.index("homography"), sources.index("scenes")]
+    batch = collate_pairs([stream[i] for i in chosen])
+    valid, index1 = coarse_matches(batch, (64, 64), (64, 64))
+    centres = torch.stack(torch.meshgrid(torch.arange(8.0), torch.arange(8.0), indexing="xy"), -1)
+    centres = centres.reshape(1, -1, 2).expand(2, -1, -1) * 8 + 3.5
+    _, visible = correspond_batch(batch, centres)
+    assert valid.any(1).all() and not (valid & ~visible).any()  # hidden centres have no match
+    H = batch["truth"][0]["H_0to1"][None]
+    expected_valid, expected_index = coarse_ground_truth(H, (64, 64), (64, 64))
+    assert torch.equal(valid[0], expected_valid[0]) and torch.equal(
+        index1[0][valid[0]], expected_index[0][valid[0]]
+    )
+    torch.manual_seed(0)
+    losses = ELoFTRLoss(fine_matches=16)(EfficientLoFTR(TINY), batch)
+    assert all(math.isfinite(float(v.detach())) for v in losses.values())
+
+
+def test_fine_targets_use_each_pairs_own_homography():
+    torch.manual_seed(0)
+    model = EfficientLoFTR(TINY)
+    a, b = _batch(), _batch(shift=(-6.2, 9.1))
+    ab = {k: torch.stack([a[k][0], b[k][0]]) for k in a}
+    ba = {k: torch.stack([b[k][0], a[k][0]]) for k in a}
+    loss = ELoFTRLoss(fine_matches=64)  # every true coarse match: the same fine matches in either order
+    first, second = loss(model, ab), loss(model, ba)
+    for name in first:
+        assert float(first[name].detach()) == pytest.approx(float(second[name].detach()), rel=1e-4), name
+
+
+@pytest.mark.slow
+def test_a_short_run_on_the_mixed_stream_records_it(tmp_path, photos, monkeypatch):
+    import json
+
+    from tiepoint_lab.data.mix import stream_spec
+    from tiepoint_lab.train import eloftr as recipe
+
+    monkeypatch.setattr(recipe, "list_photos", lambda root, split: photos)
+    monkeypatch.setattr(recipe, "EfficientLoFTR", lambda config: EfficientLoFTR(TINY))
+    options = {"crop": 64, "batch_size": 2, "validation_pairs": 2, "workers": 0, "validate_every": 2}
+    scores = recipe.train_eloftr(tmp_path, tmp_path / "run", steps=2, stream="mix", **options)
+    assert set(scores) == {"precision@3px", "matches", "score"}
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    stream = record["data"]["stream"]
+    assert set(stream) == set(stream_spec("mix")) and stream["scenes"]["rotation_deg"] == 45.0
+    assert stream["homography"]["perspective"] == 0.15 and stream["relit"]["scale"] == [0.6, 1.6]
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(entry["total"]) for entry in log if "total" in entry)

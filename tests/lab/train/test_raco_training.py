@@ -89,3 +89,53 @@ def test_short_runs_resume_and_ship(tmp_path, photos, monkeypatch):
     assert RankerModel.from_pretrained(ranker) is not None
     with pytest.raises(Exception, match="stage"):
         train_raco("other", tmp_path, tmp_path / "x")
+
+
+def _mixed_batch(paths):
+    """A batch of a homography pair and a scene pair of the ``mix`` stream."""
+    from tiepoint_lab.data.batching import collate_pairs
+    from tiepoint_lab.data.mix import make_stream
+
+    stream = make_stream("mix", paths, size=(64, 64), seed=0, length=16)
+    sources = [stream.source_of(i) for i in range(16)]
+    return collate_pairs([stream[sources.index("homography")], stream[sources.index("scenes")]])
+
+
+def test_the_losses_take_a_mixed_batch(photos):
+    torch.manual_seed(0)
+    batch = _mixed_batch(photos)
+    model = RaCoModel()
+    losses = DetectorLoss(keypoints=32)(model, batch)
+    assert all(torch.isfinite(v) for v in losses.values())
+    losses["total"].backward()
+    assert model.score_head[-1].weight.grad.abs().sum() > 0
+    losses = RankerLoss(RaCoModel().eval(), keypoints=48, extra=16)(RankerModel(), batch)
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_repeatability_of_a_scene_pair_counts_visible_keypoints_only(photos):
+    from tiepoint_lab.data.mix import correspond
+    from tiepoint_lab.train.raco import pair_repeatability
+
+    batch = _mixed_batch(photos)
+    item = {key: batch[key][1] for key in ("image0", "image1")} | batch["truth"][1]
+    keypoints0 = torch.rand(100, 2, generator=torch.Generator().manual_seed(0)) * 63
+    keypoints1, visible = correspond(item, keypoints0)
+    assert 0 < visible.sum() < 100  # keypoints hidden in image 1 do not count
+    repeatable = pair_repeatability(item, keypoints0.numpy(), keypoints1[visible].numpy(), threshold=1.0)
+    assert repeatable > 0.95
+    moved = keypoints1[visible].numpy() + 5.0
+    assert pair_repeatability(item, keypoints0.numpy(), moved, threshold=1.0) < 0.2
+
+
+def test_a_short_run_on_the_mixed_stream_records_it(tmp_path, photos, monkeypatch):
+    import tiepoint_lab.train.raco as recipe
+    from tiepoint_lab.data.mix import stream_spec
+
+    monkeypatch.setattr(recipe, "list_photos", lambda root, split: photos)
+    scores = _train_briefly("detector", tmp_path, "det", steps=2, stream="mix")
+    assert 0 <= scores["score"] <= 1
+    record = json.loads((tmp_path / "det" / "config.json").read_text())
+    assert record["data"]["stream"] == stream_spec("mix")
+    log = [json.loads(line) for line in (tmp_path / "det" / "log.jsonl").read_text().splitlines()]
+    assert all(torch.isfinite(torch.tensor(entry["total"])) for entry in log if "total" in entry)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
+from tiepoint.errors import OptionError
 from tiepoint.upsamplers import build_upsampler
 from tiepoint_lab.train.trainer import TrainConfig, Trainer
 from tiepoint_lab.train.upsampler import (
@@ -128,3 +131,36 @@ def test_ship_loftup_records_both_stages(cache, tmp_path, monkeypatch):
     assert "score" in record["stage1"]["last_validation"]["validation"]
     shipped = build_upsampler("loftup", 6)
     shipped.load_state_dict(torch.load(path, weights_only=True)["model"])
+
+
+def test_a_stream_cache_holds_both_views_of_its_pairs(tmp_path, photos):
+    folder = build_feature_cache(
+        PoolBackbone(), photos, tmp_path / "mix", crops=2, side=32, seed=0, stream="mix"
+    )
+    files = sorted(folder.glob("*.pt"))
+    assert [f.name for f in files] == [f"pair_{i:05d}.pt" for i in range(4)]  # 2 crops x 4 photos / 2 views
+    crops = CachedCrops(folder)
+    assert len(crops) == 8 and crops[0]["image2x"].shape == (3, 64, 64)
+    with pytest.raises(OptionError, match="another cache folder"):
+        build_feature_cache(PoolBackbone(), photos, folder, crops=2, side=32, seed=0, stream="scenes")
+    with pytest.raises(OptionError, match="another cache folder"):
+        build_feature_cache(PoolBackbone(), photos, folder, crops=2, side=32, seed=0)
+
+
+def test_a_short_run_on_a_stream_records_it(tmp_path, photos, monkeypatch):
+    import json
+
+    import tiepoint_lab.train.upsampler as recipe
+    from tiepoint_lab.data.mix import stream_spec
+
+    monkeypatch.setattr(recipe, "list_photos", lambda root, split: photos)
+    monkeypatch.setattr(recipe, "build_backbone", lambda name, layer: PoolBackbone())
+    monkeypatch.setattr(torch, "set_num_threads", lambda count: None)  # the recipe's, for this process only
+    options = {"crops": 2, "side": 32, "steps": 2, "batch_size": 4, "validate_every": 2}
+    scores = recipe.train_upsampler(
+        "pool", "jbu", tmp_path, tmp_path / "run", tmp_path / "cache", stream="mix", **options
+    )
+    assert set(scores) == {"score", "relative_l2"} and all(map(math.isfinite, scores.values()))
+    assert (tmp_path / "cache" / "train" / "stream.json").is_file()
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["data"]["stream"] == stream_spec("mix")
