@@ -10,6 +10,9 @@ On-disk layout (a folder; resumable, each shard written atomically)::
 
     TARGETS/meta.json            photos, image size, seed, points per pair, teacher, pairs per shard, and the
                                  stream (absent: homographies only, as folders made before streams)
+    TARGETS/check.json           a coarse thumbnail of the first pair: the images are re-rendered from their
+                                 seeds, so a changed generator would silently pair new images with old
+                                 targets; a mismatch is an error instead
     TARGETS/shard_00000.pt       for the pairs [0, S): a dict of tensors
         keypoints   (S, 2, K, 2) float32  the teacher's keypoints in image 0 and image 1 (padded)
         scores      (S, 2, K)    float32  their scores; 0 marks padding
@@ -144,6 +147,7 @@ def build_teacher_targets(
             raise DatasetError(f"{out} holds targets made with other settings; choose another folder")
     write_json(meta_path, {**meta, "pairs": pairs})
     dataset = make_stream(spec, photos, size=size, seed=seed, rotation_deg=rotation_deg)
+    check_pairs(out, dataset, write=not any(out.glob("shard_*.pt")))
     net = teacher.net
     for shard in range(-(-pairs // shard_size)):
         path = out / f"shard_{shard:05d}.pt"
@@ -203,6 +207,40 @@ def targets_ready(folder: str | Path, pairs: int) -> bool:
     return present >= needed
 
 
+CHECK_TOLERANCE = 0.02
+"""Largest difference of a thumbnail value (images in [0, 1]) between the stored and the re-rendered pair."""
+
+
+def _thumbnail(item: dict[str, Any]) -> list[float]:
+    """Both images of a pair averaged over a 4x4 grid, grey, rounded: 32 numbers."""
+    values = []
+    for key in ("image0", "image1"):
+        grey = item[key].float().mean(0, keepdim=True)[None]
+        values += torch.nn.functional.adaptive_avg_pool2d(grey, 4).flatten().tolist()
+    return [round(v, 4) for v in values]
+
+
+def check_pairs(folder: Path, dataset: MixedPairs, write: bool = False) -> None:
+    """Compare the first pair of ``dataset`` with ``folder/check.json`` (``write``: store it when absent).
+
+    Raises:
+        DatasetError: the pairs render differently than when the targets were made (the generator changed).
+    """
+    path = folder / "check.json"
+    thumbnail = _thumbnail(_item(dataset, 0))
+    if not path.is_file():
+        if write:
+            write_json(path, {"pair": 0, "thumbnail": thumbnail})
+        return
+    stored = json.loads(path.read_text())["thumbnail"]
+    worst = max(abs(a - b) for a, b in zip(stored, thumbnail, strict=True))
+    if worst > CHECK_TOLERANCE:
+        raise DatasetError(
+            f"{folder}: the training pairs no longer render as when these targets were made (thumbnail "
+            f"differs by {worst:.3f}): the data generator changed; build the targets again in a new folder"
+        )
+
+
 def _item(dataset: MixedPairs, pair: int) -> dict[str, Any]:
     epoch, index = divmod(pair, len(dataset))
     dataset.set_epoch(epoch)
@@ -243,6 +281,7 @@ class TeacherTargetPairs(torch.utils.data.Dataset):
             seed=self.meta["seed"],
             rotation_deg=self.rotation_deg,
         )
+        check_pairs(self.folder, self.pairs)
         self._cache: dict[int, dict[str, Tensor]] = {}
 
     def __len__(self) -> int:

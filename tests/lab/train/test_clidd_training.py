@@ -184,3 +184,18 @@ def test_targets_of_a_mixed_stream_hold_visible_correspondences(photos, tmp_path
         torch.testing.assert_close(mapped, item["points"][1])
     assert "scenes" in sources
     torch.utils.data.default_collate([stored[i] for i in range(8)])  # any mix of sources makes a batch
+
+
+def test_targets_refuse_pairs_that_render_differently(photos, tmp_path):
+    from tiepoint.errors import DatasetError
+
+    folder = _build_targets(photos, tmp_path / "check")
+    record = json.loads((folder / "check.json").read_text())
+    assert len(record["thumbnail"]) == 32
+    TeacherTargetPairs(folder)  # renders as stored
+    record["thumbnail"][0] += 0.1  # as if the generator had changed since
+    (folder / "check.json").write_text(json.dumps(record))
+    with pytest.raises(DatasetError, match="generator changed"):
+        TeacherTargetPairs(folder)
+    with pytest.raises(DatasetError, match="generator changed"):
+        _build_targets(photos, folder)
