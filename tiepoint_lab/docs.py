@@ -952,8 +952,8 @@ SCENE_RECORDS = "scenes"
 """The hard-pair records of docs/scenes.md (``benchmarks/scenes/run.sh``)."""
 
 SCENE_WEIGHTS = {
-    "`clidd`, S96 trained on homographies (shipped until Dec 2026)": "runs/clidd_s96_before.pt",
-    "`clidd`, S96 retrained on the mix": "runs/clidd_s96_mix/best.pt",
+    "`clidd` as shipped (S96 trained on homographies)": "runs/clidd_s96_before.pt",
+    "`clidd`, S96 fine-tuned on the mix (run in progress)": "runs/clidd_s96_mix/best.pt",
 }
 """Rows: the CLIDD S96 weights each row was measured with (``--option weights=...``)."""
 
