@@ -46,3 +46,16 @@ def textured_image() -> np.ndarray:
     image = cv2.resize(noise, (160, 120), interpolation=cv2.INTER_CUBIC)
     image = np.clip(image * 255, 0, 255).astype(np.uint8)
     return np.repeat(image[:, :, None], 3, axis=2)
+
+
+@pytest.fixture(scope="session")
+def graf_1_2(data_root):
+    """Oxford affine ``graf`` images 1 and 2 (RGB uint8) and the homography ``H1to2p`` from image 1 to 2."""
+    import cv2
+
+    folder = data_root / "oxford_affine" / "graf"
+    files = [folder / "img1.png", folder / "img2.png", folder / "H1to2p"]
+    if not all(path.is_file() for path in files):
+        pytest.skip(f"Oxford graf img1, img2 and H1to2p not found under {folder}")
+    images = [cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1].copy() for path in files[:2]]
+    return images[0], images[1], np.loadtxt(files[2])

@@ -190,7 +190,25 @@ def test_get_method_reuses_instances_whatever_the_spelling():
 
 def test_a_matcher_trained_for_some_extractors_pairs_with_those_only():
     names = {m.name for m in registry.methods()}
-    assert "aliked-n16+lightglue" in names
-    assert not {"sift+lightglue", "aliked-n32+lightglue", "clidd-t64+lightglue"} & names
-    with pytest.raises(UnknownMethodError, match="trained for the descriptors of aliked-n16 only"):
+    assert {"aliked-n16+lightglue", "aliked-n32+lightglue", "disk+lightglue"} <= names
+    assert not {"sift+lightglue", "clidd-t64+lightglue"} & names
+    with pytest.raises(
+        UnknownMethodError, match="trained for the descriptors of aliked-n16, aliked-n32, disk only"
+    ):
         registry.split_method_name("sift+lightglue")
+
+
+def test_the_extractor_fixes_the_options_of_a_matcher_trained_for_it():
+    assert registry.part_options("disk+lightglue", "matcher") == {"features": "disk"}
+    assert registry.part_options("aliked-n32+lightglue", "matcher", {"filter_threshold": 0.2}) == {
+        "features": "aliked",
+        "filter_threshold": 0.2,
+    }
+    assert registry.part_options("disk+mnn", "matcher") == {}
+    for options in (
+        {"features": "aliked"},
+        {"matcher.features": "aliked"},
+        {"matcher": {"features": "aliked"}},
+    ):
+        with pytest.raises(OptionError, match="fixes option matcher.features"):
+            registry.route_options("disk+lightglue", options)

