@@ -953,7 +953,6 @@ SCENE_RECORDS = "scenes"
 
 SCENE_WEIGHTS = {
     "`clidd` as shipped (S96 trained on homographies)": "runs/clidd_s96_before.pt",
-    "`clidd`, S96 fine-tuned on the mix (run in progress)": "runs/clidd_s96_mix/best.pt",
 }
 """Rows: the CLIDD S96 weights each row was measured with (``--option weights=...``)."""
 
