@@ -953,6 +953,7 @@ SCENE_RECORDS = "scenes"
 
 SCENE_WEIGHTS = {
     "`clidd` as shipped (S96 trained on homographies)": "runs/clidd_s96_before.pt",
+    "`clidd`, S96 fine-tuned on the mix, 1250 steps, lr 2e-4 (not shipped)": "runs/clidd_s96_mix_step1250.pt",
 }
 """Rows: the CLIDD S96 weights each row was measured with (``--option weights=...``)."""
 
