@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from tiepoint_lab.data.homography import warp_points
-from tiepoint_lab.data.mix import correspond
+from tiepoint_lab.data.mix import correspond, inside_image
 
 __all__ = [
     "SCENE_KEYS",
@@ -92,14 +92,6 @@ def pair_truth(batch: Mapping[str, Any], index: int, device: torch.device | None
     return {"image1": image1, **{key: value.to(device) for key, value in truth.items()}}
 
 
-def _inside(points: Tensor, height: int, width: int) -> Tensor:
-    """Inside ``[-0.5, W - 0.5] x [-0.5, H - 0.5]`` and finite, as :func:`~tiepoint_lab.data.mix.correspond`
-    counts a homography's points."""
-    x, y = points[..., 0], points[..., 1]
-    inside = (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
-    return inside & torch.isfinite(points).all(-1)
-
-
 def correspond_rows(batch: Mapping[str, Any], rows: Tensor, points0: Tensor) -> tuple[Tensor, Tensor]:
     """Where points of image 0 of given pairs of a batch lie in image 1, and whether they are visible there.
 
@@ -117,7 +109,7 @@ def correspond_rows(batch: Mapping[str, Any], rows: Tensor, points0: Tensor) -> 
     if _batched_homographies(batch):
         H = batch["H_0to1"].to(points0.device).float()
         points1 = warp_points(points0, H[rows])
-        return points1, _inside(points1, height, width)
+        return points1, inside_image(points1, height, width)
     points1 = torch.zeros_like(points0)
     visible = torch.zeros(points0.shape[:-1], dtype=torch.bool, device=points0.device)
     for index in rows.unique().tolist():

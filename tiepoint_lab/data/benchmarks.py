@@ -32,6 +32,7 @@ from tiepoint.errors import OptionError
 from tiepoint.evaluation.datasets import Dataset
 from tiepoint.io.files import atomic_path, write_json
 from tiepoint.io.image import load_image
+from tiepoint_lab.data.mix import TwoLooks
 
 __all__ = [
     "BANDS",
@@ -126,8 +127,8 @@ def write_scene_benchmark(
     settings["size"] = list(size)
     out = _prepare(out, settings)
     looks = {
-        "plain": _Looks(Appearance.mild(), Appearance.mild()),
-        "changed": _Looks(Appearance.mild(), relit_appearance()),
+        "plain": TwoLooks(Appearance.mild(), Appearance.mild()),
+        "changed": TwoLooks(Appearance.mild(), relit_appearance()),
     }
     renderers = {
         look: ScenePairs(
@@ -174,17 +175,6 @@ def write_scene_benchmark(
         temporary.write_text("\n".join(lines) + "\n")
     write_json(out / "benchmark.json", {"settings": settings, "pairs": facts})
     return out / "pairs.txt"
-
-
-class _Looks:
-    """One appearance model for view 0 and another for view 1 (the ``appearance`` of ScenePairs)."""
-
-    def __init__(self, first: Any, second: Any) -> None:
-        self.first, self.second = first, second
-
-    def __call__(self, image, rng, normals=None, valid=None, view: int = 0):
-        model = self.first if view == 0 else self.second
-        return model(image, rng, normals=normals, valid=valid, view=view)
 
 
 def write_relit_homographies(root: str | os.PathLike, out: str | os.PathLike, seed: int = 7) -> Path:

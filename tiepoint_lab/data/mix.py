@@ -29,7 +29,7 @@ from torch import Tensor
 from tiepoint.errors import OptionError
 from tiepoint_lab.data.homography import HomographyPairs, warp_points
 
-__all__ = ["STREAMS", "MixedPairs", "correspond", "make_stream", "stream_spec"]
+__all__ = ["STREAMS", "MixedPairs", "TwoLooks", "correspond", "inside_image", "make_stream", "stream_spec"]
 
 STREAMS: dict[str, dict[str, dict[str, Any]]] = {
     "homography": {"homography": {"weight": 1.0}},
@@ -93,11 +93,11 @@ def _source(
     from tiepoint_lab.data.scenes import ScenePairs
 
     return ScenePairs(
-        photos, size=size, seed=seed, roll_deg=rotation, appearance=_TwoLooks(Appearance.mild(), Appearance())
+        photos, size=size, seed=seed, roll_deg=rotation, appearance=TwoLooks(Appearance.mild(), Appearance())
     )
 
 
-class _TwoLooks:
+class TwoLooks:
     """An appearance callable for :class:`~tiepoint_lab.data.scenes.ScenePairs`: one model for view 0, another
     for view 1."""
 
@@ -184,6 +184,13 @@ def make_stream(
     return MixedPairs(sources, {name: options["weight"] for name, options in spec.items()}, seed, length)
 
 
+def inside_image(points: Tensor, height: int, width: int) -> Tensor:
+    """``(..., 2)`` points inside ``[-0.5, W - 0.5] x [-0.5, H - 0.5]`` and finite: ``(...)`` bool."""
+    x, y = points[..., 0], points[..., 1]
+    inside = (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
+    return inside & torch.isfinite(points).all(-1)
+
+
 def correspond(item: Mapping[str, Any], points0: Tensor) -> tuple[Tensor, Tensor]:
     """Where points of image 0 of a pair lie in image 1, and whether they are visible there.
 
@@ -200,13 +207,7 @@ def correspond(item: Mapping[str, Any], points0: Tensor) -> tuple[Tensor, Tensor
     height, width = item["image1"].shape[-2:]
     if "H_0to1" in item:
         points1 = warp_points(points0, item["H_0to1"].float())
-        inside = (
-            (points1[:, 0] >= -0.5)
-            & (points1[:, 0] <= width - 0.5)
-            & (points1[:, 1] >= -0.5)
-            & (points1[:, 1] <= height - 0.5)
-        )
-        return points1, inside & torch.isfinite(points1).all(-1)
+        return points1, inside_image(points1, height, width)
     if "depth0" in item:
         from tiepoint_lab.data.scenes import project_with_depth
 
