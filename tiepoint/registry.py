@@ -632,6 +632,18 @@ register_matcher(
         "disk": {"features": "disk"},
     },
 )
+# Glue, the learned context matcher trained here, with each extractor whose weights ship
+# (tiepoint/weights/glue_<extractor>.pt: clidd-s96+glue, sift+glue)
+_GLUE_EXTRACTORS = [
+    path.stem.removeprefix("glue_").replace("_", "-") for path in sorted(WEIGHTS_DIR.glob("glue_*.pt"))
+]
+if _GLUE_EXTRACTORS:
+    register_matcher(
+        "glue",
+        "tiepoint.matchers.glue:GlueMatcher",
+        "Glue, learned context matcher trained here (shipped weights)",
+        extractors={name: {"features": name} for name in _GLUE_EXTRACTORS},
+    )
 register_pair_matcher(
     "eloftr",
     "tiepoint.matchers.eloftr:EfficientLoFTRMatcher",

@@ -145,6 +145,7 @@ TRAINING = {
     "clidd": Training(steps=20000, batch_size=8, lr=3e-3, validate_every=500, crop=256, workers=2),
     "eloftr": Training(steps=2000, batch_size=2, lr=2e-3, validate_every=250, crop=256, workers=1),
     "raco": Training(steps=1500, batch_size=4, lr=3e-3, validate_every=250, crop=192, workers=1),
+    "glue": Training(steps=4000, batch_size=8, lr=5e-4, validate_every=250),
     "upsampler": Training(
         steps=600, batch_size=4, lr=2e-3, validate_every=100, device=False, batch_help="crops per step"
     ),
@@ -180,6 +181,11 @@ RECIPES = {
     ),
     "raco": Recipe(
         ("stage",), ("detector", "stream"), lambda a: Path(f"runs/raco_{a.stage}"), ship="ship_raco"
+    ),
+    "glue": Recipe(
+        ("features",),
+        ("pairs", "stream", "keypoints", "cache", "minutes"),
+        lambda a: Path(f"runs/glue_{a.features.replace('-', '_')}"),
     ),
     "upsampler": Recipe(
         ("backbone", "method"),
@@ -534,6 +540,22 @@ def _add_train_commands(commands: CommandTable) -> None:
         "or scenes only",
     )
 
+    p = train.add("glue", "train Glue, the learned context matcher, on an extractor's features", cmd_train)
+    p.add_argument("--features", default="clidd-s96", help="the extractor: clidd-s96 or sift")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/glue_<features>)")
+    TRAINING["glue"].add_to(p)
+    p.add_argument("--pairs", type=int, default=4096, help="training pairs whose features are cached")
+    p.add_argument("--keypoints", type=int, default=512, help="keypoints per training image")
+    p.add_argument(
+        "--cache", type=Path, help="feature cache (default: runs/glue-cache/<features>-<stream>-<keypoints>)"
+    )
+    add_stream_argument(
+        p,
+        "training and held-out pairs (default: the mix of homographies, relit photos and 3D scenes)",
+        default="mix",
+    )
+    add_minutes_argument(p)
+
     p = train.add(
         "upsampler",
         "train a feature upsampler (jbu, loftup, featsharp) on a frozen backbone",
@@ -576,6 +598,9 @@ def _add_ship_commands(commands: CommandTable) -> None:
     p = ship.add("raco", "ship a RaCo run's best weights (detector or ranker)", cmd_ship)
     add_ship_arguments(p)
     p.add_argument("--stage", choices=RACO_STAGES, required=True)
+    p = ship.add("glue", "ship a Glue run's best weights", cmd_ship)
+    add_ship_arguments(p)
+    p.add_argument("--features", required=True, help="the extractor the run trained on")
     p = ship.add("upsampler", "ship an upsampler run's weights", cmd_ship)
     add_ship_arguments(p)
     add_upsampler_arguments(p)

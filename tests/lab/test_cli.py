@@ -18,8 +18,8 @@ from tiepoint_lab.paths import BENCHMARKS, photo_list, shared_data
 
 GROUPS = {
     "data": ["photos", "scenes", "relit"],
-    "train": ["clidd", "eloftr", "raco", "upsampler"],
-    "ship": ["clidd", "eloftr", "raco", "upsampler"],
+    "train": ["clidd", "eloftr", "raco", "glue", "upsampler"],
+    "ship": ["clidd", "eloftr", "raco", "glue", "upsampler"],
     "bench": ["match", "solvers", "clidd-cost", "raco", "upsamplers", "reconstruction"],
     "docs": [],
 }

@@ -116,3 +116,22 @@ def test_is_built_answers_without_building():
     from tiepoint.nn.sampler import _is_built
 
     assert isinstance(_is_built(), bool)
+
+
+def test_a_stale_build_lock_is_removed_and_a_fresh_one_kept(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from tiepoint.nn import sampler
+
+    monkeypatch.setattr(sampler, "_build_folder", lambda: tmp_path)
+    lock = tmp_path / "lock"
+    lock.touch()
+    sampler._clear_stale_lock()
+    assert lock.exists(), "a build in progress must keep its lock"
+    old = time.time() - sampler.STALE_LOCK_SECONDS - 60
+    os.utime(lock, (old, old))
+    with pytest.warns(RuntimeWarning, match="stale kernel build lock"):
+        sampler._clear_stale_lock()
+    assert not lock.exists()
+    sampler._clear_stale_lock()  # no lock: nothing to do

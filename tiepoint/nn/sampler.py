@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -167,6 +168,7 @@ _NAME = "tiepoint_sample_project"
 def _extension():
     from torch.utils.cpp_extension import load
 
+    _clear_stale_lock()
     if not _is_built():
         print(
             "tiepoint: compiling the fused CLIDD sampler kernel (first use only, about 30 s; cached after)",
@@ -176,13 +178,38 @@ def _extension():
     return load(name=_NAME, sources=[str(_SOURCE)], extra_cflags=["-O3"], verbose=False)
 
 
-def _is_built() -> bool:
-    """Whether a compiled kernel is already in PyTorch's extension cache (``False`` when unsure)."""
+STALE_LOCK_SECONDS = 600.0
+"""A build lock older than this was left by a process killed while compiling (a build takes about 30 s)."""
+
+
+def _build_folder() -> Path | None:
+    """PyTorch's extension cache folder of the kernel (``None`` when PyTorch's private helper is missing)."""
     try:
         from torch.utils.cpp_extension import _get_build_directory
 
-        folder = Path(_get_build_directory(_NAME, verbose=False))
+        return Path(_get_build_directory(_NAME, verbose=False))
     except Exception:  # noqa: BLE001 - a private helper of PyTorch: when it changes, say that we compile
+        return None
+
+
+def _clear_stale_lock() -> None:
+    """Remove the build lock of a process killed while compiling: PyTorch would wait for it forever."""
+    folder = _build_folder()
+    lock = folder / "lock" if folder is not None else None
+    try:
+        if lock is not None and time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
+            warnings.warn(
+                f"tiepoint: removing a stale kernel build lock {lock}", RuntimeWarning, stacklevel=3
+            )
+            lock.unlink(missing_ok=True)
+    except FileNotFoundError:
+        pass
+
+
+def _is_built() -> bool:
+    """Whether a compiled kernel is already in PyTorch's extension cache (``False`` when unsure)."""
+    folder = _build_folder()
+    if folder is None:
         return False
     return any(folder.glob(f"{_NAME}*.so")) or any(folder.glob(f"{_NAME}*.pyd"))
 

@@ -300,8 +300,15 @@ def _worker_init(worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
-def ship_run(run: str | Path, destination: str | Path, benchmark: dict[str, Any] | None = None) -> Path:
-    """Copy a run's best weights to ``destination`` (model weights only) with a training record beside it.
+def ship_run(
+    run: str | Path,
+    destination: str | Path,
+    benchmark: dict[str, Any] | None = None,
+    architecture: dict[str, Any] | None = None,
+) -> Path:
+    """Copy a run's best weights to ``destination`` (model weights, and the ``architecture`` as ``config``
+    when given, which :func:`~tiepoint.nn.weights.load_with_architecture` reads) with a training record beside
+    it.
 
     The record (``destination`` with ``.json``) holds the run's ``config.json`` (data, model, command), the
     steps trained, the best step and score, the training time, the git commit and, when given, benchmark
@@ -323,7 +330,7 @@ def ship_run(run: str | Path, destination: str | Path, benchmark: dict[str, Any]
         record["benchmark"] = benchmark
     destination.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(destination) as temporary:
-        torch.save({"model": best["model"]}, temporary)
+        torch.save({"model": best["model"], **({"config": architecture} if architecture else {})}, temporary)
     write_json(destination.with_suffix(".json"), record)
     return destination
 
