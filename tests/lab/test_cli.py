@@ -51,6 +51,7 @@ def test_every_command_parses_with_its_defaults():
         ("ship", "clidd"): ["RUN", "--size", "A48"],
         ("ship", "eloftr"): ["RUN"],
         ("ship", "raco"): ["RUN", "--stage", "ranker"],
+        ("ship", "glue"): ["RUN", "--features", "sift"],
         ("ship", "upsampler"): ["RUN", "--backbone", "effl0", "--method", "jbu"],
         ("train", "upsampler"): ["--backbone", "effl0", "--method", "jbu"],
         ("bench", "clidd-cost"): ["sizes"],
