@@ -60,3 +60,33 @@ def test_eloftr_onnx_export_agrees_with_pytorch(tmp_path, stereo_pair):
     assert check.max_keypoint_error < 1e-3 and check.max_confidence_error < 1e-4
     with pytest.raises(OptionError, match="multiples of 32"):
         export_eloftr(tmp_path / "x.onnx", model=model, image_size=(100, 128))
+
+
+def test_glue_onnx_export_takes_any_keypoint_counts(tmp_path):
+    import numpy as np
+
+    from tiepoint.export import check_onnx_glue, export_glue
+    from tiepoint.matchers.glue import Glue, GlueConfig
+    from tiepoint.types import Features
+
+    torch.manual_seed(0)
+    architecture = {"input_dim": 16, "dim": 16, "heads": 2, "layers": 2}
+    net = Glue(GlueConfig(**architecture, filter_threshold=0.01))
+    with torch.no_grad():  # lean on the descriptors, so that the pairs match
+        net.input_proj.weight.copy_(torch.eye(16))
+        for assignment in net.assignment:
+            assignment.project.weight.copy_(4 * torch.eye(16))
+    weights = tmp_path / "glue.pt"
+    torch.save({"model": net.state_dict(), "config": architecture}, weights)
+    path = export_glue(tmp_path / "glue.onnx", weights=weights)
+    rng = np.random.default_rng(0)
+    descriptors = rng.standard_normal((100, 16)).astype(np.float32)
+    descriptors /= np.linalg.norm(descriptors, axis=1, keepdims=True)
+
+    def features(rows):
+        keypoints = (rng.random((len(rows), 2)) * 100).astype(np.float32)
+        return Features(keypoints, np.ones(len(rows), np.float32), descriptors[rows], (100, 100))
+
+    check = check_onnx_glue(path, Glue.from_pretrained(path=weights), features(np.arange(100)),
+                            features(rng.permutation(100)[:77]))  # fmt: skip
+    assert check.matches > 10 and check.same == 1.0 and check.max_score_error < 1e-4

@@ -28,8 +28,20 @@ from .features.clidd import CLIDDModel
 from .io.files import atomic_path
 from .io.image import ImageLike, as_image, to_gray
 from .matchers.eloftr import EfficientLoFTR
+from .matchers.glue import Glue
+from .types import Features
 
-__all__ = ["ExportCheck", "PairExportCheck", "check_onnx", "check_onnx_pair", "export_clidd", "export_eloftr"]
+__all__ = [
+    "ExportCheck",
+    "GlueExportCheck",
+    "PairExportCheck",
+    "check_onnx",
+    "check_onnx_glue",
+    "check_onnx_pair",
+    "export_clidd",
+    "export_eloftr",
+    "export_glue",
+]
 
 
 class _Graph(nn.Module):
@@ -87,11 +99,13 @@ def _export(
     input_names: list[str],
     output_names: list[str],
     dynamic_outputs: bool = False,
+    dynamic_axes: dict[str, dict[int, str]] | None = None,
 ) -> Path:
     """Trace ``graph`` on ``inputs`` into an ONNX file (opset 17), written atomically; the graph stays in eval
     mode.
 
-    ``dynamic_outputs``: the first dimension of every output varies (a number of matches)."""
+    ``dynamic_outputs``: the first dimension of every output varies (a number of matches); ``dynamic_axes``:
+    other varying dimensions, by input or output name (as :func:`torch.onnx.export` takes them)."""
     path = Path(path)
     try:
         with atomic_path(path) as temporary, torch.no_grad():
@@ -101,7 +115,11 @@ def _export(
                 str(temporary),
                 input_names=input_names,
                 output_names=output_names,
-                dynamic_axes={name: {0: "matches"} for name in output_names} if dynamic_outputs else None,
+                dynamic_axes={
+                    **({name: {0: "matches"} for name in output_names} if dynamic_outputs else {}),
+                    **(dynamic_axes or {}),
+                }
+                or None,
                 opset_version=17,
                 dynamo=False,
             )
@@ -288,4 +306,73 @@ def check_onnx_pair(
         shared=len(pairs) / max(1, len(keypoints0)),
         max_keypoint_error=float(np.abs(keypoints1[mine] - output["keypoints1"].numpy()[theirs]).max()),
         max_confidence_error=float(np.abs(confidence[mine] - output["confidence"].numpy()[theirs]).max()),
+    )
+
+
+class _GlueGraph(nn.Module):
+    """Glue with every layer run (early exit and pruning are control flow that depends on the data)."""
+
+    def __init__(self, net: Glue) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, Tensor]:
+        return self.net.match_every_layer(*inputs)
+
+
+GLUE_INPUTS = ["keypoints0", "keypoints1", "descriptors0", "descriptors1", "image_size0", "image_size1"]
+"""The inputs of an exported Glue graph, in order (shapes as :meth:`Glue.forward`, batch 1)."""
+
+
+def export_glue(path: str | Path, features: str = "clidd-s96", weights: str | Path | None = None) -> Path:
+    """Export Glue (the weights shipped for ``features``, or ``weights``) to an ONNX file (written
+    atomically) whose keypoint counts ``N`` and ``M`` vary: inputs :data:`GLUE_INPUTS`, outputs
+    ``matches0 (1, N)`` int64 (-1: none) and ``scores0 (1, N)``. Every layer runs on every point."""
+    net = Glue.from_pretrained(features, weights)
+    dim = net.config.input_dim
+    inputs = (
+        torch.rand(1, 64, 2) * 100, torch.rand(1, 48, 2) * 100,
+        torch.nn.functional.normalize(torch.randn(1, 64, dim), dim=-1),
+        torch.nn.functional.normalize(torch.randn(1, 48, dim), dim=-1),
+        torch.tensor([[100.0, 100.0]]), torch.tensor([[100.0, 100.0]]),
+    )  # fmt: skip
+    axes = {
+        "keypoints0": {1: "N"},
+        "descriptors0": {1: "N"},
+        "keypoints1": {1: "M"},
+        "descriptors1": {1: "M"},
+    }
+    axes.update(matches0={1: "N"}, scores0={1: "N"})
+    return _export(
+        _GlueGraph(net).eval(), path, inputs, GLUE_INPUTS, ["matches0", "scores0"], dynamic_axes=axes
+    )
+
+
+@dataclass
+class GlueExportCheck:
+    """How far onnxruntime's Glue matches are from PyTorch's (every layer run) on one pair of feature sets."""
+
+    matches: int
+    """Matches onnxruntime keeps."""
+    same: float
+    """Share of the keypoints of image 0 with the same match (or the same absence of one) in both."""
+    max_score_error: float
+    """Largest difference of the mutual-best probabilities."""
+
+
+def check_onnx_glue(path: str | Path, net: Glue, features0: Features, features1: Features) -> GlueExportCheck:
+    """Run an exported Glue graph with onnxruntime and the network in PyTorch on two feature sets; compare."""
+    session = _onnx_session(path)
+    arrays = [
+        np.ascontiguousarray(x, np.float32)[None]
+        for x in (features0.keypoints, features1.keypoints, features0.descriptors, features1.descriptors)
+    ]
+    arrays += [np.array([features.image_size], np.float32) for features in (features0, features1)]
+    matches0, scores0 = session.run(None, dict(zip(GLUE_INPUTS, arrays, strict=True)))
+    with torch.no_grad():
+        reference, reference_scores = net.eval().match_every_layer(*(torch.from_numpy(a) for a in arrays))
+    return GlueExportCheck(
+        matches=int((matches0 >= 0).sum()),
+        same=float((matches0 == reference.numpy()).mean()),
+        max_score_error=float(np.abs(scores0 - reference_scores.numpy()).max(initial=0.0)),
     )

@@ -130,7 +130,11 @@ class _SelfAttention(nn.Module):
         ``(B, N)`` points that may be attended to -> ``(B, N, dim)``."""
         q, k, v = self.qkv(x).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)  # (B, H, N, dh) each
         q, k = _rotate(q, encoding), _rotate(k, encoding)
-        context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])
+        if torch.jit.is_tracing():  # ONNX export: the exporter cannot take SDPA with a mask; same arithmetic
+            sim = (q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])).masked_fill(~mask[:, None, None, :], NEG)
+            context = sim.softmax(-1) @ v
+        else:
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])
         return x + self.ffn(torch.cat([x, self.out(context.transpose(1, 2).flatten(-2))], -1))
 
 
@@ -232,9 +236,7 @@ class Glue(nn.Module):
     @staticmethod
     def _masks(keypoints0: Tensor, keypoints1: Tensor, mask0: Tensor | None, mask1: Tensor | None):
         def full(keypoints: Tensor, mask: Tensor | None) -> Tensor:
-            if mask is None:
-                return torch.ones(keypoints.shape[:2], dtype=torch.bool, device=keypoints.device)
-            return mask.bool()
+            return torch.ones_like(keypoints[..., 0], dtype=torch.bool) if mask is None else mask.bool()
 
         return full(keypoints0, mask0), full(keypoints1, mask1)
 
@@ -353,20 +355,47 @@ class Glue(nn.Module):
                 cos1, sin1 = (_gather_rows(t[:, 0], order1)[:, None] for t in (cos1, sin1))
         return out
 
-    def _finish(self, out, layer, rows, x0, x1, mask0, mask1, index0, index1) -> None:
-        """Write the matches of the pairs ``rows`` after ``layer`` into ``out``."""
-        log_assignment, _, _ = self.assignment[layer](x0, x1, mask0, mask1)
+    def _mutual_best(self, log_assignment: Tensor, mask0: Tensor, mask1: Tensor):
+        """The mutual best pairs of a ``(B, N, M)`` log assignment: for each side, the best column (row) of
+        each point, its probability where the pair is mutual (else 0) and whether it is kept (mutual, real and
+        above ``filter_threshold``)."""
         best0, best1 = log_assignment.max(2), log_assignment.max(1)
-        arange0 = torch.arange(x0.shape[1], device=x0.device)
-        arange1 = torch.arange(x1.shape[1], device=x0.device)
+        arange0 = torch.arange(log_assignment.shape[1], device=log_assignment.device)
+        arange1 = torch.arange(log_assignment.shape[2], device=log_assignment.device)
         mutual0 = (best1.indices.gather(1, best0.indices) == arange0) & mask0
         mutual1 = (best0.indices.gather(1, best1.indices) == arange1) & mask1
         score0 = torch.where(mutual0, best0.values.exp(), 0.0)
         score1 = torch.where(mutual1, score0.gather(1, best1.indices), 0.0)
         valid0 = mutual0 & (score0 > self.config.filter_threshold)
         valid1 = mutual1 & valid0.gather(1, best1.indices)
-        match0 = torch.where(valid0, index1.gather(1, best0.indices), -1)
-        match1 = torch.where(valid1, index0.gather(1, best1.indices), -1)
+        return (best0.indices, score0, valid0), (best1.indices, score1, valid1)
+
+    def match_every_layer(
+        self, keypoints0: Tensor, keypoints1: Tensor, descriptors0: Tensor, descriptors1: Tensor,
+        image_size0: Tensor, image_size1: Tensor,
+    ) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """Every layer on every point (no early exit, no pruning, no padding): a graph without control flow
+        that depends on the data, for export. Arguments as :meth:`forward`.
+
+        Returns:
+            ``matches0`` ``(B, N)`` int64 (-1: none) and ``scores0`` ``(B, N)``, as :meth:`forward`'s.
+        """
+        mask0, mask1 = self._masks(keypoints0, keypoints1, None, None)
+        x0, x1, encoding0, encoding1 = self._encode(
+            keypoints0, keypoints1, descriptors0, descriptors1, image_size0, image_size1
+        )
+        for layer in self.layers:
+            x0, x1 = layer(x0, x1, encoding0, encoding1, mask0, mask1)
+        log_assignment, _, _ = self.assignment[-1](x0, x1, mask0, mask1)
+        (best0, score0, valid0), _ = self._mutual_best(log_assignment, mask0, mask1)
+        return torch.where(valid0, best0, -1), score0
+
+    def _finish(self, out, layer, rows, x0, x1, mask0, mask1, index0, index1) -> None:
+        """Write the matches of the pairs ``rows`` after ``layer`` into ``out``."""
+        log_assignment, _, _ = self.assignment[layer](x0, x1, mask0, mask1)
+        (best0, score0, valid0), (best1, score1, valid1) = self._mutual_best(log_assignment, mask0, mask1)
+        match0 = torch.where(valid0, index1.gather(1, best0), -1)
+        match1 = torch.where(valid1, index0.gather(1, best1), -1)
         for b, row in enumerate(rows.tolist()):
             real0, real1 = index0[b][mask0[b]], index1[b][mask1[b]]
             out["matches0"][row, real0] = match0[b][mask0[b]]

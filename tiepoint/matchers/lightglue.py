@@ -165,7 +165,8 @@ class _FourierEncoding(nn.Module):
     def forward(self, keypoints: Tensor) -> tuple[Tensor, Tensor]:
         """``(B, N, 2)`` normalised keypoints -> cosines and sines ``(B, 1, N, head_dim)``, each angle
         repeated for the two channels of its pair."""
-        angles = self.Wr(keypoints).repeat_interleave(2, dim=-1)[:, None]
+        angles = self.Wr(keypoints)
+        angles = torch.stack((angles, angles), dim=-1).flatten(-2)[:, None]  # each angle twice, in place
         return angles.cos(), angles.sin()
 
 
