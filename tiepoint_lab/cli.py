@@ -145,7 +145,7 @@ TRAINING = {
     "clidd": Training(steps=20000, batch_size=8, lr=3e-3, validate_every=500, crop=256, workers=2),
     "eloftr": Training(steps=2000, batch_size=2, lr=2e-3, validate_every=250, crop=256, workers=1),
     "raco": Training(steps=1500, batch_size=4, lr=3e-3, validate_every=250, crop=192, workers=1),
-    "glue": Training(steps=4000, batch_size=8, lr=5e-4, validate_every=250),
+    "glue": Training(steps=4000, batch_size=8, lr=5e-4, validate_every=250, workers=2),
     "upsampler": Training(
         steps=600, batch_size=4, lr=2e-3, validate_every=100, device=False, batch_help="crops per step"
     ),
