@@ -1,0 +1,156 @@
+"""Default settings on the temple ring: the whole ring and every run of consecutive views, per mapper.
+
+This is what ``tiepoint-lab bench reconstruction --run rings --method METHOD`` runs::
+
+    record = ring_benchmark("../shared/data/middlebury/templeSparseRing", "benchmarks/reconstruction/rings",
+                            work="outputs/bench-reconstruction/rings", method="sift")
+
+**Protocol.** :func:`tiepoint.pipeline.reconstruct.reconstruct` with its default settings (camera mode
+``auto``, exhaustive pairs, default verification), only the method and the mapper given, on the 16 views of
+the ring and on each of its 16 runs of ``window`` consecutive views (by file name, wrapping around the
+ring). Each run is mapped with every mapper in turn from the same database. The registered cameras of the
+largest model are aligned to the ground truth as in :mod:`tiepoint_lab.bench.reconstruction` (similarity of
+the centres); the rotation error is per image after that alignment, the centre error in percent of the
+whole ring's radius. Models whose centres admit no alignment (three views nearly in a line) get only the
+errors of the relative rotations between every two registered views (``relative_rotation_error_deg``, also
+given for the others). Unregistered views count as failures, not as errors. The temple ring is an
+evaluation set: nothing here is tuned on it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tiepoint.errors import DatasetError
+from tiepoint.evaluation.poses import model_poses, pose_errors
+from tiepoint.geometry.accuracy import rotation_error
+from tiepoint.io.files import write_json
+from tiepoint.pipeline.extract import find_images
+
+from .reconstruction import _environment, temple_ground_truth
+
+logger = logging.getLogger("tiepoint")
+
+MAPPERS = ("incremental", "global")
+"""The mappers each run is mapped with."""
+
+
+def ring_windows(names: Sequence[str], window: int) -> list[list[str]]:
+    """Every run of ``window`` consecutive names of a ring (wrapping around), one starting at each name."""
+    names = sorted(names)
+    return [[names[(start + i) % len(names)] for i in range(window)] for start in range(len(names))]
+
+
+def _score(result: Any, truth: dict[str, Any]) -> dict[str, Any]:
+    """Registered views, status, the unregistered views' reasons and the pose errors of one run."""
+    summary = result.summary
+    entry: dict[str, Any] = {
+        "num_images": summary["num_images"],
+        "registered_images": summary["registered_images"],
+        "num_models": summary.get("num_models", 0),
+        "status": summary["status"],
+        "num_verified_pairs": summary.get("num_verified_pairs"),
+        "unregistered_images": summary.get("unregistered_images", []),
+        "implausible_cameras": len(summary.get("implausible_cameras", [])),
+        "cameras": summary.get("cameras", {}),
+        "map_s": summary.get("timings_s", {}).get("map"),
+    }
+    if result.models:
+        poses = model_poses(result.models[0])
+        relative = [
+            rotation_error(poses[b][0] @ poses[a][0].T, truth[b][0] @ truth[a][0].T)
+            for a, b in itertools.combinations(sorted(poses), 2)
+        ]
+        if relative:
+            entry["relative_rotation_error_deg"] = {
+                "median": float(np.median(relative)),
+                "max": max(relative),
+            }
+        try:
+            errors = pose_errors(poses, truth)
+        except DatasetError as error:  # fewer than 3 views, or collinear centres
+            entry["errors_missing"] = str(error)
+        else:
+            entry["rotation_error_deg"] = errors["rotation_error_deg"]
+            entry["centre_error_percent"] = errors["centre_error_percent"]
+    return entry
+
+
+def ring_benchmark(
+    root: str | Path,
+    output: str | Path,
+    work: str | Path,
+    method: str,
+    mappers: Sequence[str] = MAPPERS,
+    window: int = 6,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Reconstruct the ring and its windows with default settings (see the module docstring); writes
+    ``temple_METHOD.json`` under ``output``.
+
+    Args:
+        root: the ``templeSparseRing`` folder.
+        output: the folder for the record (committed).
+        work: the folder for the reconstructions (not committed).
+        method: the method (``tiepoint methods``).
+        mappers: the mappers, each run in turn on the same database.
+        window: views per window.
+        progress: show progress bars.
+
+    Returns:
+        The record: per mapper, ``full`` (the whole ring) and ``windows`` (one entry per window), and
+        ``totals`` (windows with every view registered, median of the windows' median relative rotation
+        errors).
+    """
+    from tiepoint.pipeline.reconstruct import MapperOptions, reconstruct
+
+    truth, _ = temple_ground_truth(root)
+    folder, names = find_images(root)
+    names = [name for name in names if name in truth]
+    work = Path(work) / method.replace("+", "_")
+    runs = {"full": names, **{f"window-{i:02d}": w for i, w in enumerate(ring_windows(names, window))}}
+    record: dict[str, Any] = {
+        "dataset": str(root),
+        "method": method,
+        "window": window,
+        "environment": _environment(),
+        "protocol": __doc__.split("**Protocol.**")[1].strip(),
+        "mappers": {mapper: {"windows": {}} for mapper in mappers},
+    }
+    for run, members in runs.items():
+        for mapper in mappers:
+            result = reconstruct(
+                [folder / name for name in members],
+                work / run,
+                method=method,
+                mapper=MapperOptions(kind=mapper),
+                progress=progress,
+            )
+            entry = {"images": members, **_score(result, truth)}
+            target = record["mappers"][mapper]
+            if run == "full":
+                target["full"] = entry
+            else:
+                target["windows"][run] = entry
+            logger.info("ring %s %s %s: %d/%d", method, mapper, run, entry["registered_images"], len(members))
+    for mapper, target in record["mappers"].items():
+        windows = list(target["windows"].values())
+        medians = [
+            w["relative_rotation_error_deg"]["median"] for w in windows if "relative_rotation_error_deg" in w
+        ]
+        target["totals"] = {
+            "windows": len(windows),
+            "windows_all_registered": sum(w["registered_images"] == w["num_images"] for w in windows),
+            "registered_views": sum(w["registered_images"] for w in windows),
+            "views": sum(w["num_images"] for w in windows),
+            "median_relative_rotation_error_deg": float(np.median(medians)) if medians else None,
+            "max_window_median_relative_rotation_error_deg": float(np.max(medians)) if medians else None,
+        }
+    write_json(Path(output) / f"temple_{method.replace('+', '_')}.json", record)
+    return record
