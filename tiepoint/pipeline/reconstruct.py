@@ -81,6 +81,7 @@ from ..io.colmap import (
     database_counts,
     database_focal_priors,
     database_problem,
+    database_verified_pairs,
     implausible_cameras,
     import_pycolmap,
     write_database,
@@ -147,6 +148,11 @@ class MapperOptions:
         seed: random seed of the mapper.
         multiple_models: keep reconstructing the images left over after the first model.
         kind: ``"incremental"`` (default) or ``"global"`` (:data:`MAPPERS`).
+        abs_pose_min_num_inliers: incremental: fewest 2D-3D inliers to register an image.
+        init_min_tri_angle: incremental: smallest median triangulation angle (degrees) of the initial pair.
+        ignore_two_view_tracks: incremental: leave points seen in only two images out of triangulation.
+        structure_less_fallback: incremental: register an image from its 2D-2D matches with registered
+            images when it sees too few 3D points.
     """
 
     min_model_size: int = 3
@@ -155,6 +161,10 @@ class MapperOptions:
     seed: int = 0
     multiple_models: bool = True
     kind: str = "incremental"
+    abs_pose_min_num_inliers: int = 30
+    init_min_tri_angle: float = 16.0
+    ignore_two_view_tracks: bool = True
+    structure_less_fallback: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in MAPPERS:
@@ -213,6 +223,10 @@ def _mapper_call(pycolmap: Any, camera: CameraOptions, options: MapperOptions) -
         adjustment.ceres.use_gpu = False
     else:
         pipeline = pycolmap.IncrementalPipelineOptions()
+        pipeline.mapper.abs_pose_min_num_inliers = options.abs_pose_min_num_inliers
+        pipeline.mapper.init_min_tri_angle = options.init_min_tri_angle
+        pipeline.triangulation.ignore_two_view_tracks = options.ignore_two_view_tracks
+        pipeline.structure_less_registration_fallback = options.structure_less_fallback
         adjustment = None
     pipeline.min_model_size = options.min_model_size
     pipeline.min_num_matches = options.min_num_matches
@@ -391,7 +405,7 @@ def map_database(
     finally:
         database_handle.close()
     summary = summarize(models, names)
-    summary["unregistered_images"] = unregistered_reasons(models, names, database, options.min_num_matches)
+    summary["unregistered_images"] = _unregistered(models, names, database, options.min_num_matches)
     summary["implausible_cameras"] = _implausible(models, database)
     doubts = _global_without_priors(options, camera, database)
     summary.update(_status([], models, output / FILES["model"], summary["implausible_cameras"], doubts))
@@ -399,6 +413,23 @@ def map_database(
         plot_model(models[0], output / FILES["figure"])
     write_json(output / FILES["summary"], summary)
     return summary
+
+
+def _unregistered(
+    models: list[Any],
+    names: list[str],
+    database: str | Path,
+    min_num_matches: int,
+    skipped: Sequence[dict[str, str]] = (),
+) -> list[dict[str, str]]:
+    """Each unregistered image with its reason (:func:`~tiepoint.pipeline.unregistered.unregistered_reasons`,
+    verified pairs from the database)."""
+    try:
+        verified = database_verified_pairs(database)
+    except Exception as error:  # noqa: BLE001 - without the pairs, the reasons say less, they are not wrong
+        logger.warning("cannot read the verified pairs of %s (%s)", database, error)
+        verified = {}
+    return unregistered_reasons(models, names, verified, min_num_matches, skipped)
 
 
 def _implausible(models: list[Any], database: str | Path) -> list[dict[str, Any]]:
@@ -717,7 +748,7 @@ def reconstruct(
     timings["map"] = time.perf_counter() - start
 
     summary = summarize(models, names)
-    summary["unregistered_images"] = unregistered_reasons(
+    summary["unregistered_images"] = _unregistered(
         models, names, files["database"], mapper.min_num_matches, skipped
     )
     summary["implausible_cameras"] = _implausible(models, files["database"])

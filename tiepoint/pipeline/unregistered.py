@@ -16,16 +16,13 @@ Three reasons, checked in this order:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
-
-from ..io.colmap import database_verified_pairs
 
 
 def unregistered_reasons(
     models: Sequence[Any],
     names: Sequence[str],
-    database: str | Path | None,
+    verified: Mapping[tuple[str, str], int],
     min_num_matches: int,
     skipped: Sequence[Mapping[str, str]] = (),
 ) -> list[dict[str, str]]:
@@ -34,7 +31,8 @@ def unregistered_reasons(
     Args:
         models: ``pycolmap.Reconstruction`` objects, largest first (may be empty).
         names: the images that went into the database.
-        database: the COLMAP database (its verified pairs); ``None`` or missing: pairs are not inspected.
+        verified: the verified inlier count of each pair
+            (:func:`~tiepoint.io.colmap.database_verified_pairs`).
         min_num_matches: the mapper's fewest verified inliers for a pair to count.
         skipped: images left out before matching, each ``{"name", "reason"}``.
 
@@ -44,7 +42,6 @@ def unregistered_reasons(
     """
     registered = [{m.image(i).name for i in m.reg_image_ids()} for m in models]
     largest = registered[0] if registered else set()
-    verified = database_verified_pairs(database) if database is not None and Path(database).is_file() else {}
     partners: dict[str, list[tuple[int, str]]] = {}
     for (name0, name1), count in verified.items():
         partners.setdefault(name0, []).append((count, name1))
@@ -82,7 +79,7 @@ def _reason(
         }
     listed = ", ".join(f"{other} ({count})" for count, other in usable[:3])
     listed += " ..." if len(usable) > 3 else ""
-    if not any(other in registered[0] for _, other in usable) if registered else True:
+    if not registered or not any(other in registered[0] for _, other in usable):
         return {
             "kind": "disconnected",
             "reason": f"disconnected: its {len(usable)} verified pair(s) (inliers: {listed}) link it only to "

@@ -7,21 +7,21 @@ This is what ``tiepoint-lab bench reconstruction --run rings --method METHOD`` r
 
 **Protocol.** :func:`tiepoint.pipeline.reconstruct.reconstruct` with its default settings (camera mode
 ``auto``, exhaustive pairs, default verification), only the method and the mapper given, on the 16 views of
-the ring and on each of its 16 runs of ``window`` consecutive views (by file name, wrapping around the
-ring). Each run is mapped with every mapper in turn from the same database. The registered cameras of the
-largest model are aligned to the ground truth as in :mod:`tiepoint_lab.bench.reconstruction` (similarity of
-the centres); the rotation error is per image after that alignment, the centre error in percent of the
-whole ring's radius. Models whose centres admit no alignment (three views nearly in a line) get only the
-errors of the relative rotations between every two registered views (``relative_rotation_error_deg``, also
-given for the others). Unregistered views count as failures, not as errors. The temple ring is an
-evaluation set: nothing here is tuned on it.
+the ring and on each of its 16 runs of ``window`` consecutive views (in ring order, :func:`ring_order`,
+wrapping around). Each run is mapped with every mapper in turn from the same database. The registered
+cameras of the largest model are aligned to the ground truth as in :mod:`tiepoint_lab.bench.reconstruction`
+(similarity of the centres); the rotation error is per image after that alignment, the centre error in
+percent of the whole ring's radius. Models whose centres admit no alignment (three views nearly in a line)
+get only the errors of the relative rotations between every two registered views
+(``relative_rotation_error_deg``, also given for the others). Unregistered views count as failures, not as
+errors. The temple ring is an evaluation set: nothing here is tuned on it.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,21 @@ MAPPERS = ("incremental", "global")
 """The mappers each run is mapped with."""
 
 
+def ring_order(truth: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> list[str]:
+    """The views of a ring in order around it: by the angle of their centres in the plane that fits the
+    centres best. (The temple ring's file names are not in ring order, and two of its views coincide.)"""
+    names = sorted(truth)
+    centres = np.array([-truth[n][0].T @ truth[n][1] for n in names])
+    offsets = centres - centres.mean(0)
+    axes = np.linalg.svd(offsets)[2][:2]
+    planar = offsets @ axes.T
+    angles = np.arctan2(planar[:, 1], planar[:, 0])
+    return [names[i] for i in np.argsort(angles, kind="stable")]
+
+
 def ring_windows(names: Sequence[str], window: int) -> list[list[str]]:
-    """Every run of ``window`` consecutive names of a ring (wrapping around), one starting at each name."""
-    names = sorted(names)
+    """Every run of ``window`` consecutive views of a ring given in ring order (wrapping around), one
+    starting at each view."""
     return [[names[(start + i) % len(names)] for i in range(window)] for start in range(len(names))]
 
 
@@ -111,8 +123,8 @@ def ring_benchmark(
     from tiepoint.pipeline.reconstruct import MapperOptions, reconstruct
 
     truth, _ = temple_ground_truth(root)
-    folder, names = find_images(root)
-    names = [name for name in names if name in truth]
+    folder, _ = find_images(root)
+    names = ring_order(truth)
     work = Path(work) / method.replace("+", "_")
     runs = {"full": names, **{f"window-{i:02d}": w for i, w in enumerate(ring_windows(names, window))}}
     record: dict[str, Any] = {
