@@ -64,12 +64,16 @@ def test_localizes_a_query_within_a_degree(corner_model, corner_scene, tmp_path)
     half = tmp_path / "queries"
     half.mkdir()
     shutil.copyfile(queries / "view3.png", half / "view3.png")
+    shutil.copyfile(queries / "view3.png", half / "view3_again.png")
     cv2.imwrite(str(half / "view3_half.png"), cv2.resize(image, (160, 120), interpolation=cv2.INTER_AREA))
     output = tmp_path / "poses.txt"
     result = localize(model_dir, half, output, progress=False)
     assert result.exit_status == 0, result.failed
-    assert set(result.poses) == {"view3.png", "view3_half.png"}
-    truth = {**corner_scene.poses, "view3_half.png": corner_scene.poses["view3.png"]}
+    assert set(result.poses) == {"view3.png", "view3_again.png", "view3_half.png"}
+    # one query does not change the next one's camera: the same image, the same pose
+    lines = dict(line.split(" ", 1) for line in output.read_text().splitlines())
+    assert lines["view3.png"] == lines["view3_again.png"]
+    truth = {n: corner_scene.poses["view3.png"] for n in result.poses} | corner_scene.poses
     for name, error in query_errors(model, read_poses(output), truth).items():
         assert error["rotation_error_deg"] < 1.0, (name, error)
         assert error["centre_error_percent"] < 2.0, (name, error)
@@ -77,7 +81,7 @@ def test_localizes_a_query_within_a_degree(corner_model, corner_scene, tmp_path)
     assert log["view3.png"]["camera_source"].startswith("model camera")
     assert log["view3_half.png"]["camera_source"].startswith("focal length estimated")
     assert log["view3.png"]["num_inliers"] >= 30
-    assert "localized 2 of 2 queries" in result.report()
+    assert "localized 3 of 3 queries" in result.report()
 
 
 def test_a_query_that_fails_is_named_and_resuming_skips_done_queries(corner_model, tmp_path, monkeypatch):

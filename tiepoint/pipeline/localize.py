@@ -131,13 +131,14 @@ def query_features_path(output: str | Path) -> Path:
     return output.with_name(output.name + ".features.h5")
 
 
-def query_camera(path: str | Path, size: tuple[int, int], model: Any) -> tuple[Any, str, bool]:
-    """The camera of a query image: ``(pycolmap.Camera, where it comes from, whether its focal length is to
-    be estimated)``.
+def query_camera(path: str | Path, size: tuple[int, int], model: Any) -> tuple[Any, str, str]:
+    """The camera of a query image: ``(pycolmap.Camera, where it comes from, what of it is found with the
+    pose)``, the last one of ``"none"``, ``"refine"`` (its focal length is refined), ``"estimate"``.
 
-    In this order: the EXIF focal length (``SIMPLE_RADIAL``, refined with the pose); the model's camera
-    of the same size (the one most registered images use; kept fixed); else ``SIMPLE_PINHOLE`` at COLMAP's
-    default focal length ``1.2 * max(width, height)``, to be estimated with the pose.
+    In this order: the EXIF focal length (``SIMPLE_RADIAL``, its focal length refined with the pose); a
+    copy of the model's camera of the same size (the one most registered images use; kept fixed); else
+    ``SIMPLE_PINHOLE`` at COLMAP's default focal length ``1.2 * max(width, height)``, to be estimated with
+    the pose.
 
     Args:
         path: the image file (for EXIF).
@@ -152,7 +153,7 @@ def query_camera(path: str | Path, size: tuple[int, int], model: Any) -> tuple[A
         camera = pycolmap.Camera(
             model="SIMPLE_RADIAL", width=width, height=height, params=[focal, width / 2, height / 2, 0.0]
         )
-        return camera, f"EXIF focal length {focal:.1f} px", False
+        return camera, f"EXIF focal length {focal:.1f} px", "refine"
     users: dict[int, int] = {}
     for image_id in model.reg_image_ids():
         camera_id = int(model.image(image_id).camera_id)
@@ -160,12 +161,16 @@ def query_camera(path: str | Path, size: tuple[int, int], model: Any) -> tuple[A
     same = [c for c in users if (model.cameras[c].width, model.cameras[c].height) == (width, height)]
     if same:
         camera_id = max(same, key=lambda c: users[c])
-        return model.cameras[camera_id], f"model camera {camera_id}", False
+        source = model.cameras[camera_id]  # copied: pose refinement must not change the model's camera
+        camera = pycolmap.Camera(
+            model=source.model.name, width=source.width, height=source.height, params=source.params
+        )
+        return camera, f"model camera {camera_id}", "none"
     focal = DEFAULT_FOCAL_FACTOR * max(width, height)
     camera = pycolmap.Camera(
         model="SIMPLE_PINHOLE", width=width, height=height, params=[focal, width / 2, height / 2]
     )
-    return camera, "focal length estimated with the pose (no EXIF, no model camera of this size)", True
+    return camera, "focal length estimated with the pose (no EXIF, no model camera of this size)", "estimate"
 
 
 @dataclass
@@ -271,18 +276,19 @@ def _pose(
     points2D: np.ndarray,
     point_ids: np.ndarray,
     camera: Any,
-    estimate_focal: bool,
+    focal: str,
     options: LocalizationOptions,
 ) -> dict[str, Any] | None:
-    """pycolmap's LO-RANSAC absolute pose and its refinement; ``None`` when no pose is found."""
+    """pycolmap's LO-RANSAC absolute pose and its refinement (``focal``: see :func:`query_camera`);
+    ``None`` when no pose is found."""
     pycolmap = import_pycolmap()
     xyz = np.array([model.reconstruction.points3D[int(i)].xyz for i in point_ids], np.float64)
     estimation = pycolmap.AbsolutePoseEstimationOptions()
-    estimation.estimate_focal_length = estimate_focal
+    estimation.estimate_focal_length = focal == "estimate"
     estimation.ransac.max_error = options.max_error
     estimation.ransac.random_seed = options.seed
     refinement = pycolmap.AbsolutePoseRefinementOptions()
-    refinement.refine_focal_length = estimate_focal or camera.model.name == "SIMPLE_RADIAL"
+    refinement.refine_focal_length = focal != "none"
     return pycolmap.estimate_and_refine_absolute_pose(
         points2D + COLMAP_PIXEL_OFFSET, xyz, camera, estimation, refinement
     )
@@ -302,11 +308,11 @@ def _localize_one(
     query = read_features(query_features, name)
     entry: dict[str, Any] = {"retrieved": retrieved, "num_keypoints": len(query)}
     points2D, point_ids, num_matches = _correspondences(model, matcher, query, retrieved)
-    camera, source, estimate_focal = query_camera(root / name, query.image_size, model.reconstruction)
+    camera, source, focal = query_camera(root / name, query.image_size, model.reconstruction)
     entry.update(num_matches=num_matches, num_correspondences=len(point_ids), camera_source=source)
     result = None
     if len(point_ids) >= options.min_inliers:
-        result = _pose(model, points2D, point_ids, camera, estimate_focal, options)
+        result = _pose(model, points2D, point_ids, camera, focal, options)
     inliers = int(np.sum(result["inlier_mask"])) if result is not None else 0
     entry["num_inliers"] = inliers
     if len(point_ids) < options.min_inliers:
