@@ -8,10 +8,11 @@ import shutil
 
 import cv2
 import numpy as np
+import pycolmap
 import pytest
 
 from tiepoint.errors import OptionError
-from tiepoint.evaluation.poses import model_poses, pose_errors
+from tiepoint.evaluation.poses import model_poses, query_pose_errors
 from tiepoint.pipeline import localize as localize_module
 from tiepoint.pipeline.localize import (
     LocalizationOptions,
@@ -23,23 +24,17 @@ from tiepoint.pipeline.localize import (
 from tiepoint.pipeline.reconstruct import reconstruct
 
 
-def _quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
+def rotation_matrix(qvec: np.ndarray) -> np.ndarray:
+    """``(3, 3)`` rotation of an hloc quaternion ``w x y z`` (pycolmap takes ``x y z w``)."""
+    w, x, y, z = qvec
+    return np.asarray(pycolmap.Rotation3d(np.array([x, y, z, w])).matrix())
 
 
 def query_errors(model, poses: dict, truth: dict) -> dict:
-    """Per query, rotation error (degrees) and centre error (percent of the truth's radius), the model's and
-    the queries' cameras aligned together to the truth by one similarity."""
-    estimated = {**model_poses(model), **{n: (_quaternion_to_matrix(q), t) for n, (q, t) in poses.items()}}
-    errors = pose_errors(estimated, truth)
-    return {n: errors["per_image"][n] for n in poses}
+    """Per query, rotation error (degrees) and centre error (percent of the truth's radius), the queries
+    moved by the similarity that aligns the model's cameras to the truth."""
+    queries = {n: (rotation_matrix(q), t) for n, (q, t) in poses.items()}
+    return query_pose_errors(model_poses(model), queries, truth)
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +131,18 @@ def test_poses_file_round_trip(tmp_path):
     (tmp_path / "bad.txt").write_text("a.jpg 1 0 0\n")
     with pytest.raises(OptionError, match="bad.txt:1"):
         read_poses(tmp_path / "bad.txt")
+
+
+def test_the_localize_command(corner_model, tmp_path, capsys):
+    from tiepoint.cli import main
+
+    model_dir, queries, _ = corner_model
+    output = tmp_path / "poses.txt"
+    assert main(["localize", str(model_dir), str(queries), "--output", str(output), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "localized 1 of 1 queries" in printed and "view3.png: " in printed
+    assert output.read_text().split()[0] == "view3.png" and len(output.read_text().split()) == 8
+    assert (
+        main(["localize", str(model_dir), str(queries), "--output", str(output), "--num-retrieved", "0"]) == 2
+    )
+    assert "num_retrieved" in capsys.readouterr().err

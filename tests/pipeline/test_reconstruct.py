@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tiepoint.errors import CorruptFileError, OptionError
-from tiepoint.io.colmap import CameraOptions, database_problem
+from tiepoint.io.colmap import CameraOptions, database_problem, database_verified_pairs
 from tiepoint.pipeline.pairs import read_pairs
 from tiepoint.pipeline.reconstruct import FILES, MapperOptions, map_database, read_models, reconstruct
 from tiepoint_lab.bench.reconstruction import model_poses, pose_errors
@@ -32,6 +32,12 @@ def test_reconstructs_the_corner_scene(corner_scene, tmp_path):
     assert errors["rotation_error_deg"]["max"] < 1.0
     assert errors["centre_error_percent"]["max"] < 2.0
     assert len(read_models(output / "sparse")[0].reg_image_ids()) == 6
+    verified = database_verified_pairs(output / "database.db")
+    assert (
+        len(verified) == 15
+        and sum(count >= 15 for count in verified.values()) == summary["num_verified_pairs"]
+    )
+    assert summary["unregistered_images"] == []
 
     # a rerun does nothing new: it reuses every file, database and model included
     database_time = (output / "database.db").stat().st_mtime_ns

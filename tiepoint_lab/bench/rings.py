@@ -166,3 +166,79 @@ def ring_benchmark(
         }
     write_json(Path(output) / f"temple_{method.replace('+', '_')}.json", record)
     return record
+
+
+def localization_split(truth: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> tuple[list[str], list[str]]:
+    """The temple localization protocol of issue 30: ``(model views, queries)``, the queries every fourth
+    view in ring order from the fourth (:func:`ring_order`), so that each has model views on both sides and
+    none is one of the two views that coincide (``templeSR0001`` and ``templeSR0011``)."""
+    order = ring_order(truth)
+    queries = order[3::4]
+    return [n for n in order if n not in queries], queries
+
+
+def localization_benchmark(
+    root: str | Path, output: str | Path, work: str | Path, method: str, progress: bool = False
+) -> dict[str, Any]:
+    """Build a model from 12 temple views with ``reconstruct``'s defaults, localize the other 4
+    (:func:`localization_split`) at full size and at half size (another camera, its focal length
+    estimated), and score them against the truth (:func:`~tiepoint.evaluation.poses.query_pose_errors`);
+    writes ``localize_temple_METHOD.json`` under ``output``."""
+    import shutil
+
+    import cv2
+
+    from tiepoint.evaluation.poses import query_pose_errors
+    from tiepoint.io.colmap import import_pycolmap
+    from tiepoint.pipeline.localize import localize, read_poses
+    from tiepoint.pipeline.reconstruct import reconstruct
+
+    pycolmap = import_pycolmap()
+    truth, _ = temple_ground_truth(root)
+    model_views, queries = localization_split(truth)
+    work = Path(work) / f"localize-{method.replace('+', '_')}"
+    folders = {name: work / name for name in ("images", "queries", "queries_half")}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    for name in model_views:
+        shutil.copyfile(Path(root) / name, folders["images"] / name)
+    for name in queries:
+        shutil.copyfile(Path(root) / name, folders["queries"] / name)
+        image = cv2.imread(str(Path(root) / name))
+        half = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(folders["queries_half"] / name), half)
+    built = reconstruct(folders["images"], work / "model", method=method, progress=False)
+    record: dict[str, Any] = {
+        "dataset": str(root),
+        "method": method,
+        "environment": _environment(),
+        "protocol": localization_benchmark.__doc__,
+        "model_views": model_views,
+        "queries": queries,
+        "model": {
+            k: built.summary.get(k)
+            for k in ("registered_images", "num_images", "status", "num_models", "unregistered_images")
+        },
+        "runs": {},
+    }
+    for run in ("queries", "queries_half"):
+        result = localize(work / "model", folders[run], work / f"{run}.txt", progress=progress)
+        poses = read_poses(work / f"{run}.txt")
+        estimated = {
+            n: (np.asarray(pycolmap.Rotation3d(np.array([*q[1:], q[0]])).matrix()), t)
+            for n, (q, t) in poses.items()
+        }
+        errors = (
+            query_pose_errors(model_poses(built.models[0]), estimated, truth)
+            if built.models and poses
+            else {}
+        )
+        record["runs"][run] = {
+            name: {
+                **{k: v for k, v in entry.items() if k not in ("features", "qvec", "tvec")},
+                **errors.get(name, {}),
+            }
+            for name, entry in result.entries.items()
+        }
+    write_json(Path(output) / f"localize_temple_{method.replace('+', '_')}.json", record)
+    return record

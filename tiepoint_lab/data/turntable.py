@@ -4,7 +4,7 @@ ring's tools read them.
 
 They stand in for the temple ring when choosing reconstruction options (the temple ring is an evaluation
 set): the same kind of capture (16 views 22.5 degrees apart, a 24 degree field of view, an object that
-fills about half of the image, nothing behind it), with objects and textures drawn at random::
+fills about 70 % of the image width, nothing behind it), with objects and textures drawn at random::
 
     truth = render_ring("outputs/rings/ring-0", photos, seed=0)
 
@@ -33,7 +33,7 @@ AMBIENT = 0.35
 """Share of the light that reaches surfaces facing away from the light."""
 
 
-def make_turntable(rng: np.random.Generator, n_photos: int, photo_share: float = 0.4) -> Scene:
+def make_turntable(rng: np.random.Generator, n_photos: int, photo_share: float = 0.6) -> Scene:
     """A temple-like object about the origin, about 1 m across, z up, on a black background.
 
     Args:
@@ -44,7 +44,9 @@ def make_turntable(rng: np.random.Generator, n_photos: int, photo_share: float =
     b = _Builder(rng, n_photos)
 
     def texture(name: str = "") -> object:
-        return b.surface(photo_share, metres=(0.2, 1.0))
+        # a photo's short side covers 0.5-1.5 m: little mirrored repetition on an object of about 1 m (it
+        # makes views ambiguous, which the temple's plaster is not)
+        return b.surface(photo_share, metres=(0.5, 1.5))
 
     width, depth = rng.uniform(0.8, 1.2), rng.uniform(0.5, 0.8)
     b.box(
@@ -121,8 +123,8 @@ def render_ring(
     K = np.array([[focal, 0, (width - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1.0]])
     textures = [TexturePyramid(photo) for photo in photos]
     target = np.array([0.0, 0.0, 0.4])
-    # the object (about 1.2 m) fills about half the width of the view
-    radius = 2.2 / np.tan(np.radians(fov_deg) / 2) / 2 * rng.uniform(0.9, 1.1)
+    # the object (about 1.2 m) fills about 70 % of the width of the view
+    radius = 1.6 / np.tan(np.radians(fov_deg) / 2) / 2 * rng.uniform(0.9, 1.1)
     poses = ring_poses(count, radius, rng.uniform(15, 35), target, 2.0, rng)
     light = -np.array([0.3, 0.5, -1.0]) / np.linalg.norm([0.3, 0.5, -1.0])  # towards the light, above
     folder = Path(folder)
