@@ -32,6 +32,14 @@ from tiepoint_lab.data.photos import list_photos
 from tiepoint_lab.data.turntable import render_ring
 from tiepoint_lab.paths import REPOSITORY
 
+COLMAP_DEFAULTS = {
+    "abs_pose_min_num_inliers": 30,
+    "init_min_tri_angle": 16.0,
+    "ignore_two_view_tracks": True,
+    "structure_less_fallback": False,
+}
+"""COLMAP's own values of the options tiepoint sets otherwise (:class:`MapperOptions`)."""
+
 CANDIDATES: dict[str, dict[str, Any]] = {
     "COLMAP defaults": {},
     "two-view tracks": {"ignore_two_view_tracks": False},
@@ -52,7 +60,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     },
     "global mapper": {"kind": "global"},
 }
-"""Mapper options tried (COLMAP's defaults for the rest)."""
+"""Mapper options tried, each over :data:`COLMAP_DEFAULTS`."""
 
 
 def _photos(corpus: Path) -> list[np.ndarray]:
@@ -119,7 +127,7 @@ def main() -> None:
                     out / "database.db",
                     folder,
                     out / "candidates" / name.replace(" ", "_"),
-                    options=MapperOptions(**options),
+                    options=MapperOptions(**{**COLMAP_DEFAULTS, **options}),
                 )
                 scores[name] = _score(models, truth, members)
             results["runs"][f"ring-{seed}/{run}"] = scores

@@ -9,6 +9,7 @@ tiepoint match-pairs F.h5 P.txt M.h5     match the pairs (resumable); --images D
 tiepoint verify F.h5 P.txt M.h5 G.h5     verify the matches geometrically (resumable)
 tiepoint map IMAGES OUT --features ...   write a COLMAP database from the files and map it into OUT/sparse
 tiepoint reconstruct IMAGES OUT          every stage from images to a COLMAP model (resumable)
+tiepoint localize OUT QUERIES --output P register new images against that model (poses in hloc's format)
 tiepoint bench --dataset D --root R      benchmark methods on data with ground truth
 tiepoint export OUT.onnx                 export CLIDD (or --model eloftr) to ONNX, check it with onnxruntime
 """
