@@ -17,8 +17,9 @@ match pairs           :func:`~tiepoint.pipeline.matching.match_pairs`      ``mat
 verify geometrically  :func:`~tiepoint.pipeline.verify.verify_pairs`       ``geometries.h5``
 import into COLMAP    :func:`~tiepoint.io.colmap.write_database`           ``database.db``
 mapping               :func:`run_mapper` (incremental or global)          ``sparse/0, 1, ...``
-summary and figure    :func:`summarize`, :func:`plot_model`                ``summary.json``,
-                                                                           ``reconstruction.png``
+summary and figure    :func:`summarize`, :func:`plot_model`,               ``summary.json``,
+                      :func:`export_ply`                                   ``reconstruction.png``,
+                                                                           ``sparse.ply``
 ====================  ===================================================  ======================
 
 With a dense method (``method="eloftr"``), or a sparse one given a view search
@@ -89,6 +90,7 @@ from ..io.colmap import (
 from ..io.files import output_lock, write_json
 from ..io.h5 import list_feature_names
 from ..io.image import load_image
+from ..io.ply import write_ply
 from ..viz import plot_reconstruction
 from .backends import Backend, get_backend
 from .dense import match_dense, matches_from_images, merge_dense
@@ -109,6 +111,7 @@ FILES = {
     "model": "sparse",
     "summary": "summary.json",
     "figure": "reconstruction.png",
+    "ply": "sparse.ply",
 }
 """The outputs of :func:`reconstruct`, relative to its output folder."""
 
@@ -379,6 +382,13 @@ def plot_model(model: Any, path: str | Path, title: str | None = None) -> None:
     )
 
 
+def export_ply(model: Any, path: str | Path) -> Path:
+    """Write a reconstruction's points and cameras to a PLY file for viewers
+    (:func:`tiepoint.io.ply.write_ply`)."""
+    arrays = model_arrays(model)
+    return write_ply(path, arrays["points"], arrays["colours"], arrays["centres"], arrays["rotations"])
+
+
 def map_database(
     database: str | Path,
     image_root: str | Path,
@@ -419,6 +429,7 @@ def map_database(
     summary.update(_status([], models, output / FILES["model"], summary["implausible_cameras"], doubts))
     if models:
         plot_model(models[0], output / FILES["figure"])
+        export_ply(models[0], output / FILES["ply"])
     write_json(output / FILES["summary"], summary)
     return summary
 
@@ -780,8 +791,10 @@ def reconstruct(
     )
     if models:
         plot_model(models[0], files["figure"], title=f"{summary['method']}, pairs {strategy}")
+        export_ply(models[0], files["ply"])
     else:
         files.pop("figure")
+        files.pop("ply")
         logger.warning("%s", summary["problems"][-1])
         if not files["model"].is_dir():
             files.pop("model")
