@@ -25,6 +25,7 @@ USER_COMMANDS = [
     "verify",
     "map",
     "reconstruct",
+    "localize",
     "bench",
     "export",
 ]

@@ -9,6 +9,7 @@ tiepoint match-pairs F.h5 P.txt M.h5     match the pairs (resumable); --images D
 tiepoint verify F.h5 P.txt M.h5 G.h5     verify the matches geometrically (resumable)
 tiepoint map IMAGES OUT --features ...   write a COLMAP database from the files and map it into OUT/sparse
 tiepoint reconstruct IMAGES OUT          every stage from images to a COLMAP model (resumable)
+tiepoint localize OUT QUERIES --output P register new images against that model (poses in hloc's format)
 tiepoint bench --dataset D --root R      benchmark methods on data with ground truth
 tiepoint export OUT.onnx                 export CLIDD (or --model eloftr) to ONNX, check it with onnxruntime
 """
@@ -27,6 +28,7 @@ from .cliutil import (
     add_benchmark_arguments,
     add_camera_arguments,
     add_estimator_argument,
+    add_mapper_argument,
     add_method_arguments,
     add_overwrite_argument,
     add_pair_files,
@@ -257,7 +259,7 @@ def cmd_map(args: argparse.Namespace) -> int | None:
     image was registered."""
     from .io.colmap import write_database
     from .pipeline.pairs import read_pairs
-    from .pipeline.reconstruct import FILES, map_database
+    from .pipeline.reconstruct import FILES, MapperOptions, map_database
 
     camera = camera_options(args)
     files = {"--features": args.features, "--pairs": args.pairs, "--matches": args.matches}
@@ -288,8 +290,10 @@ def cmd_map(args: argparse.Namespace) -> int | None:
         )
     else:
         database = args.database
-    summary = map_database(database, args.images, args.output, camera)
+    summary = map_database(database, args.images, args.output, camera, MapperOptions(kind=args.mapper))
     print(f"registered {summary['registered_images']} of {summary['num_images']} images -> {args.output}")
+    for record in summary.get("unregistered_images", [])[:20]:
+        print(f"not registered: {record['name']}: {record['reason']}")
     for problem in summary.get("problems", []):
         print(f"{summary['status'].upper()}: {problem}")
     return 0 if summary.get("status", "complete") == "complete" else INCOMPLETE
@@ -298,7 +302,7 @@ def cmd_map(args: argparse.Namespace) -> int | None:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     """Run every stage from images to a COLMAP model and print the report; 1 when images were skipped or
     nothing was registered."""
-    from .pipeline.reconstruct import reconstruct
+    from .pipeline.reconstruct import MapperOptions, reconstruct
 
     result = reconstruct(
         args.images,
@@ -310,10 +314,36 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         num_workers=args.workers,
         camera=camera_options(args),
         verification=verification_options(args),
+        mapper=MapperOptions(kind=args.mapper),
         max_keypoints=args.max_keypoints,
         progress=not args.quiet,
         **parse_options(args.option),
     )
+    print(result.report())
+    return result.exit_status
+
+
+def cmd_localize(args: argparse.Namespace) -> int:
+    """Localize query images against a reconstruction; 1 when a query was not localized."""
+    from .pipeline.backends import get_backend
+    from .pipeline.localize import LocalizationOptions, localize
+
+    options = LocalizationOptions(
+        num_retrieved=args.num_retrieved, max_error=args.max_error, min_inliers=args.min_inliers
+    )
+    runner = get_backend(args.backend, args.address, args.workers)
+    try:
+        result = localize(
+            args.model,
+            args.queries,
+            args.output,
+            options,
+            backend=runner,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
+    finally:
+        runner.close()
     print(result.report())
     return result.exit_status
 
@@ -526,6 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--database-only", action="store_true", help="write the database, do not map")
     add_camera_arguments(p)
+    add_mapper_argument(p)
 
     p = commands.add(
         "reconstruct",
@@ -545,6 +576,35 @@ def build_parser() -> argparse.ArgumentParser:
     add_quiet_argument(p)
     add_backend_arguments(p)
     add_camera_arguments(p)
+    add_mapper_argument(p)
+
+    p = commands.add(
+        "localize",
+        "register new images against a model made by reconstruct (poses in hloc's format)",
+        cmd_localize,
+        description="Register query images against a model made by `tiepoint reconstruct`: each query is "
+        "matched with the model's method against its most similar model images (VLAD retrieval), its "
+        "matches become 2D-3D correspondences through the model's tracks, and pycolmap's LO-RANSAC finds its "
+        "pose with its camera (EXIF focal length; else the model's camera of the same size; else the focal "
+        "length is estimated). Writes OUTPUT (one line 'name qw qx qy qz tx ty tz' per localized query, "
+        "world-to-camera), OUTPUT.log.json (every query: inliers, or why it failed) and "
+        "OUTPUT.features.h5; resumable. Exit status 1 when a query was not localized.",
+    )
+    p.add_argument("model", type=Path, help="the output folder of tiepoint reconstruct")
+    p.add_argument("queries", type=Path, help="a folder of query images, an image list or an image")
+    p.add_argument("--output", type=Path, required=True, help="the poses file (e.g. poses.txt)")
+    p.add_argument(
+        "--num-retrieved", type=int, default=10, help="model images each query is matched with (default 10)"
+    )
+    p.add_argument(
+        "--max-error", type=float, default=12.0, help="RANSAC inlier threshold in pixels (default 12)"
+    )
+    p.add_argument(
+        "--min-inliers", type=int, default=30, help="fewest pose inliers to accept a pose (default 30)"
+    )
+    add_overwrite_argument(p, "localize again the queries an earlier run logged")
+    add_quiet_argument(p)
+    add_backend_arguments(p)
 
     p = commands.add("bench", "benchmark methods on datasets with ground truth", cmd_bench)
     add_benchmark_arguments(

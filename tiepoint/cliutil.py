@@ -169,6 +169,17 @@ def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_mapper_argument(parser: argparse.ArgumentParser) -> None:
+    """``--mapper``: COLMAP's incremental mapper or its global one."""
+    parser.add_argument(
+        "--mapper",
+        choices=("incremental", "global"),
+        default="incremental",
+        help="incremental (default: COLMAP's incremental mapper) or global (rotation averaging and global "
+        "positioning, GLOMAP's, through pycolmap.global_mapping)",
+    )
+
+
 def add_overwrite_argument(parser: argparse.ArgumentParser, help: str) -> None:
     """``--overwrite``: compute again what the output already holds."""
     parser.add_argument("--overwrite", action="store_true", help=help)

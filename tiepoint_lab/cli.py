@@ -414,6 +414,37 @@ def cmd_bench_reconstruction(args: argparse.Namespace) -> None:
             )
         if "retrieval" in results:
             print(f"retrieval precision: {results['retrieval']}")
+    if "rings" in args.run:
+        from .bench.rings import ring_benchmark
+
+        root = located(args.root, "middlebury/templeSparseRing", "--root")
+        record = ring_benchmark(
+            root, args.output / "rings", args.work / "rings", method=args.method, mappers=args.mappers
+        )
+        for mapper, target in record["mappers"].items():
+            full = target["full"]
+            rotation = full.get("rotation_error_deg", {}).get("median", float("nan"))
+            totals = target["totals"]
+            print(
+                f"{args.method}, {mapper}: ring {full['registered_images']}/{full['num_images']} at "
+                f"{rotation:.2f} deg (median); windows of {record['window']}: "
+                f"{totals['windows_all_registered']}/{totals['windows']} all registered, "
+                f"{totals['registered_views']}/{totals['views']} views, median relative rotation error "
+                f"{totals['median_relative_rotation_error_deg']} deg"
+            )
+    if "localize" in args.run:
+        from .bench.rings import localization_benchmark
+
+        root = located(args.root, "middlebury/templeSparseRing", "--root")
+        record = localization_benchmark(root, args.output / "rings", args.work / "rings", method=args.method)
+        model = record["model"]
+        print(f"model: {model['registered_images']}/{model['num_images']} views registered")
+        for run, entries in record["runs"].items():
+            for name, entry in entries.items():
+                rotation = entry.get("rotation_error_deg", float("nan"))
+                centre = entry.get("centre_error_percent", float("nan"))
+                why = entry.get("reason", "")
+                print(f"{run} {name}: {entry['status']}, {rotation:.2f} deg, {centre:.2f} % {why}")
     if "scaling" in args.run:
         images = located(args.scaling_images, "oxford_affine", "--scaling-images")
         results = scaling_benchmark(images, args.output, args.work / "scaling", method=args.method)
@@ -693,7 +724,22 @@ def _add_bench_commands(commands: CommandTable) -> None:
     p.add_argument(
         "--scaling-images", type=Path, help="images for the scaling run (default: the Oxford affine set)"
     )
-    p.add_argument("--run", nargs="+", default=["temple", "scaling"], choices=["temple", "scaling"])
+    p.add_argument(
+        "--run",
+        nargs="+",
+        default=["temple", "scaling"],
+        choices=["temple", "scaling", "rings", "localize"],
+        help="rings (not run by default): default settings on the ring and on every run of 6 consecutive "
+        "views, per mapper (benchmarks/reconstruction/rings/temple_METHOD.json); localize (not run by "
+        "default): a model of 12 views, the other 4 localized (rings/localize_temple_METHOD.json)",
+    )
+    p.add_argument(
+        "--mappers",
+        nargs="+",
+        default=["incremental", "global"],
+        choices=["incremental", "global"],
+        help="rings: the mappers to run",
+    )
     p.add_argument(
         "--variants",
         nargs="+",

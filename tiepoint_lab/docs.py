@@ -932,6 +932,103 @@ def reconstruction_methods(benchmarks: Path) -> str:
     return markdown(header, rows, numeric_from=2, numeric_to=6)
 
 
+def reconstruction_rings(benchmarks: Path) -> str:
+    """Default settings on the temple ring and on its runs of 6 views, per method and mapper
+    (``tiepoint-lab bench reconstruction --run rings``)."""
+    rows = []
+    for file in sorted((benchmarks / "reconstruction" / "rings").glob("temple_*.json")):
+        record = json.loads(file.read_text())
+        for mapper, target in record["mappers"].items():
+            full, totals = target["full"], target["totals"]
+            rows.append(
+                [
+                    f"`{record['method']}`",
+                    mapper,
+                    full["status"],
+                    f"{full['registered_images']}/{full['num_images']}",
+                    number(full.get("rotation_error_deg", {}).get("median"), 2),
+                    number(full.get("centre_error_percent", {}).get("median"), 1),
+                    f"{totals['windows_all_registered']}/{totals['windows']}",
+                    f"{totals['registered_views']}/{totals['views']}",
+                    number(totals["median_relative_rotation_error_deg"], 2),
+                    _link(f"reconstruction/rings/{file.name}"),
+                ]
+            )
+    header = [
+        "method",
+        "mapper",
+        "ring: status",
+        "registered",
+        "rotation ° (median)",
+        "centre % (median)",
+        "6-view runs: all registered",
+        "views registered",
+        "relative rotation ° (median)",
+        "record",
+    ]
+    return markdown(header, rows, numeric_from=3, numeric_to=9)
+
+
+def reconstruction_ring_options(benchmarks: Path) -> str:
+    """Mapper options on the synthetic turntable rings (``benchmarks/ring_mapper_options.py``)."""
+    record = _load(benchmarks, "reconstruction/rings/mapper_options.json")
+    rows = [
+        [
+            name,
+            f"{t['ring_views_registered']}/{t['ring_views']}",
+            f"{t['rings_all_registered']}/{t['rings']}",
+            f"{t['window_views_registered']}/{t['window_views']}",
+            f"{t['windows_all_registered']}/{t['windows']}",
+            number(t["median_relative_rotation_error_deg"], 2),
+            str(t["runs_with_error_over_5_deg"]),
+        ]
+        for name, t in record["totals"].items()
+    ]
+    header = [
+        "mapper options",
+        "ring views registered",
+        "rings all registered",
+        "6-view run views",
+        "runs all registered",
+        "relative rotation ° (median)",
+        "runs with an error > 5°",
+    ]
+    return markdown(header, rows)
+
+
+def reconstruction_localize(benchmarks: Path) -> str:
+    """The temple localization protocol (``tiepoint-lab bench reconstruction --run localize``)."""
+    rows = []
+    for file in sorted((benchmarks / "reconstruction" / "rings").glob("localize_temple_*.json")):
+        record = json.loads(file.read_text())
+        model = record["model"]
+        for run, entries in record["runs"].items():
+            for name, entry in entries.items():
+                rows.append(
+                    [
+                        f"`{record['method']}`",
+                        f"{model['registered_images']}/{model['num_images']}",
+                        "half size" if run.endswith("half") else "full size",
+                        name,
+                        entry["status"],
+                        str(entry.get("num_inliers", "-")),
+                        number(entry.get("rotation_error_deg"), 2),
+                        number(entry.get("centre_error_percent"), 2),
+                    ]
+                )
+    header = [
+        "method",
+        "model views registered",
+        "queries",
+        "query",
+        "status",
+        "inliers",
+        "rotation °",
+        "centre % of radius",
+    ]
+    return markdown(header, rows, numeric_from=5)
+
+
 def reconstruction_scaling(benchmarks: Path) -> str:
     runs = _load(benchmarks, "reconstruction/scaling.json")["runs"]
     rows = [
@@ -1023,6 +1120,9 @@ TABLES: dict[str, Builder] = {
     "reconstruction-retrieval": reconstruction_retrieval,
     "reconstruction-methods": reconstruction_methods,
     "reconstruction-scaling": reconstruction_scaling,
+    "reconstruction-rings": reconstruction_rings,
+    "reconstruction-ring-options": reconstruction_ring_options,
+    "reconstruction-localize": reconstruction_localize,
     "scenes.results": scenes_results,
 }
 """Every generated table by name."""

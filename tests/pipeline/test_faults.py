@@ -492,6 +492,50 @@ def test_killed_and_run_again(clean, tmp_path, capsys, check, stage, delay):
     check(judge(run, correct=correct))
 
 
+# --- localize: killed and run again, a garbage log --------------------------------------------------------
+
+LOCALIZE_KILLS = [round(_rng.uniform(0.0, 3.0), 3) for _ in range(3)]
+
+
+@pytest.fixture(scope="module")
+def clean_poses(clean, corner_scene, tmp_path_factory) -> tuple[Path, str]:
+    """Two views localized against the clean reconstruction, undisturbed: the query folder and the poses."""
+    root = tmp_path_factory.mktemp("clean-localize")
+    queries = copy_views(corner_scene, root / "queries", (1, 4))
+    assert (
+        main(
+            [
+                "localize",
+                str(clean.reconstruction),
+                str(queries),
+                "--output",
+                str(root / "poses.txt"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    return queries, (root / "poses.txt").read_text()
+
+
+@pytest.mark.parametrize("delay", LOCALIZE_KILLS, ids=[f"localize-{d}s" for d in LOCALIZE_KILLS])
+def test_localize_killed_and_run_again(clean, clean_poses, tmp_path, capsys, check, delay):
+    queries, poses = clean_poses
+    output = tmp_path / "work" / "poses.txt"
+    args = ["localize", clean.reconstruction, queries, "--output", output, "--quiet"]
+    kill_after(args, tmp_path, output.with_name(output.name + ".lock"), delay)
+    run = tiepoint(capsys, *args)
+    check(judge(run, correct=lambda: output.read_text() == poses and not leftovers(output.parent)))
+
+
+def test_localize_with_a_garbage_log(clean, clean_poses, tmp_path, capsys, check):
+    queries, poses = clean_poses
+    output = tmp_path / "poses.txt"
+    garbage(output.with_name("poses.txt.log.json"))
+    run = tiepoint(capsys, "localize", clean.reconstruction, queries, "--output", output, "--quiet")
+    check(judge(run, correct=lambda: output.read_text() == poses))
+
+
 # --- corrupted outputs --------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tiepoint.errors import CorruptFileError, OptionError
-from tiepoint.io.colmap import CameraOptions, database_problem
+from tiepoint.io.colmap import CameraOptions, database_problem, database_verified_pairs
 from tiepoint.pipeline.pairs import read_pairs
 from tiepoint.pipeline.reconstruct import FILES, MapperOptions, map_database, read_models, reconstruct
 from tiepoint_lab.bench.reconstruction import model_poses, pose_errors
@@ -32,6 +32,12 @@ def test_reconstructs_the_corner_scene(corner_scene, tmp_path):
     assert errors["rotation_error_deg"]["max"] < 1.0
     assert errors["centre_error_percent"]["max"] < 2.0
     assert len(read_models(output / "sparse")[0].reg_image_ids()) == 6
+    verified = database_verified_pairs(output / "database.db")
+    assert (
+        len(verified) == 15
+        and sum(count >= 15 for count in verified.values()) == summary["num_verified_pairs"]
+    )
+    assert summary["unregistered_images"] == []
 
     # a rerun does nothing new: it reuses every file, database and model included
     database_time = (output / "database.db").stat().st_mtime_ns
@@ -191,11 +197,12 @@ def test_skipped_images_and_empty_models_fail(corner_scene, tmp_path, capsys):
     (images / "broken.png").write_bytes(b"not a png at all")
     assert main(["reconstruct", str(images), str(tmp_path / "out"), "--quiet"]) == 1
     printed = capsys.readouterr().out
-    assert "registered 3 of 3" in printed and "skipped: broken.png" in printed
+    assert "registered 3 of 3" in printed and "not registered: broken.png: skipped file: " in printed
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["status"] == "incomplete"
     assert [s["name"] for s in summary["skipped_images"]] == ["broken.png"]
     assert summary["skipped_images"][0]["reason"]
+    assert [(u["name"], u["kind"]) for u in summary["unregistered_images"]] == [("broken.png", "skipped")]
 
     # three unrelated images: nothing registers, and that is a failure
     unrelated = tmp_path / "unrelated"
@@ -206,7 +213,12 @@ def test_skipped_images_and_empty_models_fail(corner_scene, tmp_path, capsys):
     assert main(["reconstruct", str(unrelated), str(tmp_path / "none"), "--quiet"]) == 1
     printed = capsys.readouterr().out
     assert "registered 0 of 3" in printed and "FAILED: mapping registered no image" in printed
-    assert json.loads((tmp_path / "none" / "summary.json").read_text())["status"] == "failed"
+    summary = json.loads((tmp_path / "none" / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    # each is named with its reason, in summary.json and in the printed report
+    assert {u["kind"] for u in summary["unregistered_images"]} == {"no verified pair"}
+    assert [u["name"] for u in summary["unregistered_images"]] == [f"noise{seed}.png" for seed in range(3)]
+    assert "not registered: noise0.png: no verified pair: none of its 2 pair(s) kept 15 inliers" in printed
 
 
 def test_refuses_unusable_names_and_pairs_before_working(corner_scene, tmp_path):
@@ -261,3 +273,27 @@ def test_a_garbage_summary_is_named(tmp_path):
     (tmp_path / FILES["summary"]).write_text("{not json")
     with pytest.raises(CorruptFileError, match="summary.json: not valid JSON"):
         load_summary(tmp_path)
+
+
+@pytest.mark.slow
+def test_global_mapper(corner_scene, tmp_path):
+    K = corner_scene.K
+    known = CameraOptions("PINHOLE", (K[0, 0], K[1, 1], K[0, 2], K[1, 2]), single=True, refine=False)
+    output = tmp_path / "scene"
+    result = reconstruct(
+        corner_scene.folder, output, camera=known, mapper=MapperOptions(kind="global"), progress=False
+    )
+    assert result.summary["status"] == "complete" and result.summary["registered_images"] == 6
+    assert result.summary["mapper"]["kind"] == "global"
+    errors = pose_errors(model_poses(result.models[0]), corner_scene.poses)
+    assert errors["rotation_error_deg"]["max"] < 1.0
+
+    # without any focal length prior the global mapper's model is not to be trusted: said so, exit 1
+    guessed = reconstruct(
+        corner_scene.folder, tmp_path / "guessed", mapper=MapperOptions(kind="global"), progress=False
+    )
+    assert guessed.summary["registered_images"] == 6
+    assert guessed.summary["status"] == "unreliable" and guessed.exit_status == 1
+    assert any("global mapper ran without any focal length prior" in p for p in guessed.summary["problems"])
+    with pytest.raises(OptionError, match="mapper 'glomap'"):
+        MapperOptions(kind="glomap")

@@ -84,6 +84,32 @@ def pose_errors(estimated: Poses, truth: Poses) -> dict[str, Any]:
     }
 
 
+def query_pose_errors(reference: Poses, queries: Poses, truth: Poses) -> dict[str, dict[str, float]]:
+    """Errors of localized query cameras: the similarity that aligns the ``reference`` cameras (a model's) to
+    the truth (:func:`pose_errors`) is applied to the ``queries``, so a wrong query does not move the
+    alignment.
+
+    Returns:
+        Per query, ``rotation_error_deg``, ``centre_error`` (GT units) and ``centre_error_percent`` (of the
+        radius of all the true centres, as in :func:`pose_errors`).
+    """
+    alignment = pose_errors(reference, truth)
+    sim3 = np.asarray(alignment["sim3"], np.float64)
+    S = sim3[:, :3] / alignment["scale"]
+    errors = {}
+    for name, (R, t) in queries.items():
+        if name not in truth:
+            raise DatasetError(f"no ground truth for {name}")
+        centre = sim3[:, :3] @ (-R.T @ t) + sim3[:, 3]
+        c_error = float(np.linalg.norm(centre - camera_centres(truth, [name])[0]))
+        errors[name] = {
+            "rotation_error_deg": rotation_error(R @ S.T, truth[name][0]),
+            "centre_error": c_error,
+            "centre_error_percent": 100 * c_error / alignment["ring_radius"],
+        }
+    return errors
+
+
 def model_poses(model: Any) -> Poses:
     """``{name: (R, t)}`` of the registered images of a ``pycolmap.Reconstruction``."""
     poses = {}
@@ -97,4 +123,4 @@ def model_poses(model: Any) -> Poses:
     return poses
 
 
-__all__ = ["Poses", "camera_centres", "model_poses", "pose_errors"]
+__all__ = ["Poses", "camera_centres", "model_poses", "pose_errors", "query_pose_errors"]

@@ -591,3 +591,24 @@ def implausible_cameras(model: Any, priors: Mapping[int, float | None] | None = 
             names = sorted(names)
             flagged.append({"camera_id": camera_id, "images": names[:20], "num_images": len(names), **record})
     return flagged
+
+
+def database_verified_pairs(path: str | Path) -> dict[tuple[str, str], int]:
+    """The verified inlier count of every pair in a COLMAP database's ``two_view_geometries`` table, by
+    ``(name0, name1)`` (pairs with no inlier included, with 0).
+
+    Read with SQLite, read-only (see :func:`database_focal_priors`).
+    """
+    pycolmap = import_pycolmap()
+    connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        names = dict(connection.execute("SELECT image_id, name FROM images").fetchall())
+        rows = connection.execute("SELECT pair_id, rows FROM two_view_geometries").fetchall()
+    finally:
+        connection.close()
+    verified = {}
+    for pair_id, count in rows:
+        id0, id1 = pycolmap.pair_id_to_image_pair(int(pair_id))
+        if id0 in names and id1 in names:
+            verified[(names[id0], names[id1])] = int(count)
+    return verified

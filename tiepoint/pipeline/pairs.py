@@ -159,22 +159,44 @@ def global_descriptors(
     Returns:
         ``(N, K * D)`` float32, L2-normalised rows (all zero for an image without keypoints).
     """
-    local = [_as_float(read_features(features, name).descriptors) for name in names]
+    local = [float_descriptors(read_features(features, name).descriptors) for name in names]
     if aggregation == "mean":
         means = np.stack([d.mean(0) if len(d) else np.zeros(d.shape[1], np.float32) for d in local])
         return (means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     if aggregation != "vlad":
         raise OptionError(f"aggregation must be 'vlad' or 'mean', got {aggregation!r}")
+    centres = vlad_vocabulary(local, num_words, max_samples, seed, where=str(features))
+    return vlad_descriptors(local, centres)
+
+
+def vlad_vocabulary(
+    local: Sequence[np.ndarray],
+    num_words: int = 64,
+    max_samples: int = 50_000,
+    seed: int = 0,
+    where: str = "",
+) -> np.ndarray:
+    """The VLAD vocabulary ``(K, D)`` fitted by k-means on up to ``max_samples`` of the float local
+    descriptors of some images (a list of ``(N_i, D)`` arrays), sampled with ``seed``.
+
+    Raises:
+        OptionError: no image has keypoints (``where`` names their source in the message).
+    """
     stacked = np.concatenate([d for d in local if len(d)] or [np.zeros((0, 1), np.float32)])
     if len(stacked) == 0:
-        raise OptionError(f"{features}: no image has keypoints, so there is nothing to retrieve with")
+        raise OptionError(f"{where}: no image has keypoints, so there is nothing to retrieve with")
     rng = np.random.default_rng(seed)
     sample = stacked[rng.choice(len(stacked), min(len(stacked), max_samples), replace=False)]
-    centres = kmeans(sample, min(num_words, len(sample)), seed=seed)
+    return kmeans(sample, min(num_words, len(sample)), seed=seed)
+
+
+def vlad_descriptors(local: Sequence[np.ndarray], centres: np.ndarray) -> np.ndarray:
+    """``(N, K * D)`` float32 L2-normalised VLAD descriptors of images' float local descriptors (a list of
+    ``(N_i, D)`` arrays) over the vocabulary ``centres`` ``(K, D)`` (:func:`vlad_vocabulary`)."""
     return np.stack([_vlad(d, centres) for d in local]).astype(np.float32)
 
 
-def _as_float(descriptors: np.ndarray) -> np.ndarray:
+def float_descriptors(descriptors: np.ndarray) -> np.ndarray:
     """``(N, D)`` L2-normalised float32 descriptors; binary ones (uint8 bytes) become ±1 per bit first."""
     if descriptors.dtype == np.uint8:
         descriptors = np.unpackbits(descriptors, axis=1).astype(np.float32) * 2 - 1

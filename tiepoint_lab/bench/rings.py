@@ -1,0 +1,244 @@
+"""Default settings on the temple ring: the whole ring and every run of consecutive views, per mapper.
+
+This is what ``tiepoint-lab bench reconstruction --run rings --method METHOD`` runs::
+
+    record = ring_benchmark("../shared/data/middlebury/templeSparseRing", "benchmarks/reconstruction/rings",
+                            work="outputs/bench-reconstruction/rings", method="sift")
+
+**Protocol.** :func:`tiepoint.pipeline.reconstruct.reconstruct` with its default settings (camera mode
+``auto``, exhaustive pairs, default verification), only the method and the mapper given, on the 16 views of
+the ring and on each of its 16 runs of ``window`` consecutive views (in ring order, :func:`ring_order`,
+wrapping around). Each run is mapped with every mapper in turn from the same database. The registered
+cameras of the largest model are aligned to the ground truth as in :mod:`tiepoint_lab.bench.reconstruction`
+(similarity of the centres); the rotation error is per image after that alignment, the centre error in
+percent of the whole ring's radius. Models whose centres admit no alignment (three views nearly in a line)
+get only the errors of the relative rotations between every two registered views
+(``relative_rotation_error_deg``, also given for the others). Unregistered views count as failures, not as
+errors. The temple ring is an evaluation set: nothing here is tuned on it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tiepoint.errors import DatasetError
+from tiepoint.evaluation.poses import model_poses, pose_errors
+from tiepoint.geometry.accuracy import rotation_error
+from tiepoint.io.files import write_json
+from tiepoint.pipeline.extract import find_images
+
+from .reconstruction import _environment, temple_ground_truth
+
+logger = logging.getLogger("tiepoint")
+
+MAPPERS = ("incremental", "global")
+"""The mappers each run is mapped with."""
+
+
+def ring_order(truth: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> list[str]:
+    """The views of a ring in order around it: by the angle of their centres in the plane that fits the
+    centres best. (The temple ring's file names are not in ring order, and two of its views coincide.)"""
+    names = sorted(truth)
+    centres = np.array([-truth[n][0].T @ truth[n][1] for n in names])
+    offsets = centres - centres.mean(0)
+    axes = np.linalg.svd(offsets)[2][:2]
+    planar = offsets @ axes.T
+    angles = np.arctan2(planar[:, 1], planar[:, 0])
+    return [names[i] for i in np.argsort(angles, kind="stable")]
+
+
+def ring_windows(names: Sequence[str], window: int) -> list[list[str]]:
+    """Every run of ``window`` consecutive views of a ring given in ring order (wrapping around), one
+    starting at each view."""
+    return [[names[(start + i) % len(names)] for i in range(window)] for start in range(len(names))]
+
+
+def _score(result: Any, truth: dict[str, Any]) -> dict[str, Any]:
+    """Registered views, status, the unregistered views' reasons and the pose errors of one run."""
+    summary = result.summary
+    entry: dict[str, Any] = {
+        "num_images": summary["num_images"],
+        "registered_images": summary["registered_images"],
+        "num_models": summary.get("num_models", 0),
+        "status": summary["status"],
+        "num_verified_pairs": summary.get("num_verified_pairs"),
+        "unregistered_images": summary.get("unregistered_images", []),
+        "implausible_cameras": len(summary.get("implausible_cameras", [])),
+        "cameras": summary.get("cameras", {}),
+        "map_s": summary.get("timings_s", {}).get("map"),
+    }
+    if result.models:
+        poses = model_poses(result.models[0])
+        relative = [
+            rotation_error(poses[b][0] @ poses[a][0].T, truth[b][0] @ truth[a][0].T)
+            for a, b in itertools.combinations(sorted(poses), 2)
+        ]
+        if relative:
+            entry["relative_rotation_error_deg"] = {
+                "median": float(np.median(relative)),
+                "max": max(relative),
+            }
+        try:
+            errors = pose_errors(poses, truth)
+        except DatasetError as error:  # fewer than 3 views, or collinear centres
+            entry["errors_missing"] = str(error)
+        else:
+            entry["rotation_error_deg"] = errors["rotation_error_deg"]
+            entry["centre_error_percent"] = errors["centre_error_percent"]
+    return entry
+
+
+def ring_benchmark(
+    root: str | Path,
+    output: str | Path,
+    work: str | Path,
+    method: str,
+    mappers: Sequence[str] = MAPPERS,
+    window: int = 6,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Reconstruct the ring and its windows with default settings (see the module docstring); writes
+    ``temple_METHOD.json`` under ``output``.
+
+    Args:
+        root: the ``templeSparseRing`` folder.
+        output: the folder for the record (committed).
+        work: the folder for the reconstructions (not committed).
+        method: the method (``tiepoint methods``).
+        mappers: the mappers, each run in turn on the same database.
+        window: views per window.
+        progress: show progress bars.
+
+    Returns:
+        The record: per mapper, ``full`` (the whole ring) and ``windows`` (one entry per window), and
+        ``totals`` (windows with every view registered, median of the windows' median relative rotation
+        errors).
+    """
+    from tiepoint.pipeline.reconstruct import MapperOptions, reconstruct
+
+    truth, _ = temple_ground_truth(root)
+    folder, _ = find_images(root)
+    names = ring_order(truth)
+    work = Path(work) / method.replace("+", "_")
+    runs = {"full": names, **{f"window-{i:02d}": w for i, w in enumerate(ring_windows(names, window))}}
+    record: dict[str, Any] = {
+        "dataset": str(root),
+        "method": method,
+        "window": window,
+        "environment": _environment(),
+        "protocol": __doc__.split("**Protocol.**")[1].strip(),
+        "mappers": {mapper: {"windows": {}} for mapper in mappers},
+    }
+    for run, members in runs.items():
+        for mapper in mappers:
+            result = reconstruct(
+                [folder / name for name in members],
+                work / run,
+                method=method,
+                mapper=MapperOptions(kind=mapper),
+                progress=progress,
+            )
+            entry = {"images": members, **_score(result, truth)}
+            target = record["mappers"][mapper]
+            if run == "full":
+                target["full"] = entry
+            else:
+                target["windows"][run] = entry
+            logger.info("ring %s %s %s: %d/%d", method, mapper, run, entry["registered_images"], len(members))
+    for mapper, target in record["mappers"].items():
+        windows = list(target["windows"].values())
+        medians = [
+            w["relative_rotation_error_deg"]["median"] for w in windows if "relative_rotation_error_deg" in w
+        ]
+        target["totals"] = {
+            "windows": len(windows),
+            "windows_all_registered": sum(w["registered_images"] == w["num_images"] for w in windows),
+            "registered_views": sum(w["registered_images"] for w in windows),
+            "views": sum(w["num_images"] for w in windows),
+            "median_relative_rotation_error_deg": float(np.median(medians)) if medians else None,
+            "max_window_median_relative_rotation_error_deg": float(np.max(medians)) if medians else None,
+        }
+    write_json(Path(output) / f"temple_{method.replace('+', '_')}.json", record)
+    return record
+
+
+def localization_split(truth: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> tuple[list[str], list[str]]:
+    """The temple localization protocol of issue 30: ``(model views, queries)``, the queries every fourth
+    view in ring order from the fourth (:func:`ring_order`), so that each has model views on both sides and
+    none is one of the two views that coincide (``templeSR0001`` and ``templeSR0011``)."""
+    order = ring_order(truth)
+    queries = order[3::4]
+    return [n for n in order if n not in queries], queries
+
+
+def localization_benchmark(
+    root: str | Path, output: str | Path, work: str | Path, method: str, progress: bool = False
+) -> dict[str, Any]:
+    """Build a model from 12 temple views with ``reconstruct``'s defaults, localize the other 4
+    (:func:`localization_split`) at full size and at half size (another camera, its focal length
+    estimated), and score them against the truth (:func:`~tiepoint.evaluation.poses.query_pose_errors`);
+    writes ``localize_temple_METHOD.json`` under ``output``."""
+    import shutil
+
+    import cv2
+
+    from tiepoint.evaluation.poses import query_pose_errors
+    from tiepoint.io.colmap import import_pycolmap
+    from tiepoint.pipeline.localize import localize, read_poses
+    from tiepoint.pipeline.reconstruct import reconstruct
+
+    pycolmap = import_pycolmap()
+    truth, _ = temple_ground_truth(root)
+    model_views, queries = localization_split(truth)
+    work = Path(work) / f"localize-{method.replace('+', '_')}"
+    folders = {name: work / name for name in ("images", "queries", "queries_half")}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    for name in model_views:
+        shutil.copyfile(Path(root) / name, folders["images"] / name)
+    for name in queries:
+        shutil.copyfile(Path(root) / name, folders["queries"] / name)
+        image = cv2.imread(str(Path(root) / name))
+        half = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(folders["queries_half"] / name), half)
+    built = reconstruct(folders["images"], work / "model", method=method, progress=False)
+    record: dict[str, Any] = {
+        "dataset": str(root),
+        "method": method,
+        "environment": _environment(),
+        "protocol": localization_benchmark.__doc__,
+        "model_views": model_views,
+        "queries": queries,
+        "model": {
+            k: built.summary.get(k)
+            for k in ("registered_images", "num_images", "status", "num_models", "unregistered_images")
+        },
+        "runs": {},
+    }
+    for run in ("queries", "queries_half"):
+        result = localize(work / "model", folders[run], work / f"{run}.txt", progress=progress)
+        poses = read_poses(work / f"{run}.txt")
+        estimated = {
+            n: (np.asarray(pycolmap.Rotation3d(np.array([*q[1:], q[0]])).matrix()), t)
+            for n, (q, t) in poses.items()
+        }
+        errors = (
+            query_pose_errors(model_poses(built.models[0]), estimated, truth)
+            if built.models and poses
+            else {}
+        )
+        record["runs"][run] = {
+            name: {
+                **{k: v for k, v in entry.items() if k not in ("features", "qvec", "tvec")},
+                **errors.get(name, {}),
+            }
+            for name, entry in result.entries.items()
+        }
+    write_json(Path(output) / f"localize_temple_{method.replace('+', '_')}.json", record)
+    return record
