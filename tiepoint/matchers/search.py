@@ -145,10 +145,10 @@ class View:
 
 def fit_homography(matches: Matches) -> Geometry | None:
     """The robust homography fit that scores a view (``None`` when the matches are too few or degenerate)."""
-    return _fit(matches, "homography", VERIFY_THRESHOLD)
+    return fit_model(matches, "homography", VERIFY_THRESHOLD)
 
 
-def _fit(
+def fit_model(
     matches: Matches, model: str, threshold: float, iterations: int = VERIFY_ITERATIONS
 ) -> Geometry | None:
     try:
@@ -320,7 +320,7 @@ class ViewSearch(PairMatcher):
 
         def fits_epipolar(matches: Matches, needed: float) -> bool:
             start = time.perf_counter()
-            epipolar = _fit(matches, "fundamental", EPIPOLAR_THRESHOLD, epipolar_iterations(self.accept))
+            epipolar = fit_model(matches, "fundamental", EPIPOLAR_THRESHOLD, epipolar_iterations(self.accept))
             timings["verify"] += time.perf_counter() - start
             return epipolar is not None and epipolar.num_inliers >= needed
 
