@@ -40,7 +40,15 @@ from ..io.image import ImageLike, as_image, image_size
 from ..types import Geometry, Matches
 from .base import PairMatcher, SparseMethod
 from .rotation import check_rotations
-from .search import EPIPOLAR_THRESHOLD, VERIFY_THRESHOLD, check_zooms, fit_model
+from .search import (
+    EPIPOLAR_THRESHOLD,
+    VERIFY_THRESHOLD,
+    aligned_matches,
+    check_zooms,
+    fit_homography,
+    fit_model,
+    keeps_aligned,
+)
 from .synthesis import ASIFT_TILTS, AffineView, ViewFeatures, tilt_views
 
 PLAIN = AffineView()
@@ -191,6 +199,12 @@ class OnDemand(PairMatcher):
         tilts: the tilts of the ``tilts1`` stage (ASIFT's by default; empty: no such stage).
         both_tilts: the tilts of the ``tilts2`` stage (``None``: no such stage).
         rotations, zooms: the turns and zooms of the ``turns`` stage (``None`` for both: no such stage).
+        align: when a homography solved the pair at a later stage than ``plain``, match once more with
+            image 1 warped onto image 0 by it (the view search's aligned pass,
+            :func:`~tiepoint.matchers.search.aligned_matches`): ``True`` with ``method``, or with this other
+            sparse method sharing its extractor. Keypoints of a synthesised view lose precision on their way
+            back (a pixel of a view tilted by 4 is 4 pixels of the image); the plain stage's are the
+            method's own, and an easy pair stays as cheap as the method.
     """
 
     def __init__(
@@ -200,6 +214,7 @@ class OnDemand(PairMatcher):
         both_tilts: Sequence[float] | None = None,
         rotations: Sequence[int] | None = None,
         zooms: Sequence[float] | None = None,
+        align: bool | PairMatcher = False,
     ) -> None:
         if not isinstance(method, SparseMethod):
             raise OptionError(
@@ -210,7 +225,10 @@ class OnDemand(PairMatcher):
             self.stages = build_stages(tilts, both_tilts, rotations, zooms)
         except ValueError as error:
             raise OptionError(f"tilts: {error}") from None
+        if not (align is True or align is False or isinstance(align, SparseMethod)):
+            raise OptionError(f"align must be True, False or a sparse method, got {align!r}")
         self.method = method
+        self.aligner = method if align is True else (align or None)
         self.name = method.name
 
     def _run(self, stage: Stage, pools: tuple[ViewFeatures, ViewFeatures]) -> Matches:
@@ -298,9 +316,32 @@ class OnDemand(PairMatcher):
             stages_tried=tried,
             **solved_by,
         )
+        matches.info["aligned"] = False
+        if (
+            self.aligner is not None
+            and verdict.passed
+            and verdict.model == "homography"
+            and tried[-1] != "plain"
+        ):
+            start = time.perf_counter()
+            matches = self._aligned(arrays, pools[0], matches, verdict.geometry)
+            timings["align"] = time.perf_counter() - start
         matches.timings = {"extract0": pools[0].seconds, "extract1": pools[1].seconds, **timings}
         matches.image_size0, matches.image_size1 = image_size(arrays[0]), image_size(arrays[1])
         return matches
+
+    def _aligned(
+        self, arrays: tuple[np.ndarray, np.ndarray], pool0: ViewFeatures, best: Matches, geometry: Geometry
+    ) -> Matches:
+        """``best``, or the matches of the aligned pass when they are better
+        (:func:`~tiepoint.matchers.search.keeps_aligned`); image 0's plain features are reused."""
+
+        def match(_: np.ndarray, warped: np.ndarray) -> Matches:
+            return self.aligner.match_features(pool0.of(PLAIN), self.aligner.extractor.extract(warped))
+
+        aligned = aligned_matches(*arrays, geometry.matrix, match, best.info)
+        refit = None if aligned is None else fit_homography(aligned)
+        return aligned if keeps_aligned(aligned, refit, best, geometry.num_inliers) else best
 
     def __repr__(self) -> str:
         return f"OnDemand({self.method!r}, stages={[stage.name for stage in self.stages]})"

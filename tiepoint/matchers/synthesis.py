@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from ..features.base import Extractor
+from ..features.base import Extractor, concatenate
 from ..io.image import image_size
 from ..types import Features, Size
 
@@ -190,14 +190,4 @@ class ViewFeatures:
         view each came from."""
         parts = [self.of(view) for view in views]
         origin = np.concatenate([np.full(len(part), k) for k, part in enumerate(parts)]).astype(np.int64)
-        covariances = [part.covariances for part in parts]
-        return (
-            Features(
-                keypoints=np.concatenate([part.keypoints for part in parts]).astype(np.float32),
-                scores=np.concatenate([part.scores for part in parts]).astype(np.float32),
-                descriptors=np.concatenate([part.descriptors for part in parts]),
-                image_size=self.size,
-                covariances=None if any(c is None for c in covariances) else np.concatenate(covariances),
-            ),
-            origin,
-        )
+        return concatenate(parts), origin
