@@ -1056,7 +1056,7 @@ def extreme_stages(benchmarks: Path) -> str:
             if not pairs:
                 continue
             cells = []
-            for stage in ("plain", "turns", "tilts1", "tilts2", "unsolved"):
+            for stage in ("plain", "turns", "tilts0", "tilts1", "tilts01", "unsolved"):
                 chosen = [
                     pair
                     for pair in pairs
@@ -1069,7 +1069,7 @@ def extreme_stages(benchmarks: Path) -> str:
                 median = float(np.median([pair["seconds"] for pair in chosen])) if chosen else None
                 cells.append(f"{len(chosen)} ({_seconds(median)} s)" if chosen else "0")
             body.append([f"`{method}`", dataset, *cells])
-    header = ["method", "pairs", "plain", "turns", "tilts of one", "tilts of both", "unsolved"]
+    header = ["method", "pairs", "plain", "turns", "tilts of 0", "tilts of 1", "tilts of both", "unsolved"]
     return markdown(header, body, numeric_from=2)
 
 

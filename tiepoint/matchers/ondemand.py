@@ -8,9 +8,12 @@ pass a reliability test (:func:`verify`):
 1. ``plain``: the method as it is;
 2. ``turns``: image 1 at the right-angle turns and image 0 or 1 at the zooms of the view search's options
    (``rotations``, ``zooms``; only when they are given: SIFT needs neither);
-3. ``tilts1``: the simulated tilts of one image (:func:`~tiepoint.matchers.synthesis.tilt_views` of
-   ``tilts``), each image's tilted views against the other's plain view;
-4. ``tilts2``: the tilts ``both_tilts`` of both images, every view against every view (only when given).
+3. ``tilts0``: the simulated tilts of image 0 (:func:`~tiepoint.matchers.synthesis.tilt_views` of
+   ``tilts``, the plain view included) against plain image 1;
+4. ``tilts1``: the same tilts of image 1 against plain image 0 (a plane seen obliquely in one image and
+   frontally in the other is solved by tilting the frontal one; which one that is, is not known, and the two
+   halves cost the same);
+5. ``tilts01``: the tilts ``both_tilts`` of both images, every view against every view (only when given).
 
 A stage pools the features of its views of each image (keypoints in original pixels) and matches the pools
 with the method's descriptor matcher; matches that repeat a kept match (both points within
@@ -59,6 +62,9 @@ MIN_INLIERS = 15
 MIN_SPREAD = 0.01
 """The smallest share of each image that the convex hull of the inliers must cover (set before measuring):
 inliers bunched in one spot can fit a wrong model."""
+ALIGN_BELOW = 100
+"""The aligned pass also refines a plain stage's homography of fewer inliers than this (set before
+measuring): an easy pair has hundreds."""
 MAX_PLANAR_SHARE = 0.9
 """A fundamental matrix whose inliers fit a homography at this share or more is degenerate (DEGENSAC's
 concern): it is accepted only through the homography's own test."""
@@ -183,10 +189,11 @@ def build_stages(
         stages.append(Stage("turns", ((views0, views1),)))
     if tilts:
         tilted = (PLAIN, *tilt_views(tilts))
-        stages.append(Stage("tilts1", ((tilted, (PLAIN,)), ((PLAIN,), tilted))))
+        stages.append(Stage("tilts0", ((tilted, (PLAIN,)),)))
+        stages.append(Stage("tilts1", (((PLAIN,), tilted),)))
     if both_tilts:
         tilted = (PLAIN, *tilt_views(both_tilts))
-        stages.append(Stage("tilts2", ((tilted, tilted),)))
+        stages.append(Stage("tilts01", ((tilted, tilted),)))
     return stages
 
 
@@ -196,15 +203,16 @@ class OnDemand(PairMatcher):
 
     Args:
         method: the sparse method (extractor and descriptor matcher) run on every view.
-        tilts: the tilts of the ``tilts1`` stage (ASIFT's by default; empty: no such stage).
-        both_tilts: the tilts of the ``tilts2`` stage (``None``: no such stage).
+        tilts: the tilts of the ``tilts0`` and ``tilts1`` stages (ASIFT's by default; empty: no such stages).
+        both_tilts: the tilts of the ``tilts01`` stage (``None``: no such stage).
         rotations, zooms: the turns and zooms of the ``turns`` stage (``None`` for both: no such stage).
-        align: when a homography solved the pair at a later stage than ``plain``, match once more with
-            image 1 warped onto image 0 by it (the view search's aligned pass,
-            :func:`~tiepoint.matchers.search.aligned_matches`): ``True`` with ``method``, or with this other
-            sparse method sharing its extractor. Keypoints of a synthesised view lose precision on their way
-            back (a pixel of a view tilted by 4 is 4 pixels of the image); the plain stage's are the
-            method's own, and an easy pair stays as cheap as the method.
+        align: when a homography solved the pair at a later stage than ``plain``, or at ``plain`` with
+            fewer than :data:`ALIGN_BELOW` inliers, match once more with image 1 warped onto image 0 by it
+            (the view search's aligned pass, :func:`~tiepoint.matchers.search.aligned_matches`): ``True``
+            with ``method``, or with this other sparse method sharing its extractor. Keypoints of a
+            synthesised view lose precision on their way back (a pixel of a view tilted by 4 is 4 pixels of
+            the image), and a homography of few inliers is imprecise; a pair the plain stage solves well
+            stays as cheap as the method.
     """
 
     def __init__(
@@ -321,7 +329,7 @@ class OnDemand(PairMatcher):
             self.aligner is not None
             and verdict.passed
             and verdict.model == "homography"
-            and tried[-1] != "plain"
+            and (tried[-1] != "plain" or verdict.geometry.num_inliers < ALIGN_BELOW)
         ):
             start = time.perf_counter()
             matches = self._aligned(arrays, pools[0], matches, verdict.geometry)

@@ -1,12 +1,13 @@
 """Synthetic extreme-viewpoint pairs from held-out photos: a plane seen frontally and from far off its normal.
 
-Image 0 is a crop of a *val* photo (:func:`~tiepoint_lab.data.photos.list_photos`, never seen in training),
-seen frontally. Image 1 is the same photo plane seen by a pinhole camera (focal length :data:`FOCAL` times the
+The frontal image is a crop of a *val* photo (:func:`~tiepoint_lab.data.photos.list_photos`, never seen in
+training); the other is the same photo plane seen by a pinhole camera (focal length :data:`FOCAL` times the
 image width, narrow enough that no view reaches the horizon) whose optical axis makes the angle ``tilt_deg``
 with the plane's normal, towards the azimuth ``azimuth_deg``, rolled by ``roll_deg`` (up to ±180) about its
-axis, at the distance that shows the plane ``scale`` times larger than image 0 at its centre; then a random
-photometric change (:class:`~tiepoint_lab.data.homography.Photometric`). The ground truth is the exact
-homography ``H`` from image 0 to image 1. Rendering is anti-aliased
+axis, at the distance that shows the plane ``scale`` times larger than the frontal image at its centre;
+then a random photometric change (:class:`~tiepoint_lab.data.homography.Photometric`). The ground truth
+is the exact homography ``H`` from image 0 to image 1. Which image is the frontal one is drawn per pair
+(``info["frontal"]``), so no method profits from knowing it. Rendering is anti-aliased
 (:func:`~tiepoint_lab.data.homography.render`).
 
 The pairs fall in difficulty bands (:data:`BANDS`). A draw whose image 0 covers less than
@@ -122,13 +123,16 @@ def _frontal_crop(photo_size: tuple[int, int], rng: np.random.Generator, size: t
     return np.array([[zoom, 0.0, -shift[0]], [0.0, zoom, -shift[1]], [0.0, 0.0, 1.0]])
 
 
-def _loader(path: os.PathLike, A0: np.ndarray, H: np.ndarray, seed: list[int]) -> Any:
+def _loader(path: os.PathLike, A0: np.ndarray, H: np.ndarray, seed: list[int], swapped: bool) -> Any:
+    """The pair's loader: the frontal crop, the view through ``H`` with its photometric change, in that
+    order or ``swapped``."""
+
     def load() -> tuple[np.ndarray, np.ndarray]:
         photo = load_image(path)
-        image0 = render(photo, A0, SIZE, border=cv2.BORDER_REFLECT)
-        image1 = render(photo, H @ A0, SIZE).astype(np.float32) / 255.0
-        changed = Photometric()(image1, np.random.default_rng(seed))
-        return image0, np.round(changed * 255.0).astype(np.uint8)
+        frontal = render(photo, A0, SIZE, border=cv2.BORDER_REFLECT)
+        view = render(photo, H @ A0, SIZE).astype(np.float32) / 255.0
+        changed = np.round(Photometric()(view, np.random.default_rng(seed)) * 255.0).astype(np.uint8)
+        return (changed, frontal) if swapped else (frontal, changed)
 
     return load
 
@@ -150,13 +154,18 @@ def extreme_pairs(photos: str | os.PathLike, pairs_per_band: int = 25, seed: int
             A0 = _frontal_crop(sizes[path], rng, SIZE)
             view = draw_view(rng, band)
             H = view_homography(**view)
+            swapped = bool(rng.random() < 0.5)  # the frontal image is image 0 or image 1
             pairs.append(
                 Pair(
                     f"{name}/{number:03d}",
-                    loader=_loader(path, A0, H, [seed, band_index, number, 1]),
-                    H=H,
+                    loader=_loader(path, A0, H, [seed, band_index, number, 1], swapped),
+                    H=np.linalg.inv(H) if swapped else H,
                     group=name,
-                    info={"photo": path.name, **{key: round(value, 3) for key, value in view.items()}},
+                    info={
+                        "photo": path.name,
+                        "frontal": 1 if swapped else 0,
+                        **{key: round(value, 3) for key, value in view.items()},
+                    },
                 )
             )
     return Dataset(
