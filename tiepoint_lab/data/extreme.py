@@ -3,7 +3,8 @@
 The frontal image is a crop of a *val* photo (:func:`~tiepoint_lab.data.photos.list_photos`, never seen in
 training); the other is the same photo plane seen by a pinhole camera (focal length :data:`FOCAL` times the
 image width, narrow enough that no view reaches the horizon) whose optical axis makes the angle ``tilt_deg``
-with the plane's normal, towards the azimuth ``azimuth_deg``, rolled by ``roll_deg`` (up to ±180) about its
+with the plane's normal about the axis at ``azimuth_deg`` in the frontal image (the view is compressed by
+``cos(tilt_deg)`` across that axis), rolled by ``roll_deg`` (up to ±180) about its
 axis, at the distance that shows the plane ``scale`` times larger than the frontal image at its centre;
 then a random photometric change (:class:`~tiepoint_lab.data.homography.Photometric`). The ground truth
 is the exact homography ``H`` from image 0 to image 1. Which image is the frontal one is drawn per pair
