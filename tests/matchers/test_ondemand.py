@@ -106,3 +106,13 @@ def test_the_preset_solves_graf_1_6(data_root):
         matches.info["stage"] in ("tilts0", "tilts1") and matches.info["solved"] and matches.info["aligned"]
     )
     assert _corner_error(matches, np.loadtxt(folder / "H1to6p")) < 5.0
+
+
+@pytest.mark.slow
+def test_a_learned_extractor_runs_inside(graf):
+    method = registry.build_method("clidd-a48+fginn", max_keypoints=1024, tilts=(4.0,))
+    tilted, _, A = warp_view(graf, AffineView(5.0, 90.0))  # turned too: CLIDD is not rotation invariant
+    matches = method.match(graf, tilted)
+    assert matches.info["stage"] == "tilts0" and matches.info["solved"]
+    assert max(matches.info["views0"], key=matches.info["views0"].get) == "t=4 phi=90"
+    assert _corner_error(matches, np.vstack([A, [0, 0, 1]])) < 3.0
