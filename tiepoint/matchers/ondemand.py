@@ -41,7 +41,7 @@ import numpy as np
 from ..errors import OptionError
 from ..io.image import ImageLike, as_image, image_size
 from ..types import Geometry, Matches
-from .base import PairMatcher, SparseMethod
+from .base import PairMatcher, SparseMethod, matches_of
 from .rotation import check_rotations
 from .search import (
     EPIPOLAR_THRESHOLD,
@@ -262,19 +262,9 @@ class OnDemand(PairMatcher):
         keep = unique_matches(
             features0.keypoints[indices[:, 0]], features1.keypoints[indices[:, 1]], scores, DUPLICATE_RADIUS
         )
-        indices, scores = indices[keep], scores[keep]
-        return Matches(
-            keypoints0=features0.keypoints[indices[:, 0]],
-            keypoints1=features1.keypoints[indices[:, 1]],
-            scores=scores,
-            image_size0=features0.image_size,
-            image_size1=features1.image_size,
-            method=self.name,
-            indices=indices,
-            features0=features0,
-            features1=features1,
-            info={"stage": stage.name, "_origins": (pooled[0][1], pooled[1][1]), "_views": views},
-        )
+        matches = matches_of(self.name, features0, features1, indices[keep], scores[keep])
+        matches.info = {"stage": stage.name, "_origins": (pooled[0][1], pooled[1][1]), "_views": views}
+        return matches
 
     def match(self, image0: ImageLike, image1: ImageLike) -> Matches:
         """Match two images (paths, arrays or tensors); keypoints in original pixels, ``info`` as in the
