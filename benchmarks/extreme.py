@@ -1,13 +1,14 @@
 """The extreme-viewpoint benchmark: on-demand view synthesis against its inner method and ASIFT.
 
-    python benchmarks/extreme.py METHOD ... [--photos /work/main/data/photos] [--pairs-per-band 25]
-        [--oxford ../shared/data/oxford_affine] [--threads 1] [--output benchmarks/extreme/results.json]
+    python benchmarks/extreme.py METHOD ... [--photos data/photos] [--pairs-per-band 25]
+        [--oxford ../shared/data/oxford_affine] [--threads 1] --output JSON [--append]
 
 A METHOD is a registered name with options after a colon (``"sift+fginn:tilts=(1.41,2,2.83,4)"``). Every
 method runs on the synthetic extreme pairs made from the held-out photos (``tiepoint_lab.data.extreme``) and,
 unless ``--oxford ''``, on the 40 Oxford pairs; see ``tiepoint_lab.bench.extreme`` for what is measured.
 """
 
+import json
 from pathlib import Path
 
 import cv2
@@ -30,12 +31,20 @@ def main() -> None:
     parser.add_argument("--oxford", default="../shared/data/oxford_affine", help="'' to skip Oxford")
     parser.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")
     parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the other methods' results in OUTPUT (same method replaced)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     datasets = [extreme_pairs(args.photos, args.pairs_per_band, args.seed)]
     if args.oxford:
         datasets.append(load_dataset("oxford", args.oxford))
+    kept = []
+    if args.append and args.output.is_file():
+        kept = [r for r in json.loads(args.output.read_text())["results"] if r["method"] not in args.methods]
     results = []
     for method in args.methods:
         for dataset in datasets:
@@ -49,7 +58,8 @@ def main() -> None:
                 flush=True,
             )
             settings = {"pairs_per_band": args.pairs_per_band, "seed": args.seed, "threads": args.threads}
-            write_json(args.output, {"settings": settings, "environment": environment(), "results": results})
+            record = {"settings": settings, "environment": environment(), "results": [*kept, *results]}
+            write_json(args.output, record)
 
 
 if __name__ == "__main__":
