@@ -29,22 +29,28 @@ def main() -> None:
     parser.add_argument("--pairs-per-band", type=int, default=25)
     parser.add_argument("--seed", type=int, default=29)
     parser.add_argument("--oxford", default="../shared/data/oxford_affine", help="'' to skip Oxford")
+    parser.add_argument("--no-synthetic", action="store_true", help="run Oxford only")
     parser.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument(
         "--append",
         action="store_true",
-        help="keep the other methods' results in OUTPUT (same method replaced)",
+        help="keep the other methods' results in OUTPUT (a method rerun on a dataset replaced)",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
-    datasets = [extreme_pairs(args.photos, args.pairs_per_band, args.seed)]
+    datasets = [] if args.no_synthetic else [extreme_pairs(args.photos, args.pairs_per_band, args.seed)]
     if args.oxford:
         datasets.append(load_dataset("oxford", args.oxford))
     kept = []
     if args.append and args.output.is_file():
-        kept = [r for r in json.loads(args.output.read_text())["results"] if r["method"] not in args.methods]
+        rerun = {(method, dataset.name) for method in args.methods for dataset in datasets}
+        kept = [
+            r
+            for r in json.loads(args.output.read_text())["results"]
+            if (r["method"], r["dataset"]) not in rerun
+        ]
     results = []
     for method in args.methods:
         for dataset in datasets:
