@@ -116,13 +116,3 @@ def test_a_learned_extractor_runs_inside(graf):
     assert matches.info["stage"] == "tilts0" and matches.info["solved"]
     assert max(matches.info["views0"], key=matches.info["views0"].get) == "t=4 phi=90"
     assert _corner_error(matches, np.vstack([A, [0, 0, 1]])) < 3.0
-
-
-def test_the_aligned_pass_warps_the_oblique_image_onto_the_frontal_one(graf):
-    tilted, _, A = warp_view(graf, AffineView(5.0, 0.0))
-    H = np.linalg.inv(np.vstack([A, [0, 0, 1]]))  # image 0 is the oblique view: errors count in graf's pixels
-    method = OnDemand(registry.build_method("sift+fginn", max_keypoints=1024), tilts=(4.0,), align=True)
-    matches = method.match(tilted, graf)
-    assert matches.info["stage"] != "plain" and matches.info["aligned"]
-    assert matches.image_size0 == (tilted.shape[1], tilted.shape[0])
-    assert _corner_error(matches, H) < 2.0

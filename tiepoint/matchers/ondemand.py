@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -41,7 +41,6 @@ import numpy as np
 from ..errors import OptionError
 from ..io.image import ImageLike, as_image, image_size
 from ..types import Geometry, Matches
-from .align import warp_scale
 from .base import PairMatcher, SparseMethod, matches_of
 from .rotation import check_rotations
 from .search import (
@@ -124,20 +123,6 @@ def unique_matches(
             x, y = points[image][index]
             cells[image].setdefault((int(x // radius), int(y // radius)), []).append(int(index))
     return np.array(sorted(kept), dtype=np.int64)
-
-
-def swapped(matches: Matches) -> Matches:
-    """``matches`` with the roles of the two images exchanged."""
-    return replace(
-        matches,
-        keypoints0=matches.keypoints1,
-        keypoints1=matches.keypoints0,
-        image_size0=matches.image_size1,
-        image_size1=matches.image_size0,
-        indices=None if matches.indices is None else np.ascontiguousarray(matches.indices[:, ::-1]),
-        features0=matches.features1,
-        features1=matches.features0,
-    )
 
 
 def spread(points: np.ndarray, size: tuple[int, int]) -> float:
@@ -337,35 +322,24 @@ class OnDemand(PairMatcher):
             and (tried[-1] != "plain" or verdict.geometry.num_inliers < ALIGN_BELOW)
         ):
             start = time.perf_counter()
-            matches = self._aligned(arrays, pools, matches, verdict.geometry)
+            matches = self._aligned(arrays, pools[0], matches, verdict.geometry)
             timings["align"] = time.perf_counter() - start
         matches.timings = {"extract0": pools[0].seconds, "extract1": pools[1].seconds, **timings}
         matches.image_size0, matches.image_size1 = image_size(arrays[0]), image_size(arrays[1])
         return matches
 
     def _aligned(
-        self,
-        arrays: tuple[np.ndarray, np.ndarray],
-        pools: tuple[ViewFeatures, ViewFeatures],
-        best: Matches,
-        geometry: Geometry,
+        self, arrays: tuple[np.ndarray, np.ndarray], pool0: ViewFeatures, best: Matches, geometry: Geometry
     ) -> Matches:
         """``best``, or the matches of the aligned pass when they are better
-        (:func:`~tiepoint.matchers.search.keeps_aligned`). The image that shows the scene smaller is warped
-        onto the other, so that the warp enlarges it and the other image's plain features (reused) keep their
-        full precision: image 1 onto image 0 as the view search does, or, when the homography shows image 0
-        larger in image 1 (a plane seen obliquely in image 0), image 0 onto image 1."""
-        H, reverse = geometry.matrix, warp_scale(geometry.matrix, best.image_size0) > 1.0
-        if reverse:
-            arrays, pools, H, best = arrays[::-1], pools[::-1], np.linalg.inv(H), swapped(best)
+        (:func:`~tiepoint.matchers.search.keeps_aligned`); image 0's plain features are reused."""
 
         def match(_: np.ndarray, warped: np.ndarray) -> Matches:
-            return self.aligner.match_features(pools[0].of(PLAIN), self.aligner.extractor.extract(warped))
+            return self.aligner.match_features(pool0.of(PLAIN), self.aligner.extractor.extract(warped))
 
-        aligned = aligned_matches(*arrays, H, match, best.info)
+        aligned = aligned_matches(*arrays, geometry.matrix, match, best.info)
         refit = None if aligned is None else fit_homography(aligned)
-        chosen = aligned if keeps_aligned(aligned, refit, best, geometry.num_inliers) else best
-        return swapped(chosen) if reverse else chosen
+        return aligned if keeps_aligned(aligned, refit, best, geometry.num_inliers) else best
 
     def __repr__(self) -> str:
         return f"OnDemand({self.method!r}, stages={[stage.name for stage in self.stages]})"
