@@ -1042,7 +1042,12 @@ def extreme_bands(benchmarks: Path) -> str:
         groups = run["extreme"]["groups"]
         errors = {pair["name"]: pair["error"] for pair in run.get("oxford", {}).get("pairs", [])}
         cells = [percent(groups[band]["solved"]) for band in bands]
-        cells += ["fail" if errors.get(name) is None else f"{errors[name]:.1f}" for name in EXTREME_HARDEST]
+        if "oxford" not in run:
+            cells += ["-"] * len(EXTREME_HARDEST)
+        else:
+            cells += [
+                "fail" if errors.get(name) is None else f"{errors[name]:.1f}" for name in EXTREME_HARDEST
+            ]
         body.append([f"`{method}`", *cells])
     return markdown(["method", *bands, *(f"{name} px" for name in EXTREME_HARDEST)], body)
 
@@ -1071,6 +1076,23 @@ def extreme_stages(benchmarks: Path) -> str:
             body.append([f"`{method}`", dataset, *cells])
     header = ["method", "pairs", "plain", "turns", "tilts of 0", "tilts of 1", "tilts of both", "unsolved"]
     return markdown(header, body, numeric_from=2)
+
+
+def extreme_speed(benchmarks: Path) -> str:
+    """Seconds per pair from ``benchmarks/extreme_speed.py`` (interleaved), with the ratio to the first
+    method."""
+    record = _load(benchmarks, "extreme/speed.json")
+    methods = list(next(iter(record["pairs"].values())))
+    body = []
+    for name, times in record["pairs"].items():
+        first = times[methods[0]]["seconds"]
+        cells = []
+        for method in methods:
+            stage = times[method]["stage"]
+            ratio = f" (×{times[method]['seconds'] / first:.2f})" if method != methods[0] else ""
+            cells.append(f"{times[method]['seconds']:.2f}{ratio}" + (f", {stage}" if stage else ""))
+        body.append([name, *cells])
+    return markdown(["pair", *(f"`{method}` s" for method in methods)], body)
 
 
 TABLES: dict[str, Builder] = {
@@ -1111,6 +1133,7 @@ TABLES: dict[str, Builder] = {
     "extreme-results": extreme_results,
     "extreme-bands": extreme_bands,
     "extreme-stages": extreme_stages,
+    "extreme-speed": extreme_speed,
 }
 """Every generated table by name."""
 
