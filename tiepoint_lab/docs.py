@@ -1086,6 +1086,112 @@ def scenes_results(benchmarks: Path) -> str:
     return markdown(["method", *(column[0] for column in SCENE_COLUMNS)], body)
 
 
+EXTREME_RECORD = "extreme/results.json"
+"""The record of ``benchmarks/extreme.py``."""
+EXTREME_HARDEST = ("graf/1-5", "graf/1-6", "wall/1-5", "wall/1-6")
+
+
+def _extreme_runs(benchmarks: Path) -> dict[str, dict[str, dict]]:
+    """The runs of the extreme benchmark by method, then by dataset."""
+    runs: dict[str, dict[str, dict]] = {}
+    for result in _load(benchmarks, EXTREME_RECORD)["results"]:
+        runs.setdefault(result["method"], {})[result["dataset"]] = result
+    return runs
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if _missing(value) else f"{value:.2f}"
+
+
+def extreme_results(benchmarks: Path) -> str:
+    """Success, corner AUC and time per pair on the synthetic extreme pairs and on Oxford."""
+    body = []
+    for method, runs in _extreme_runs(benchmarks).items():
+        synthetic, oxford = (
+            runs.get("extreme", {}).get("summary", {}),
+            runs.get("oxford", {}).get("summary", {}),
+        )
+        body.append(
+            [
+                f"`{method}`",
+                percent(synthetic.get("solved")),
+                *(percent(synthetic.get(f"auc@{t}px")) for t in (3, 5, 10)),
+                _seconds(synthetic.get("seconds_median")),
+                _seconds(synthetic.get("seconds_mean")),
+                percent(oxford.get("mha@3px")),
+                percent(oxford.get("auc@10px")),
+                _seconds(oxford.get("seconds_median")),
+                _seconds(oxford.get("seconds_mean")),
+            ]
+        )
+    header = ["method", "solved", "AUC@3", "AUC@5", "AUC@10", "s median", "s mean"]
+    header += ["Oxford MHA@3", "Oxford AUC@10", "Oxford s median", "Oxford s mean"]
+    return markdown(header, body)
+
+
+def extreme_bands(benchmarks: Path) -> str:
+    """Solved pairs per difficulty band of the synthetic pairs, and the corner error of the hardest Oxford
+    pairs."""
+    runs = _extreme_runs(benchmarks)
+    bands = next(iter(runs.values()))["extreme"]["groups"]
+    body = []
+    for method, run in runs.items():
+        groups = run["extreme"]["groups"]
+        errors = {pair["name"]: pair["error"] for pair in run.get("oxford", {}).get("pairs", [])}
+        cells = [percent(groups[band]["solved"]) for band in bands]
+        if "oxford" not in run:
+            cells += ["-"] * len(EXTREME_HARDEST)
+        else:
+            cells += [
+                "fail" if errors.get(name) is None else f"{errors[name]:.1f}" for name in EXTREME_HARDEST
+            ]
+        body.append([f"`{method}`", *cells])
+    return markdown(["method", *bands, *(f"{name} px" for name in EXTREME_HARDEST)], body)
+
+
+def extreme_stages(benchmarks: Path) -> str:
+    """Where matching on demand stopped: pairs per stage and their median time, solved or not."""
+    body = []
+    for method, runs in _extreme_runs(benchmarks).items():
+        for dataset, run in runs.items():
+            pairs = [pair for pair in run["pairs"] if "stage" in pair]
+            if not pairs:
+                continue
+            cells = []
+            for stage in ("plain", "turns", "tilts0", "tilts1", "tilts01", "unsolved"):
+                chosen = [
+                    pair
+                    for pair in pairs
+                    if (
+                        not pair["solved"]
+                        if stage == "unsolved"
+                        else pair["solved"] and pair["stage"] == stage
+                    )
+                ]
+                median = float(np.median([pair["seconds"] for pair in chosen])) if chosen else None
+                cells.append(f"{len(chosen)} ({_seconds(median)} s)" if chosen else "0")
+            body.append([f"`{method}`", dataset, *cells])
+    header = ["method", "pairs", "plain", "turns", "tilts of 0", "tilts of 1", "tilts of both", "unsolved"]
+    return markdown(header, body, numeric_from=2)
+
+
+def extreme_speed(benchmarks: Path) -> str:
+    """Seconds per pair from ``benchmarks/extreme_speed.py`` (interleaved), with the ratio to the first
+    method."""
+    record = _load(benchmarks, "extreme/speed.json")
+    methods = list(next(iter(record["pairs"].values())))
+    body = []
+    for name, times in record["pairs"].items():
+        first = times[methods[0]]["seconds"]
+        cells = []
+        for method in methods:
+            stage = times[method]["stage"]
+            ratio = f" (×{times[method]['seconds'] / first:.2f})" if method != methods[0] else ""
+            cells.append(f"{times[method]['seconds']:.2f}{ratio}" + (f", {stage}" if stage else ""))
+        body.append([name, *cells])
+    return markdown(["pair", *(f"`{method}` s" for method in methods)], body)
+
+
 TABLES: dict[str, Builder] = {
     "readme-methods": readme_methods,
     "classical-oxford": classical_oxford,
@@ -1124,6 +1230,10 @@ TABLES: dict[str, Builder] = {
     "reconstruction-ring-options": reconstruction_ring_options,
     "reconstruction-localize": reconstruction_localize,
     "scenes.results": scenes_results,
+    "extreme-results": extreme_results,
+    "extreme-bands": extreme_bands,
+    "extreme-stages": extreme_stages,
+    "extreme-speed": extreme_speed,
 }
 """Every generated table by name."""
 

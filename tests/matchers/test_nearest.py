@@ -16,6 +16,7 @@ from tiepoint.matchers.nearest import (
     ratio_test,
     similarity_matrix,
 )
+from tiepoint.registry import build_matcher
 from tiepoint.types import Features
 
 
@@ -150,3 +151,42 @@ def test_matcher_options_at_their_limits_pass():
     build_matcher("ratio", ratio=1.0)
     build_matcher("mnn", min_similarity=-1.0)
     build_matcher("dualsoftmax", threshold=0.0)
+
+
+def _placed(points, descriptors) -> Features:
+    descriptors = np.asarray(descriptors, np.float32)
+    descriptors /= np.linalg.norm(descriptors, axis=1, keepdims=True)
+    return Features(
+        keypoints=np.asarray(points, np.float32),
+        scores=np.ones(len(points), np.float32),
+        descriptors=descriptors,
+        image_size=(640, 480),
+    )
+
+
+def test_inconsistent_ratio_keeps_a_point_seen_twice_that_the_ratio_test_drops():
+    # image 1 holds point A twice (two synthesised views, 1 px apart, nearly equal descriptors) and a
+    # different point B; the query is A. Lowe's second neighbour is A's duplicate, FGINN's is B.
+    query = _placed([[50, 50]], [[1.0, 0.0, 0.0]])
+    image1 = _placed([[300, 200], [301, 200], [10, 400]], [[1.0, 0.05, 0.0], [1.0, 0.06, 0.0], [0, 1.0, 0]])
+    assert len(build_matcher("ratio").match(query, image1)[0]) == 0
+    indices, _ = build_matcher("fginn").match(query, image1)
+    assert indices.tolist() == [[0, 0]]
+
+
+def test_inconsistent_ratio_still_drops_a_look_alike_elsewhere():
+    # the same descriptor at two places 100 px apart: a true ambiguity, rejected
+    query = _placed([[50, 50]], [[1.0, 0.0, 0.0]])
+    image1 = _placed([[300, 200], [400, 200], [10, 400]], [[1.0, 0.05, 0.0], [1.0, 0.06, 0.0], [0, 1.0, 0]])
+    assert len(build_matcher("fginn").match(query, image1)[0]) == 0
+    # within the radius they count as one point
+    assert len(build_matcher("fginn", radius=150.0).match(query, image1)[0]) == 1
+
+
+def test_inconsistent_ratio_is_mutual_up_to_duplicates():
+    # two queries claim the same point of image 1; its nearest neighbour in image 0 is the first, so the
+    # second query's match is dropped
+    queries = _placed([[50, 50], [500, 400]], [[1.0, 0.0, 0.0], [1.0, 0.2, 0.0]])
+    image1 = _placed([[300, 200], [10, 400]], [[1.0, 0.01, 0.0], [0, 0, 1.0]])
+    indices, _ = build_matcher("fginn").match(queries, image1)
+    assert indices.tolist() == [[0, 0]]

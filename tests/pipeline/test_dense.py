@@ -311,3 +311,10 @@ def test_dense_pairs_whose_images_changed_are_matched_again(tmp_path, caplog):
                 del file[pair_key(*pair)].attrs[key]
     shutil.copy(other / "view2.png", images / "view2.png")
     assert match_dense(pairs, images, output, **options).skipped == pairs
+
+
+def test_a_preset_matching_on_demand_runs_from_images():
+    from tiepoint.pipeline.dense import matches_from_images
+
+    assert matches_from_images("extreme", {}) and matches_from_images("sift", {"tilts": (2.0,)})
+    assert not matches_from_images("sift", {}) and not matches_from_images("clidd", {})

@@ -120,3 +120,16 @@ def test_orientation_exif_matches_what_a_viewer_shows(tmp_path):
         )
         == 0
     )
+
+
+def test_matching_on_demand_says_how_it_solved_the_pair(images):
+    result = match_pair(images["a"], images["warped"], method="extreme", output_dir=None)
+    on_demand = result.to_dict()["on_demand"]
+    assert on_demand["solved"] and on_demand["stage"] == "plain" and on_demand["stages_tried"] == ["plain"]
+    assert "matching on demand: solved at stage plain by the inliers of image 0: plain (" in result.summary()
+
+
+def test_matching_on_demand_says_when_no_stage_solved_the_pair(images):
+    result = match_pair(images["a"], images["b"], method="sift+fginn", output_dir=None, tilts=(4.0,))
+    assert not result.to_dict()["on_demand"]["solved"] and result.exit_status == 1
+    assert "matching on demand: no stage solved the pair (plain, tilts0, tilts1)" in result.summary()

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..io.image import image_size, to_gray
 from ..types import Features
-from .base import Extractor
+from .base import Extractor, top_k
 
 
 def _keypoint_arrays(keypoints: tuple[cv2.KeyPoint, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -112,3 +112,26 @@ class AKAZE(_OpenCVExtractor):
     def _detector(self) -> cv2.Feature2D:
         c = self.config
         return cv2.AKAZE_create(threshold=c.threshold, nOctaves=c.n_octaves, nOctaveLayers=c.n_octave_layers)
+
+
+class ASIFT(SIFT):
+    """ASIFT through OpenCV's ``cv2.AffineFeature``: SIFT on every simulated tilt view of the image (tilts
+    ``sqrt(2) ** k`` up to ``sqrt(2) ** max_tilt``, longitudes every ``72 / t`` degrees), all views described
+    up front; a peer of the on-demand view synthesis (:mod:`tiepoint.matchers.ondemand`). ``max_keypoints``
+    bounds each view, as SIFT's does; ``max_total`` bounds the pooled set (the strongest kept), which a
+    brute-force matcher compares in one matrix."""
+
+    name = "asift"
+
+    @dataclass
+    class Config(SIFT.Config):
+        max_tilt: int = 4
+        """Largest tilt exponent: tilts up to ``sqrt(2) ** max_tilt`` (4: tilts up to 4, as ASIFT's paper)."""
+        max_total: int = 8192
+        """The most keypoints kept over all views, those with the highest responses."""
+
+    def _detector(self) -> cv2.Feature2D:
+        return cv2.AffineFeature.create(super()._detector(), maxTilt=self.config.max_tilt)
+
+    def extract_resized(self, image: np.ndarray) -> Features:
+        return top_k(self._extract(image), self.config.max_total)

@@ -16,6 +16,23 @@ from ..types import Features, Matches
 from .nearest import DescriptorMatcher
 
 
+def matches_of(
+    method: str, features0: Features, features1: Features, indices: np.ndarray, scores: np.ndarray
+) -> Matches:
+    """The :class:`Matches` of ``(M, 2)`` index pairs into two feature sets, with their ``(M,)`` scores."""
+    return Matches(
+        keypoints0=features0.keypoints[indices[:, 0]].astype(np.float32),
+        keypoints1=features1.keypoints[indices[:, 1]].astype(np.float32),
+        scores=scores,
+        image_size0=features0.image_size,
+        image_size1=features1.image_size,
+        method=method,
+        indices=indices,
+        features0=features0,
+        features1=features1,
+    )
+
+
 class PairMatcher:
     """Base class of methods that match two images."""
 
@@ -53,19 +70,9 @@ class SparseMethod(PairMatcher):
         """Match features that were already extracted (e.g. read from a feature file)."""
         start = time.perf_counter()
         indices, scores = self.matcher.match(features0, features1)
-        elapsed = time.perf_counter() - start
-        return Matches(
-            keypoints0=features0.keypoints[indices[:, 0]].astype(np.float32),
-            keypoints1=features1.keypoints[indices[:, 1]].astype(np.float32),
-            scores=scores,
-            image_size0=features0.image_size,
-            image_size1=features1.image_size,
-            method=self.name,
-            indices=indices,
-            features0=features0,
-            features1=features1,
-            timings={"match": elapsed},
-        )
+        matches = matches_of(self.name, features0, features1, indices, scores)
+        matches.timings["match"] = time.perf_counter() - start
+        return matches
 
     def __repr__(self) -> str:
         return f"SparseMethod({self.name!r}, {self.extractor!r}, {self.matcher!r})"

@@ -283,3 +283,91 @@ class DualSoftmax(DescriptorMatcher):
 
     def match_batch(self, sim, binary=False, mask0=None, mask1=None):
         return dual_softmax(sim, self.config.temperature, self.config.threshold, mask0, mask1)
+
+
+def inconsistent_ratio_test(
+    sim: torch.Tensor,
+    keypoints1: torch.Tensor,
+    ratio: float = 0.8,
+    radius: float = 10.0,
+    binary: bool = False,
+    candidates: int = 10,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MODS's first-to-second *geometrically inconsistent* nearest-neighbour ratio test (FGINN).
+
+    The second neighbour of Lowe's test is the nearest descriptor among the points of image 1 farther than
+    ``radius`` pixels from the first: a point described in several views or at several scales of image 1 is
+    no rival of itself, while two different points that look alike still are. Among the ``candidates`` nearest
+    neighbours, the first one far enough is the second; when none is, the farthest of them stands in (its
+    distance is at most the true second's, so the test is only stricter).
+
+    Args:
+        sim: ``(N, M)`` similarities.
+        keypoints1: ``(M, 2)`` pixel coordinates of image 1's points.
+        ratio: the largest accepted ratio of nearest to second-nearest distance.
+        radius: pixels within which a neighbour counts as the same point as the first.
+        binary: whether the similarities come from binary descriptors.
+        candidates: neighbours searched for the second.
+
+    Returns:
+        ``matches0`` ``(N,)`` int64 (-1 for unmatched) and ``scores0`` ``(N,)`` (each match's similarity).
+    """
+    n, m = sim.shape
+    if n == 0 or m == 0:
+        return torch.full((n,), -1, dtype=torch.long), torch.zeros(n)
+    if m == 1:  # a single candidate: nothing to compare with
+        return torch.zeros(n, dtype=torch.long), sim[:, 0]
+    top = sim.topk(min(candidates, m), dim=1)
+    positions = keypoints1[top.indices]  # (N, k, 2)
+    far = (positions - positions[:, :1]).norm(dim=2) > radius
+    far[:, -1] = True  # the last candidate stands in when no nearer one is far enough
+    second = top.values.gather(1, far.float().argmax(dim=1, keepdim=True))[:, 0]
+    nearest = _distance(top.values[:, 0], binary)
+    passes = nearest <= ratio * _distance(second, binary)
+    matches0 = torch.where(passes, top.indices[:, 0], torch.full_like(top.indices[:, 0], -1))
+    return matches0, torch.where(passes, top.values[:, 0], torch.zeros_like(nearest))
+
+
+class InconsistentRatio(DescriptorMatcher):
+    """MODS's first-to-second geometrically inconsistent ratio test (:func:`inconsistent_ratio_test`), made
+    symmetric: a match must pass it from image 0 and, from image 1, its point's nearest neighbour in image 0
+    must lie within ``radius`` of the match's point (mutual up to duplicates of a point)."""
+
+    name = "fginn"
+
+    @dataclass
+    class Config:
+        ratio: float = 0.8
+        """The largest accepted ratio of nearest to second-nearest inconsistent distance, in ``(0, 1]``."""
+        radius: float = 10.0
+        """Pixels within which two points count as the same point (MODS's value)."""
+
+        def __post_init__(self) -> None:
+            if not 0 < self.ratio <= 1:
+                raise ValueError(f"ratio must be in (0, 1], got {self.ratio!r}")
+            check_positive(self.radius, "radius")
+
+    def match(self, features0: Features, features1: Features) -> tuple[np.ndarray, np.ndarray]:
+        if features0.binary != features1.binary:
+            raise ValueError("cannot match binary descriptors against float descriptors")
+        desc0 = torch.from_numpy(np.ascontiguousarray(features0.descriptors))[None]
+        desc1 = torch.from_numpy(np.ascontiguousarray(features1.descriptors))[None]
+        if desc0.shape[-1] != desc1.shape[-1]:
+            raise ValueError(f"descriptor sizes differ: {desc0.shape[-1]} and {desc1.shape[-1]}")
+        points0 = torch.from_numpy(np.asarray(features0.keypoints, np.float32))
+        points1 = torch.from_numpy(np.asarray(features1.keypoints, np.float32))
+        with torch.inference_mode():
+            sim = similarity_matrix(desc0, desc1)[0]
+            matches0, scores0 = inconsistent_ratio_test(
+                sim, points1, self.config.ratio, self.config.radius, features0.binary
+            )
+            index0 = torch.nonzero(matches0 >= 0)[:, 0]
+            if len(index0) and sim.shape[0]:
+                back = sim[:, matches0[index0]].argmax(dim=0)
+                mutual = (points0[back] - points0[index0]).norm(dim=1) <= self.config.radius
+                index0 = index0[mutual]
+        indices = torch.stack([index0, matches0[index0]], dim=1).numpy().astype(np.int64)
+        return indices.reshape(-1, 2), scores0[index0].numpy().astype(np.float32)
+
+    def match_batch(self, sim, binary=False, mask0=None, mask1=None):
+        raise NotImplementedError("fginn needs the keypoints: call match(features0, features1)")

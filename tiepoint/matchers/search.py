@@ -44,8 +44,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -111,7 +112,18 @@ class SearchConfig:
     searched method, or a descriptor matcher's name with options after a colon (``"ratio:ratio=0.9"``; sparse
     methods only) to match the aligned pair with it."""
 
+    tilts: Sequence[float] | None = None
+    """Match on demand (:mod:`~tiepoint.matchers.ondemand`): stop at the first reliable stage of plain, turns
+    and zooms (when given), these simulated tilts of one image (e.g. ASIFT's ``(1.41, 2, 2.83, 4)``; ``()``
+    for none), then ``both_tilts``; sparse methods only."""
+    both_tilts: Sequence[float] | None = None
+    """The tilts of both images of the last on-demand stage, e.g. ``(1.41, 2)``."""
+
     def __post_init__(self) -> None:
+        if self.both_tilts is not None and self.tilts is None:
+            raise ValueError("both_tilts is a stage of matching on demand; give tilts too")
+        if self.tilts is not None and self.accept is not None:
+            raise ValueError("accept stops a view search early; matching on demand (tilts) stops by itself")
         if self.align is not None and not isinstance(self.align, (bool, str)):
             raise ValueError(
                 f"align must be True, False or the name of a descriptor matcher, got {self.align!r}"
@@ -122,7 +134,12 @@ class SearchConfig:
     @property
     def active(self) -> bool:
         """Whether these options ask for a view search."""
-        return self.rotations is not None or self.zooms is not None or self.align not in (None, False)
+        return (
+            self.rotations is not None
+            or self.zooms is not None
+            or self.tilts is not None
+            or self.align not in (None, False)
+        )
 
 
 @dataclass(frozen=True)
@@ -145,10 +162,10 @@ class View:
 
 def fit_homography(matches: Matches) -> Geometry | None:
     """The robust homography fit that scores a view (``None`` when the matches are too few or degenerate)."""
-    return _fit(matches, "homography", VERIFY_THRESHOLD)
+    return fit_model(matches, "homography", VERIFY_THRESHOLD)
 
 
-def _fit(
+def fit_model(
     matches: Matches, model: str, threshold: float, iterations: int = VERIFY_ITERATIONS
 ) -> Geometry | None:
     try:
@@ -197,6 +214,37 @@ def _improves(inliers: int, matches: int, best_inliers: int, best_matches: int) 
     if inliers < MIN_ALIGN_INLIERS:
         return False
     return inliers > best_inliers or inliers * best_matches > best_inliers * matches
+
+
+def aligned_matches(
+    image0: np.ndarray,
+    image1: np.ndarray,
+    H: np.ndarray,
+    match: Callable[[np.ndarray, np.ndarray], Matches],
+    info: dict[str, Any],
+) -> Matches | None:
+    """The pair matched again by ``match`` with image 1 warped onto image 0 by ``H``, the matches refined on
+    the warped pair and mapped back to image 1, ``info`` added (``None`` if ``H`` cannot warp it)."""
+    warped = warp_onto(image1, H, image_size(image0))
+    if warped is None:
+        return None
+    matches = refine_aligned(image0, warped, match(image0, warped))
+    matches = matches_back(matches, H, image_size(image1))
+    return replace(matches, info={**matches.info, **info, "aligned": True})
+
+
+def keeps_aligned(
+    aligned: Matches | None, geometry: Geometry | None, best: Matches, best_inliers: int
+) -> bool:
+    """Whether the aligned matches (their homography ``geometry``) replace ``best`` (``best_inliers``
+    inliers): more inliers or a larger share (:func:`_improves`), and no parallax
+    (:data:`MAX_PARALLAX_SHARE`)."""
+    return (
+        aligned is not None
+        and geometry is not None
+        and _improves(geometry.num_inliers, len(aligned), best_inliers, len(best))
+        and parallax_share(aligned) < MAX_PARALLAX_SHARE
+    )
 
 
 class ViewSearch(PairMatcher):
@@ -293,14 +341,10 @@ class ViewSearch(PairMatcher):
         features0: dict[float, Features],
         best: Matches,
     ) -> Matches | None:
-        """The pair matched again with image 1 warped onto image 0 by ``H``, the matches refined on the warped
-        pair and mapped back to image 1 (``None`` if ``H`` cannot warp it)."""
-        warped = warp_onto(image1, H, image_size(image0))
-        if warped is None:
-            return None
-        matches = refine_aligned(image0, warped, self._match(image0, warped, 1.0, features0, self.aligner))
-        matches = matches_back(matches, H, image_size(image1))
-        return replace(matches, info={**matches.info, **best.info, "aligned": True})
+        """The pair matched again with image 1 warped onto image 0 by ``H`` (:func:`aligned_matches`)."""
+        return aligned_matches(
+            image0, image1, H, lambda a, b: self._match(a, b, 1.0, features0, self.aligner), best.info
+        )
 
     def match(self, image0: ImageLike, image1: ImageLike) -> Matches:
         """Match two images (paths, arrays or tensors); keypoints in original pixels,
@@ -320,7 +364,7 @@ class ViewSearch(PairMatcher):
 
         def fits_epipolar(matches: Matches, needed: float) -> bool:
             start = time.perf_counter()
-            epipolar = _fit(matches, "fundamental", EPIPOLAR_THRESHOLD, epipolar_iterations(self.accept))
+            epipolar = fit_model(matches, "fundamental", EPIPOLAR_THRESHOLD, epipolar_iterations(self.accept))
             timings["verify"] += time.perf_counter() - start
             return epipolar is not None and epipolar.num_inliers >= needed
 
@@ -342,11 +386,7 @@ class ViewSearch(PairMatcher):
             aligned = self._aligned(array0, array1, best_geometry.matrix, features0, best)
             geometry = None if aligned is None else verified(aligned)
             start = time.perf_counter()
-            if (
-                geometry is not None
-                and _improves(geometry.num_inliers, len(aligned), best_inliers, len(best))
-                and parallax_share(aligned) < MAX_PARALLAX_SHARE
-            ):
+            if keeps_aligned(aligned, geometry, best, best_inliers):
                 best = aligned
             timings["verify"] += time.perf_counter() - start
         best.timings = timings

@@ -99,9 +99,11 @@ def validate_dense(
 def matches_from_images(method: str, options: dict[str, Any]) -> bool:
     """Whether ``method`` with ``options`` matches each pair from its images, and so goes through
     :func:`match_dense`: a dense method, or any method given a view search (``rotations``, ``zooms``,
-    ``accept``, ``align``), which needs the images of each pair."""
+    ``accept``, ``align``), which needs the images of each pair. A preset's own search options count only
+    when they match on demand (``tilts``, as ``extreme`` does): the views it synthesises are the method."""
     dense = registry.split_method_name(method)[1] is None
-    return dense or bool(registry.route_options(method, options)["search"])
+    given = registry.route_options(method, options)["search"]
+    return dense or bool(given) or registry.preset_options(method, "search").get("tilts") is not None
 
 
 def dense_method_json(method: str, options: dict[str, Any]) -> str:

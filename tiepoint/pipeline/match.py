@@ -25,6 +25,22 @@ from ..io.image import load_image
 from ..types import Features, Geometry, Matches
 from ..viz import plot_matches
 
+ON_DEMAND_KEYS = ("stage", "solved", "verdict", "stages_tried", "views0", "views1")
+"""What matching on demand (:mod:`~tiepoint.matchers.ondemand`) records in ``Matches.info``."""
+
+
+def _on_demand_line(info: dict[str, Any]) -> str:
+    """One line on how matching on demand went: the stage and the views that solved the pair, or why none
+    did."""
+    if not info["solved"]:
+        tried = ", ".join(info["stages_tried"])
+        return f"matching on demand: no stage solved the pair ({tried}): {info['verdict']}"
+    views = "; ".join(
+        f"image {image}: " + ", ".join(f"{label} ({count})" for label, count in info[f"views{image}"].items())
+        for image in (0, 1)
+    )
+    return f"matching on demand: solved at stage {info['stage']} by the inliers of {views}"
+
 
 @dataclass
 class PairResult:
@@ -71,6 +87,7 @@ class PairResult:
             "rotation1_deg": m.info.get("rotation1_deg", 0),
             "zoom1": m.info.get("zoom1", 1.0),
             "aligned": m.info.get("aligned", False),
+            **({"on_demand": {key: m.info[key] for key in ON_DEMAND_KEYS}} if "stage" in m.info else {}),
             "timings_s": m.timings,
             "geometry": None
             if g is None
@@ -97,6 +114,8 @@ class PairResult:
             lines.append(f"image 1 matched turned {rotation1} degrees counter-clockwise (view search)")
         if zoom1 != 1:
             lines.append(f"matched with image 1 zoomed {zoom1:g}x relative to image 0 (view search)")
+        if "stage" in m.info:
+            lines.append(_on_demand_line(m.info))
         if m.info.get("aligned", False):
             lines.append("matched again with image 1 warped onto image 0 by the first homography (align)")
         if g is not None and not g.reliable:
