@@ -279,6 +279,12 @@ def readme_methods(benchmarks: Path) -> str:
             "[clidd](docs/clidd.md)",
         ],
         [
+            "`clidd-s96+glue`",
+            "CLIDD S96 matched by Glue, the context matcher trained here",
+            bench(f"{GLUE_RECORDS}/real/results.json", "clidd-s96+glue"),
+            "[glue](docs/glue.md)",
+        ],
+        [
             "`raco-clidd-t64` (also `-a48`, `-s96`)",
             "RaCo keypoints with covariances, CLIDD descriptors",
             percent(raco["estimation"]["oxford"]["poselib"]["mha@3px"]),
@@ -1068,22 +1074,74 @@ SCENE_COLUMNS = [
 """Columns: header, record folder under ``benchmarks/scenes/``, dataset, cell."""
 
 
+def hard_sets_table(
+    benchmarks: Path, folder: str, rows: Sequence[tuple[str, str, Mapping[str, Any]]], times: bool = False
+) -> str:
+    """One row per ``(label, method, options)`` on every hard-pair set recorded under ``folder`` (written by
+    ``benchmarks/hard_sets.sh``); ``-`` where a set was not run. With ``times``, the median extraction and
+    matching time per image and pair on the held-out scenes (640x480) close the row."""
+    columns = [column[0] for column in SCENE_COLUMNS]
+    if times:
+        columns += ["extract ms/image", "match ms/pair"]
+    body = []
+    for label, method, options in rows:
+        found = {}
+        for set_folder in {column[1] for column in SCENE_COLUMNS}:
+            path = f"{folder}/{set_folder}/results.json"
+            if (benchmarks / path).is_file():
+                for dataset in {column[2] for column in SCENE_COLUMNS if column[1] == set_folder}:
+                    found[set_folder, dataset] = find_result(benchmarks, path, dataset, method, options)
+        results = [found.get((set_folder, dataset)) for _, set_folder, dataset, _ in SCENE_COLUMNS]
+        cells = [
+            column[3](result) if result else "-"
+            for column, result in zip(SCENE_COLUMNS, results, strict=True)
+        ]
+        if times:
+            held_out = found.get(("held-out", "pairs:pairs.txt"))
+            cells += [
+                timing(name)(held_out) if held_out else "-"
+                for name in ("extract_ms_median", "match_ms_median")
+            ]
+        body.append([label, *cells])
+    return markdown(["method", *columns], body)
+
+
 def scenes_results(benchmarks: Path) -> str:
     """Before and after the retraining on every hard-pair set; ``-`` where a set was not run."""
-    body = []
-    for label, weights in SCENE_WEIGHTS.items():
-        options = {**DEFAULT_OPTIONS, "weights": weights}
-        cells = []
-        for _, folder, dataset, cell in SCENE_COLUMNS:
-            path = f"{SCENE_RECORDS}/{folder}/results.json"
-            found = (
-                find_result(benchmarks, path, dataset, "clidd", options)
-                if (benchmarks / path).is_file()
-                else None
-            )
-            cells.append(cell(found) if found else "-")
-        body.append([label, *cells])
-    return markdown(["method", *(column[0] for column in SCENE_COLUMNS)], body)
+    rows = [
+        (label, "clidd", {**DEFAULT_OPTIONS, "weights": weights}) for label, weights in SCENE_WEIGHTS.items()
+    ]
+    return hard_sets_table(benchmarks, SCENE_RECORDS, rows)
+
+
+# ------------------------------------------------------------------------------------------ glue.md
+
+GLUE_RECORDS = "glue"
+"""The hard-pair records of docs/glue.md (``bash benchmarks/hard_sets.sh benchmarks/glue --methods ...``)."""
+
+GLUE_ROWS = [
+    ("CLIDD S96 + mutual NN", "clidd-s96+mnn"),
+    ("CLIDD S96 + Glue (trained here)", "clidd-s96+glue"),
+    ("SIFT + ratio test", "sift+ratio"),
+    ("ALIKED-N16 + LightGlue (peer)", "aliked-n16+lightglue"),
+    ("XFeat + LighterGlue (peer)", "xfeat+lighterglue"),
+]
+"""Rows of the Glue comparison: label and method (default options)."""
+
+
+def glue_results(benchmarks: Path) -> str:
+    """Glue beside mutual NN on the same features, SIFT and the pretrained peers, on every hard-pair set."""
+    rows = [
+        (label, method, {})
+        for label, method in GLUE_ROWS
+        if any(
+            find_result(benchmarks, path, dataset, method, {})
+            for path in (f"{GLUE_RECORDS}/{folder}/results.json" for folder in ("real", "held-out"))
+            if (benchmarks / path).is_file()
+            for dataset in ("oxford", "pairs:pairs.txt")
+        )
+    ]
+    return hard_sets_table(benchmarks, GLUE_RECORDS, rows, times=True)
 
 
 EXTREME_RECORD = "extreme/results.json"
@@ -1192,6 +1250,20 @@ def extreme_speed(benchmarks: Path) -> str:
     return markdown(["pair", *(f"`{method}` s" for method in methods)], body)
 
 
+def glue_pair_speed(benchmarks: Path) -> str:
+    """Whole-pair time of Glue beside SIFT and the same features with mutual NN (``match_speed.py``)."""
+    return speed_table(benchmarks, f"{GLUE_RECORDS}/pair_speed.json")
+
+
+def glue_matcher_speed(benchmarks: Path) -> str:
+    """Matcher time alone on the same features (``glue_speed.py``), with the layers Glue ran."""
+    record = _load(benchmarks, f"{GLUE_RECORDS}/speed.json")
+    layers = ", ".join(f"{count} pairs after {n}" for n, count in record["layers"].items())
+    rows = [[f"`{name}`", number(ms, 1)] for name, ms in record["median_ms"].items()]
+    rows[1][0] += f" (stopped: {layers} of {record['layers_total']} layers)"
+    return markdown([f"matcher, {record['mean_keypoints']:.0f} keypoints per image", "ms per pair"], rows)
+
+
 TABLES: dict[str, Builder] = {
     "readme-methods": readme_methods,
     "classical-oxford": classical_oxford,
@@ -1234,6 +1306,9 @@ TABLES: dict[str, Builder] = {
     "extreme-bands": extreme_bands,
     "extreme-stages": extreme_stages,
     "extreme-speed": extreme_speed,
+    "glue.results": glue_results,
+    "glue.pair-speed": glue_pair_speed,
+    "glue.matcher-speed": glue_matcher_speed,
 }
 """Every generated table by name."""
 
