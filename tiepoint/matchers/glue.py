@@ -26,17 +26,22 @@ import math
 import os
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import OptionError
 from ..nn.weights import load_with_architecture
-from ..types import Features
 from ..weights import WEIGHTS_DIR
-from .lightglue import _FourierEncoding, _rotate, _update_mlp, check_thresholds, normalize_keypoints
-from .nearest import DescriptorMatcher
+from .lightglue import (
+    NetworkMatcher,
+    _FourierEncoding,
+    _rotate,
+    _update_mlp,
+    check_thresholds,
+    normalize_keypoints,
+    threshold_options,
+)
 
 __all__ = ["SHIPPED", "Glue", "GlueConfig", "GlueMatcher", "LayerScores", "weights_name"]
 
@@ -407,12 +412,11 @@ class Glue(nn.Module):
             out["layers"][row] = layer + 1
 
 
-class GlueMatcher(DescriptorMatcher):
+class GlueMatcher(NetworkMatcher):
     """Glue as a descriptor matcher, with the weights trained for the extractor it is paired with (the
     registry sets ``features`` from the method's name: ``clidd-s96+glue``)."""
 
     name = "glue"
-    supports_binary = False
 
     @dataclass
     class Config:
@@ -433,30 +437,4 @@ class GlueMatcher(DescriptorMatcher):
     def __init__(self, **options) -> None:
         super().__init__(**options)
         c = self.config
-        thresholds = {
-            "depth_confidence": c.depth_confidence,
-            "width_confidence": c.width_confidence,
-            "filter_threshold": c.filter_threshold,
-        }
-        self.net = Glue.from_pretrained(c.features, c.weights, **thresholds)
-
-    def match(self, features0: Features, features1: Features) -> tuple[np.ndarray, np.ndarray]:
-        """Match two feature sets.
-
-        Returns:
-            ``(K, 2)`` int64 index pairs into ``features0`` and ``features1``, and ``(K,)`` float32 assignment
-            probabilities.
-        """
-        from .lightglue import run_lightglue
-
-        for features in (features0, features1):
-            if features.binary or features.descriptors.shape[1] != self.net.config.input_dim:
-                kind = "binary" if features.binary else f"{features.descriptors.shape[1]}-d"
-                raise OptionError(
-                    f"matcher 'glue' ({self.config.features} weights) takes {self.net.config.input_dim}-d "
-                    f"float {self.config.features} descriptors, got {kind} ones"
-                )
-        return run_lightglue(self.net, features0, features1)
-
-    def __repr__(self) -> str:
-        return f"GlueMatcher({self.config})"
+        self.net = Glue.from_pretrained(c.features, c.weights, **threshold_options(c))

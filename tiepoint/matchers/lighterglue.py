@@ -17,13 +17,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from ..errors import OptionError, WeightsError
 from ..features.xfeat import load_state_dict as load_xfeat_file
-from ..types import Features
-from .lightglue import LightGlue, LightGlueConfig, check_thresholds, run_lightglue
-from .nearest import DescriptorMatcher
+from .lightglue import LightGlue, LightGlueConfig, NetworkMatcher, check_thresholds, threshold_options
 
 __all__ = ["LIGHTERGLUE", "LighterGlueMatcher", "lighterglue"]
 
@@ -61,14 +57,13 @@ def lighterglue(config: LightGlueConfig = LIGHTERGLUE, weights: str | os.PathLik
     return net.eval()
 
 
-class LighterGlueMatcher(DescriptorMatcher):
+class LighterGlueMatcher(NetworkMatcher):
     """``lighterglue``: LighterGlue as a matcher of XFeat features, with the authors' thresholds.
 
     Like LightGlue it reads the keypoints and image sizes as well as the descriptors.
     """
 
     name = "lighterglue"
-    supports_binary = False
 
     @dataclass
     class Config:
@@ -87,30 +82,7 @@ class LighterGlueMatcher(DescriptorMatcher):
     def __init__(self, **options) -> None:
         super().__init__(**options)
         c = self.config
-        config = replace(
-            LIGHTERGLUE,
-            depth_confidence=c.depth_confidence,
-            width_confidence=c.width_confidence,
-            filter_threshold=c.filter_threshold,
-        )
-        self.net = lighterglue(config, c.weights)
+        self.net = lighterglue(replace(LIGHTERGLUE, **threshold_options(c)), c.weights)
 
-    def match(self, features0: Features, features1: Features) -> tuple[np.ndarray, np.ndarray]:
-        """Match two feature sets.
-
-        Returns:
-            ``(K, 2)`` int64 index pairs into ``features0`` and ``features1``, and ``(K,)`` float32 assignment
-            probabilities.
-        """
-        dim = self.net.config.input_dim
-        for features in (features0, features1):
-            if features.binary or features.descriptors.shape[1] != dim:
-                kind = "binary" if features.binary else f"{features.descriptors.shape[1]}-d"
-                raise OptionError(
-                    f"matcher 'lighterglue' takes {dim}-d float XFeat descriptors, got {kind} ones"
-                )
-
-        return run_lightglue(self.net, features0, features1)
-
-    def __repr__(self) -> str:
-        return f"LighterGlueMatcher({self.config})"
+    def described(self) -> tuple[str, str]:
+        return "'lighterglue'", "XFeat"

@@ -54,10 +54,12 @@ __all__ = [
     "LightGlue",
     "LightGlueConfig",
     "LightGlueMatcher",
+    "NetworkMatcher",
     "check_thresholds",
     "find_weights",
     "load_state_dict",
     "run_lightglue",
+    "threshold_options",
 ]
 
 FEATURES = ("aliked", "disk")
@@ -446,7 +448,47 @@ def check_thresholds(config) -> None:
     check_fraction(config.filter_threshold, "filter_threshold")
 
 
-class LightGlueMatcher(DescriptorMatcher):
+def threshold_options(config) -> dict[str, float]:
+    """A matcher config's inference thresholds, as the network configs take them."""
+    return {
+        "depth_confidence": config.depth_confidence,
+        "width_confidence": config.width_confidence,
+        "filter_threshold": config.filter_threshold,
+    }
+
+
+class NetworkMatcher(DescriptorMatcher):
+    """A LightGlue-style network (``self.net``, set by subclasses) as a descriptor matcher of float
+    descriptors of the network's input size."""
+
+    supports_binary = False
+
+    def described(self) -> tuple[str, str]:
+        """How error messages name the matcher and the descriptors it takes."""
+        return f"'{self.name}' ({self.config.features} weights)", self.config.features
+
+    def match(self, features0: Features, features1: Features) -> tuple[np.ndarray, np.ndarray]:
+        """Match two feature sets.
+
+        Returns:
+            ``(K, 2)`` int64 index pairs into ``features0`` and ``features1``, and ``(K,)`` float32 assignment
+            probabilities.
+        """
+        dim = self.net.config.input_dim
+        matcher, descriptors = self.described()
+        for features in (features0, features1):
+            if features.binary or features.descriptors.shape[1] != dim:
+                kind = "binary" if features.binary else f"{features.descriptors.shape[1]}-d"
+                raise OptionError(
+                    f"matcher {matcher} takes {dim}-d float {descriptors} descriptors, got {kind} ones"
+                )
+        return run_lightglue(self.net, features0, features1)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config})"
+
+
+class LightGlueMatcher(NetworkMatcher):
     """LightGlue as a descriptor matcher of ALIKED or DISK features, with the authors' thresholds.
 
     It needs the keypoints and image sizes as well as the descriptors, so it matches :class:`Features`
@@ -455,7 +497,6 @@ class LightGlueMatcher(DescriptorMatcher):
     """
 
     name = "lightglue"
-    supports_binary = False
 
     @dataclass
     class Config:
@@ -479,29 +520,4 @@ class LightGlueMatcher(DescriptorMatcher):
     def __init__(self, **options) -> None:
         super().__init__(**options)
         c = self.config
-        config = LightGlueConfig(
-            depth_confidence=c.depth_confidence,
-            width_confidence=c.width_confidence,
-            filter_threshold=c.filter_threshold,
-        )
-        self.net = LightGlue(config, c.features, c.weights)
-
-    def match(self, features0: Features, features1: Features) -> tuple[np.ndarray, np.ndarray]:
-        """Match two feature sets.
-
-        Returns:
-            ``(K, 2)`` int64 index pairs into ``features0`` and ``features1``, and ``(K,)`` float32 assignment
-            probabilities.
-        """
-        for features in (features0, features1):
-            if features.binary or features.descriptors.shape[1] != self.net.config.input_dim:
-                kind = "binary" if features.binary else f"{features.descriptors.shape[1]}-d"
-                raise OptionError(
-                    f"matcher 'lightglue' ({self.config.features} weights) takes "
-                    f"{self.net.config.input_dim}-d float {self.config.features} descriptors, got {kind} ones"
-                )
-
-        return run_lightglue(self.net, features0, features1)
-
-    def __repr__(self) -> str:
-        return f"LightGlueMatcher({self.config})"
+        self.net = LightGlue(LightGlueConfig(**threshold_options(c)), c.features, c.weights)
