@@ -27,7 +27,7 @@ from typing import Any
 
 from .config import make_config, option_names, parse_spec
 from .errors import OptionError, UnknownMethodError
-from .weights import WEIGHTS_DIR
+from .weights import WEIGHTS_DIR, glue_extractors
 
 PARTS = ("extractor", "matcher", "search")
 """The parts of a method that options are addressed to: ``extractor.NAME``, ``matcher.NAME``,
@@ -651,9 +651,7 @@ register_matcher(
 )
 # Glue, the learned context matcher trained here, with each extractor whose weights ship
 # (tiepoint/weights/glue_<extractor>.pt: clidd-s96+glue, sift+glue)
-_GLUE_EXTRACTORS = [
-    path.stem.removeprefix("glue_").replace("_", "-") for path in sorted(WEIGHTS_DIR.glob("glue_*.pt"))
-]
+_GLUE_EXTRACTORS = glue_extractors()
 if _GLUE_EXTRACTORS:
     register_matcher(
         "glue",

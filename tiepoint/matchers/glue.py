@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from ..errors import OptionError
 from ..nn.weights import load_with_architecture
-from ..weights import WEIGHTS_DIR
+from ..weights import glue_extractors
 from .lightglue import (
     NetworkMatcher,
     _FourierEncoding,
@@ -54,11 +54,7 @@ def weights_name(extractor: str) -> str:
     return "glue_" + extractor.replace("-", "_")
 
 
-SHIPPED: tuple[str, ...] = tuple(
-    extractor
-    for extractor in ("clidd-s96", "sift", "clidd-a48", "clidd-t64")
-    if (WEIGHTS_DIR / f"{weights_name(extractor)}.pt").is_file()
-)
+SHIPPED: tuple[str, ...] = tuple(glue_extractors())
 """Extractors whose Glue weights ship with the package."""
 
 
