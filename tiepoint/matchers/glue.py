@@ -43,7 +43,7 @@ from .lightglue import (
     threshold_options,
 )
 
-__all__ = ["SHIPPED", "Glue", "GlueConfig", "GlueMatcher", "LayerScores", "weights_name"]
+__all__ = ["SHIPPED", "Glue", "GlueConfig", "GlueMatcher", "LayerScores", "mutual_best", "weights_name"]
 
 NEG = -1e9
 """Logit given to pairs involving a padded or pruned point (``exp`` of it is exactly 0 in float32)."""
@@ -110,6 +110,22 @@ def _gather_rows(x: Tensor, index: Tensor) -> Tensor:
     """``x`` ``(B, N, ...)`` -> ``(B, K, ...)`` rows ``index`` ``(B, K)`` of each batch item."""
     shape = index.shape + (1,) * (x.dim() - 2)
     return x.gather(1, index.reshape(shape).expand(*index.shape, *x.shape[2:]))
+
+
+def mutual_best(log_assignment: Tensor, mask0: Tensor, mask1: Tensor, threshold: float):
+    """The mutual best pairs of a ``(B, N, M)`` log assignment: for each side, the best column (row) of each
+    point, its probability where the pair is mutual (else 0) and whether it is kept (mutual, real and above
+    ``threshold``)."""
+    best0, best1 = log_assignment.max(2), log_assignment.max(1)
+    arange0 = torch.arange(log_assignment.shape[1], device=log_assignment.device)
+    arange1 = torch.arange(log_assignment.shape[2], device=log_assignment.device)
+    mutual0 = (best1.indices.gather(1, best0.indices) == arange0) & mask0
+    mutual1 = (best0.indices.gather(1, best1.indices) == arange1) & mask1
+    score0 = torch.where(mutual0, best0.values.exp(), 0.0)
+    score1 = torch.where(mutual1, score0.gather(1, best1.indices), 0.0)
+    valid0 = mutual0 & (score0 > threshold)
+    valid1 = mutual1 & valid0.gather(1, best1.indices)
+    return (best0.indices, score0, valid0), (best1.indices, score1, valid1)
 
 
 def _kept_first(mask: Tensor) -> Tensor:
@@ -356,21 +372,6 @@ class Glue(nn.Module):
                 cos1, sin1 = (_gather_rows(t[:, 0], order1)[:, None] for t in (cos1, sin1))
         return out
 
-    def _mutual_best(self, log_assignment: Tensor, mask0: Tensor, mask1: Tensor):
-        """The mutual best pairs of a ``(B, N, M)`` log assignment: for each side, the best column (row) of
-        each point, its probability where the pair is mutual (else 0) and whether it is kept (mutual, real and
-        above ``filter_threshold``)."""
-        best0, best1 = log_assignment.max(2), log_assignment.max(1)
-        arange0 = torch.arange(log_assignment.shape[1], device=log_assignment.device)
-        arange1 = torch.arange(log_assignment.shape[2], device=log_assignment.device)
-        mutual0 = (best1.indices.gather(1, best0.indices) == arange0) & mask0
-        mutual1 = (best0.indices.gather(1, best1.indices) == arange1) & mask1
-        score0 = torch.where(mutual0, best0.values.exp(), 0.0)
-        score1 = torch.where(mutual1, score0.gather(1, best1.indices), 0.0)
-        valid0 = mutual0 & (score0 > self.config.filter_threshold)
-        valid1 = mutual1 & valid0.gather(1, best1.indices)
-        return (best0.indices, score0, valid0), (best1.indices, score1, valid1)
-
     def match_every_layer(
         self, keypoints0: Tensor, keypoints1: Tensor, descriptors0: Tensor, descriptors1: Tensor,
         image_size0: Tensor, image_size1: Tensor,
@@ -388,13 +389,15 @@ class Glue(nn.Module):
         for layer in self.layers:
             x0, x1 = layer(x0, x1, encoding0, encoding1, mask0, mask1)
         log_assignment, _, _ = self.assignment[-1](x0, x1, mask0, mask1)
-        (best0, score0, valid0), _ = self._mutual_best(log_assignment, mask0, mask1)
+        (best0, score0, valid0), _ = mutual_best(log_assignment, mask0, mask1, self.config.filter_threshold)
         return torch.where(valid0, best0, -1), score0
 
     def _finish(self, out, layer, rows, x0, x1, mask0, mask1, index0, index1) -> None:
         """Write the matches of the pairs ``rows`` after ``layer`` into ``out``."""
         log_assignment, _, _ = self.assignment[layer](x0, x1, mask0, mask1)
-        (best0, score0, valid0), (best1, score1, valid1) = self._mutual_best(log_assignment, mask0, mask1)
+        (best0, score0, valid0), (best1, score1, valid1) = mutual_best(
+            log_assignment, mask0, mask1, self.config.filter_threshold
+        )
         match0 = torch.where(valid0, index1.gather(1, best0), -1)
         match1 = torch.where(valid1, index0.gather(1, best1), -1)
         for b, row in enumerate(rows.tolist()):

@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,8 @@ from torch import Tensor
 
 from tiepoint.errors import OptionError
 from tiepoint.io.files import atomic_path, write_json
-from tiepoint.matchers.glue import Glue, GlueConfig, LayerScores, weights_name
+from tiepoint.matchers.glue import Glue, GlueConfig, LayerScores, mutual_best, weights_name
+from tiepoint.matchers.nearest import mutual_nearest_neighbours, similarity_matrix
 from tiepoint.registry import build_extractor
 from tiepoint.weights import WEIGHTS_DIR
 from tiepoint_lab.data.batching import reverse_pair
@@ -57,8 +60,6 @@ IGNORE, UNMATCHED = -2, -1
 """Labels of the ground-truth assignment besides the index of the match."""
 SHARD_PAIRS = 64
 """Pairs per cache shard."""
-INPUT_DIMS = {"clidd-s96": 96, "clidd-a48": 48, "clidd-t64": 64, "sift": 128}
-"""Descriptor size of the extractors Glue trains for."""
 ARCHITECTURES = {
     "clidd-s96": GlueConfig(input_dim=96, dim=96, heads=4, layers=5),
     "sift": GlueConfig(input_dim=128, dim=128, heads=4, layers=5),
@@ -304,11 +305,10 @@ def _layer_loss(scores: LayerScores, truth0: Tensor, truth1: Tensor, mask0: Tens
     return (weight_positive * positive + weight_negative * negative).sum() / batch
 
 
-def _predicted(log_assignment: Tensor, threshold: float) -> Tensor:
-    """``(B, N, M)`` -> ``(B, N)`` the row's best column where it is mutual and likely enough, else -1."""
-    best0, best1 = log_assignment.max(2), log_assignment.max(1)
-    mutual = best1.indices.gather(1, best0.indices) == torch.arange(log_assignment.shape[1])
-    return torch.where(mutual & (best0.values.exp() > threshold), best0.indices, -1)
+def _predicted(scores: LayerScores, mask0: Tensor, mask1: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
+    """The matches a layer's scores predict, ``(B, N)`` and ``(B, M)`` (-1: none), as inference keeps them."""
+    (best0, _, valid0), (best1, _, valid1) = mutual_best(scores.log_assignment, mask0, mask1, threshold)
+    return torch.where(valid0, best0, -1), torch.where(valid1, best1, -1)
 
 
 def glue_loss(model: Glue, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -320,15 +320,16 @@ def glue_loss(model: Glue, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
     )
     truth = (batch["truth0"], batch["truth1"], batch["mask0"], batch["mask1"])
     assignment = torch.stack([_layer_loss(layer, *truth) for layer in scores]).mean()
-    threshold = model.config.filter_threshold
+    predict = partial(
+        _predicted, mask0=batch["mask0"], mask1=batch["mask1"], threshold=model.config.filter_threshold
+    )
     with torch.no_grad():
-        final0 = _predicted(scores[-1].log_assignment, threshold)
-        final1 = _predicted(scores[-1].log_assignment.transpose(1, 2), threshold)
+        final0, final1 = predict(scores[-1])
     confidence = assignment.new_zeros(())
     for layer in scores[:-1]:
         with torch.no_grad():
-            same0 = (_predicted(layer.log_assignment, threshold) == final0).float()
-            same1 = (_predicted(layer.log_assignment.transpose(1, 2), threshold) == final1).float()
+            predicted0, predicted1 = predict(layer)
+            same0, same1 = (predicted0 == final0).float(), (predicted1 == final1).float()
         confidence = (
             confidence
             + F.binary_cross_entropy(layer.confidence0[batch["mask0"]], same0[batch["mask0"]])
@@ -348,7 +349,7 @@ def _count_correct(matches0: Tensor, truth0: Tensor, mask0: Tensor) -> tuple[int
 def validation_scores(model: Glue, pairs: GluePairs, batch_size: int = 16) -> dict[str, float]:
     """Precision and recall of the final matches on held-out cached pairs (every layer run, no pruning), and
     their harmonic mean as ``score``; the same for mutual nearest neighbours of the descriptors."""
-    full = Glue(GlueConfig(**{**model.config.__dict__, "depth_confidence": -1, "width_confidence": -1}))
+    full = Glue(replace(model.config, depth_confidence=-1, width_confidence=-1))
     full.load_state_dict(model.state_dict())
     full.eval()
     totals = np.zeros((2, 3))
@@ -359,9 +360,8 @@ def validation_scores(model: Glue, pairs: GluePairs, batch_size: int = 16) -> di
             batch["keypoints0"], batch["keypoints1"], batch["descriptors0"], batch["descriptors1"],
             batch["size0"], batch["size1"], batch["mask0"], batch["mask1"],
         )  # fmt: skip
-        sim = batch["descriptors0"] @ batch["descriptors1"].transpose(1, 2)
-        sim = sim.masked_fill(~(batch["mask0"][:, :, None] & batch["mask1"][:, None, :]), -math.inf)
-        nearest = _predicted(sim, -math.inf)
+        sim = similarity_matrix(batch["descriptors0"], batch["descriptors1"])
+        nearest, _ = mutual_nearest_neighbours(sim, batch["mask0"], batch["mask1"])
         for row, matches0 in enumerate((output["matches0"], nearest)):
             totals[row] += _count_correct(matches0, batch["truth0"], batch["mask0"])
     scores = {}
