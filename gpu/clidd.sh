@@ -35,19 +35,11 @@ steps=${STEPS:-40000}
 batch=${BATCH:-32}
 run=${RUN:-/tmp/clidd_run}
 out=${OUT:-gpu_out}
-if compgen -G ".gpu/*.whl" > /dev/null && ! python3 -c "import poselib" 2> /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl
-  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-fi
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+source gpu/env.sh
 lower=$(echo "$size" | tr '[:upper:]' '[:lower:]')
-workers=$(($(nproc) > 2 ? $(nproc) - 2 : 1))
 mkdir -p "$out"
 python3 -m tiepoint_lab.cli train clidd --size "$size" --stream "$stream" --device "$device" \
   --workers "$workers" --pairs "$pairs" --steps "$steps" --batch-size "$batch" --lr 1e-3 --validate-every 500 \
   --init "tiepoint/weights/clidd_${lower}.pt" --teacher-weights .gpu/aliked-n32.pth \
   --targets "$run-targets" --out "$run" --minutes "$minutes" 2>&1 | tee "$out/train.log"
-for file in best.pt checkpoint.pt log.jsonl config.json; do
-  [ -f "$run/$file" ] && cp "$run/$file" "$out/"
-done
-ls -la "$out"
+bring_back "$run" "$out"

@@ -18,17 +18,9 @@ steps=${STEPS:-20000}
 batch=${BATCH:-32}
 run=${RUN:-/tmp/glue_run}
 out=${OUT:-gpu_out}
-if compgen -G ".gpu/*.whl" > /dev/null && ! python3 -c "import poselib" 2> /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl
-  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-fi
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-workers=$(($(nproc) > 2 ? $(nproc) - 2 : 1))
+source gpu/env.sh
 mkdir -p "$out"
 python3 -m tiepoint_lab.cli train glue --features "$features" --device "$device" --workers "$workers" \
   --pairs "$pairs" --steps "$steps" --batch-size "$batch" --lr 5e-4 --validate-every 500 \
   --cache "$run-cache" --out "$run" --minutes "$minutes" 2>&1 | tee "$out/train.log"
-for file in best.pt checkpoint.pt log.jsonl config.json; do
-  [ -f "$run/$file" ] && cp "$run/$file" "$out/"
-done
-ls -la "$out"
+bring_back "$run" "$out"
