@@ -134,6 +134,17 @@ def _kept_first(mask: Tensor) -> Tensor:
     return torch.argsort((~mask).to(torch.uint8), dim=1, stable=True)[:, : int(mask.sum(1).max())]
 
 
+def _attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+    """Softmax attention of ``q`` ``(B, H, N, dh)`` over ``k``, ``v`` ``(B, H, M, dh)`` where ``mask``
+    ``(B, M)`` is True -> ``(B, H, N, dh)``. Every row of ``mask`` holds a True (the network drops pairs with
+    an empty side)."""
+    if torch.jit.is_tracing():  # ONNX export: the exporter cannot take SDPA with a mask; same arithmetic
+        sim = (q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])).masked_fill(~mask[:, None, None, :], NEG)
+        return sim.softmax(-1) @ v
+    # without padding no mask at all, so that the fused (flash) kernel runs
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask.all() else mask[:, None, None, :])
+
+
 class _SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
@@ -146,12 +157,7 @@ class _SelfAttention(nn.Module):
         """``x`` ``(B, N, dim)``, ``encoding`` cosines and sines ``(B, 1, N, dim / heads)``, ``mask``
         ``(B, N)`` points that may be attended to -> ``(B, N, dim)``."""
         q, k, v = self.qkv(x).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)  # (B, H, N, dh) each
-        q, k = _rotate(q, encoding), _rotate(k, encoding)
-        if torch.jit.is_tracing():  # ONNX export: the exporter cannot take SDPA with a mask; same arithmetic
-            sim = (q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])).masked_fill(~mask[:, None, None, :], NEG)
-            context = sim.softmax(-1) @ v
-        else:
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])
+        context = _attention(_rotate(q, encoding), _rotate(k, encoding), v, mask)
         return x + self.ffn(torch.cat([x, self.out(context.transpose(1, 2).flatten(-2))], -1))
 
 
@@ -172,9 +178,9 @@ class _CrossAttention(nn.Module):
             return x.unflatten(-1, (self.heads, -1)).transpose(1, 2)  # (B, H, N, dh)
 
         qk0, qk1, v0, v1 = split(self.qk(x0)), split(self.qk(x1)), split(self.v(x0)), split(self.v(x1))
-        sim = qk0 @ qk1.transpose(-1, -2) / math.sqrt(qk0.shape[-1])  # (B, H, N, M)
-        message0 = sim.masked_fill(~mask1[:, None, None, :], NEG).softmax(-1) @ v1
-        message1 = sim.masked_fill(~mask0[:, None, :, None], NEG).transpose(-1, -2).softmax(-1) @ v0
+        # the similarity is symmetric; two fused attention calls are faster on a CPU than one shared
+        # (B, H, N, M) matrix softmaxed along both axes
+        message0, message1 = _attention(qk0, qk1, v1, mask1), _attention(qk1, qk0, v0, mask0)
         x0 = x0 + self.ffn(torch.cat([x0, self.out(message0.transpose(1, 2).flatten(-2))], -1))
         x1 = x1 + self.ffn(torch.cat([x1, self.out(message1.transpose(1, 2).flatten(-2))], -1))
         return x0, x1
@@ -199,8 +205,10 @@ class _Assignment(nn.Module):
 
     def forward(self, x0: Tensor, x1: Tensor, mask0: Tensor, mask1: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """-> ``(B, N, M)`` log assignment, ``(B, N)`` and ``(B, M)`` matchability logits."""
-        sim = self.project(x0) @ self.project(x1).transpose(-1, -2) / math.sqrt(x0.shape[-1])
-        sim = sim.masked_fill(~(mask0[:, :, None] & mask1[:, None, :]), NEG)
+        scale = x0.shape[-1] ** -0.25  # on both sides before the product: no pass over the (N, M) matrix
+        sim = (self.project(x0) * scale) @ (self.project(x1) * scale).transpose(-1, -2)
+        if not torch.jit.is_tracing() and not (mask0.all() and mask1.all()):
+            sim = sim.masked_fill(~(mask0[:, :, None] & mask1[:, None, :]), NEG)
         z0, z1 = self.matchability(x0).squeeze(-1), self.matchability(x1).squeeze(-1)
         certainty = F.logsigmoid(z0)[:, :, None] + F.logsigmoid(z1)[:, None, :]
         return sim.log_softmax(-1) + sim.log_softmax(-2) + certainty, z0, z1
