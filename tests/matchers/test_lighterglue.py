@@ -62,7 +62,9 @@ def test_same_matches_as_the_reference_lightglue_configured_as_lighterglue(
     output = LighterGlueMatcher(width_confidence=width).net(k0, k1, d0, d1, s0, s1)
     assert torch.equal(output["matches0"], expected["matches0"])
     assert torch.equal(output["matches1"], expected["matches1"])
-    torch.testing.assert_close(output["scores0"], expected["matching_scores0"], rtol=0, atol=1e-4)
+    # fused cross-attention sums in another order than the reference's shared similarity matrix: after six
+    # layers a score may differ by 1.0e-4 (measured)
+    torch.testing.assert_close(output["scores0"], expected["matching_scores0"], rtol=0, atol=2e-4)
     assert (output["matches0"] >= 0).sum() > 250  # measured: 313 (pruning) and 316
 
 
