@@ -184,7 +184,7 @@ RECIPES = {
     ),
     "glue": Recipe(
         ("features",),
-        ("pairs", "stream", "keypoints", "cache", "minutes"),
+        ("pairs", "stream", "keypoints", "cache", "minutes", "size", "init"),
         lambda a: Path(f"runs/glue_{a.features.replace('-', '_')}"),
     ),
     "upsampler": Recipe(
@@ -578,7 +578,20 @@ def _add_train_commands(commands: CommandTable) -> None:
     p.add_argument("--pairs", type=int, default=4096, help="training pairs whose features are cached")
     p.add_argument("--keypoints", type=int, default=512, help="keypoints per training image")
     p.add_argument(
-        "--cache", type=Path, help="feature cache (default: runs/glue-cache/<features>-<stream>-<keypoints>)"
+        "--size",
+        type=int,
+        nargs=2,
+        default=(240, 320),
+        metavar=("H", "W"),
+        help="rendered image size of the training pairs (default 240 320)",
+    )
+    p.add_argument(
+        "--init", type=Path, help="start from these Glue weights (e.g. tiepoint/weights/glue_clidd_s96.pt)"
+    )
+    p.add_argument(
+        "--cache",
+        type=Path,
+        help="feature cache (default: runs/glue-cache/<features>-<stream>-<keypoints>[-<W>x<H>])",
     )
     add_stream_argument(
         p,

@@ -394,18 +394,26 @@ def train_glue(
     minutes: float | None = None,
     workers: int = 2,
     validation_pairs: int = 128,
+    size: tuple[int, int] = (240, 320),
+    init: str | Path | None = None,
 ) -> dict[str, float]:
     """Train Glue on ``features``' descriptors (resumes a run in ``out``); returns the last validation.
 
     The feature caches of ``pairs`` training pairs and of ``validation_pairs`` held-out pairs (from the val
-    photos) are built first where missing (resumable, with ``workers`` processes).
+    photos), rendered at ``size`` ``(H, W)``, are built first where missing (resumable, with ``workers``
+    processes). ``init``: start from these Glue weights (e.g. the shipped ones, to adapt them to another
+    keypoint density) instead of descriptor matching.
     """
     if features not in ARCHITECTURES:
         raise OptionError(f"Glue trains for {', '.join(ARCHITECTURES)}, not {features!r}")
     if minutes is not None and minutes <= 0:
         raise OptionError(f"minutes must be positive, got {minutes}")
     train_photos, val_photos = list_photos(photos, "train"), list_photos(photos, "val")
-    cache = Path(cache) if cache else Path("runs") / "glue-cache" / f"{features}-{stream}-{keypoints}"
+    size = (int(size[0]), int(size[1]))
+    default_cache = f"{features}-{stream}-{keypoints}" + (
+        "" if size == (240, 320) else f"-{size[1]}x{size[0]}"
+    )
+    cache = Path(cache) if cache else Path("runs") / "glue-cache" / default_cache
     for split, split_photos, count, split_seed in (
         ("train", train_photos, pairs, seed),
         ("val", val_photos, validation_pairs, seed + 1),
@@ -416,6 +424,7 @@ def train_glue(
             features,
             count,
             stream,
+            size=size,
             keypoints=keypoints,
             seed=split_seed,
             workers=workers,
@@ -434,7 +443,7 @@ def train_glue(
             pairs=len(dataset),
             stream=stream_spec(stream),
             keypoints=keypoints,
-            size=[240, 320],
+            size=list(size),
             cache=str(cache),
             match_px=MATCH_PX,
             unmatched_px=UNMATCHED_PX,
@@ -443,7 +452,11 @@ def train_glue(
         "command": command_line(),
     }
     seed_all(seed)
-    model = start_as_descriptor_matching(Glue(architecture))
+    if init is None:
+        model = start_as_descriptor_matching(Glue(architecture))
+    else:  # shipped weights or a run's best.pt, checked against the architecture
+        model = Glue.from_pretrained(features, init).train()
+        describe["init"] = str(init)
     trainer = Trainer(
         model, dataset, glue_loss, lambda m: validation_scores(m, held_out), config, out, describe
     )

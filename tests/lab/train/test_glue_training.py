@@ -141,3 +141,8 @@ def test_a_short_run_ships_weights_the_matcher_loads(tmp_path, photos, monkeypat
     )
     indices, probabilities = matcher.match(features, features)
     assert indices.shape[1] == 2 and len(indices) == len(probabilities)
+    # a second run starts from the shipped weights, on pairs of another size
+    options.update(size=(64, 96), init=path, cache=tmp_path / "cache2")
+    recipe.train_glue("sift", tmp_path, tmp_path / "run2", **options)
+    record = json.loads((tmp_path / "run2" / "config.json").read_text())
+    assert record["init"] == str(path) and record["data"]["size"] == [64, 96]
