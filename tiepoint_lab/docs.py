@@ -279,8 +279,8 @@ def readme_methods(benchmarks: Path) -> str:
             "[clidd](docs/clidd.md)",
         ],
         [
-            "`clidd-s96+glue`",
-            "CLIDD S96 matched by Glue, the context matcher trained here",
+            "`clidd-s96+glue`, `sift+glue`",
+            "CLIDD S96 or SIFT matched by Glue, the context matcher trained here (CLIDD shown)",
             bench(f"{GLUE_RECORDS}/real/results.json", "clidd-s96+glue"),
             "[glue](docs/glue.md)",
         ],
@@ -1120,28 +1120,37 @@ GLUE_RECORDS = "glue"
 """The hard-pair records of docs/glue.md (``bash benchmarks/hard_sets.sh benchmarks/glue --methods ...``)."""
 
 GLUE_ROWS = [
-    ("CLIDD S96 + mutual NN", "clidd-s96+mnn"),
-    ("CLIDD S96 + Glue (trained here)", "clidd-s96+glue"),
-    ("SIFT + ratio test", "sift+ratio"),
-    ("ALIKED-N16 + LightGlue (peer)", "aliked-n16+lightglue"),
-    ("XFeat + LighterGlue (peer)", "xfeat+lighterglue"),
+    ("CLIDD S96 + mutual NN", "clidd-s96+mnn", {}),
+    ("CLIDD S96 + Glue (trained here), first threshold 0.1", "clidd-s96+glue", {"filter_threshold": 0.1}),
+    ("CLIDD S96 + Glue (trained here), threshold 0.005", "clidd-s96+glue", {}),
+    ("SIFT + ratio test", "sift+ratio", {}),
+    ("SIFT + Glue (trained here)", "sift+glue", {}),
+    ("ALIKED-N16 + LightGlue (peer)", "aliked-n16+lightglue", {}),
+    ("XFeat + LighterGlue (peer)", "xfeat+lighterglue", {}),
 ]
-"""Rows of the Glue comparison: label and method (default options)."""
+"""Rows of the Glue comparison: label, method and options."""
 
 
-def glue_results(benchmarks: Path) -> str:
-    """Glue beside mutual NN on the same features, SIFT and the pretrained peers, on every hard-pair set."""
-    rows = [
-        (label, method, {})
-        for label, method in GLUE_ROWS
+def recorded_rows(
+    benchmarks: Path, folder: str, rows: Sequence[tuple[str, str, Mapping[str, Any]]]
+) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """The ``(label, method, options)`` rows of :func:`hard_sets_table` with a result on Oxford or the
+    held-out scenes under ``folder``; the others have not been run yet."""
+    return [
+        (label, method, options)
+        for label, method, options in rows
         if any(
-            find_result(benchmarks, path, dataset, method, {})
-            for path in (f"{GLUE_RECORDS}/{folder}/results.json" for folder in ("real", "held-out"))
+            find_result(benchmarks, path, dataset, method, options)
+            for path in (f"{folder}/{set_folder}/results.json" for set_folder in ("real", "held-out"))
             if (benchmarks / path).is_file()
             for dataset in ("oxford", "pairs:pairs.txt")
         )
     ]
-    return hard_sets_table(benchmarks, GLUE_RECORDS, rows, times=True)
+
+
+def glue_results(benchmarks: Path) -> str:
+    """Glue beside mutual NN on the same features, SIFT and the pretrained peers, on every hard-pair set."""
+    return hard_sets_table(benchmarks, GLUE_RECORDS, recorded_rows(benchmarks, GLUE_RECORDS, GLUE_ROWS), True)
 
 
 EXTREME_RECORD = "extreme/results.json"
@@ -1264,6 +1273,121 @@ def glue_matcher_speed(benchmarks: Path) -> str:
     return markdown([f"matcher, {record['mean_keypoints']:.0f} keypoints per image", "ms per pair"], rows)
 
 
+def glue_threshold(benchmarks: Path) -> str:
+    """Glue's filter threshold and early exit on the held-out scenes (where the threshold was chosen)."""
+    body = []
+    for result in _load(benchmarks, f"{GLUE_RECORDS}/threshold/results.json")["results"]:
+        options = result["method_options"]
+        depth = options.get("depth_confidence", 0.95)
+        cells = [
+            "-" if result["method"] != "clidd-s96+glue" else str(options.get("filter_threshold", 0.005)),
+            "-" if result["method"] != "clidd-s96+glue" else ("every layer" if depth <= 0 else str(depth)),
+            number(result["summary"]["mean_matches"]),
+            number(result["summary"]["failures"]),
+            group_auc(_PLAIN, 10.0)(result),
+            group_auc(_CHANGED, 10.0)(result),
+            summary("auc@10deg")(result),
+            timing("match_ms_median")(result),
+        ]
+        body.append([f"`{result['method']}`", *cells])
+    header = ["method", "filter threshold", "early exit", "#matches", "fail", "plain AUC@10°"]
+    header += ["changed AUC@10°", "all AUC@10°", "match ms/pair"]
+    return markdown(header, body, numeric_from=3)
+
+
+# ------------------------------------------------------------------------------------ comparison.md
+
+COMPARE_RECORDS = "compare"
+"""The records of docs/comparison.md (``bash benchmarks/compare/run.sh``)."""
+
+COMPARE_OURS = [
+    ("`clidd` (default)", "clidd", DEFAULT_OPTIONS),
+    ("`clidd-s96+glue`", "clidd-s96+glue", {}),
+    ("`sift+glue`", "sift+glue", {}),
+    ("`eloftr`", "eloftr", {}),
+    ("`effl0-featsharp+mnn`", "effl0-featsharp+mnn", {}),
+    ("`sift` (OpenCV, ratio test)", "sift", {}),
+]
+COMPARE_PEERS = [
+    ("`aliked-n16+lightglue` (peer)", "aliked-n16+lightglue", {}),
+    ("`disk+lightglue` (peer)", "disk+lightglue", {}),
+    ("`raco-aliked+lightglue` (peer descriptor and matcher)", "raco-aliked+lightglue", {}),
+    ("`xfeat` (peer)", "xfeat", {}),
+    ("`xfeat+lighterglue` (peer)", "xfeat+lighterglue", {}),
+    ("`xfeat-star` (peer)", "xfeat-star", {}),
+]
+"""Rows of the comparison (label, method, the options it was recorded with): ours, then the pretrained
+peers."""
+
+
+UPRIGHT_DEG = 30.0
+"""Held-out scene pairs whose cameras turn less than this are "upright" in the comparison."""
+
+
+def compare_results(benchmarks: Path) -> str:
+    """Every compared method that has been run, on every hard-pair set."""
+    rows = recorded_rows(benchmarks, COMPARE_RECORDS, COMPARE_OURS + COMPARE_PEERS)
+    return hard_sets_table(benchmarks, COMPARE_RECORDS, rows)
+
+
+def compare_rotation(benchmarks: Path) -> str:
+    """Pose AUC on the held-out scene pairs split by the rotation between the cameras: upright methods fail
+    on the rotated ones, which are most of the set."""
+    angles = _load(benchmarks, f"{COMPARE_RECORDS}/scene_rotations.json")["angle_deg"]
+    path = f"{COMPARE_RECORDS}/held-out/results.json"
+    upright = sum(angle < UPRIGHT_DEG for angle in angles.values())
+    body = []
+    for label, method, options in COMPARE_OURS + COMPARE_PEERS:
+        result = find_result(benchmarks, path, "pairs:pairs.txt", method, options)
+        if result is None:
+            continue
+        cells = []
+        for chosen in (lambda angle: angle < UPRIGHT_DEG, lambda angle: angle >= UPRIGHT_DEG):
+            errors = [
+                math.inf if record["error"] is None else record["error"]
+                for record in result["records"]
+                if chosen(angles[record["name"]])
+            ]
+            cells += [percent(auc(np.asarray(errors, float), [t])[0]) for t in (5.0, 10.0)]
+        body.append([label, *cells])
+    header = [
+        "method",
+        f"under {UPRIGHT_DEG:.0f}° ({upright} pairs) AUC@5°",
+        "AUC@10°",
+        f"{UPRIGHT_DEG:.0f}° or more ({len(angles) - upright} pairs) AUC@5°",
+        "AUC@10°",
+    ]
+    return markdown(header, body)
+
+
+def compare_oxford(benchmarks: Path) -> str:
+    """Oxford in detail (the peers' published behaviour is stated there), for the methods run on it."""
+    path = f"{COMPARE_RECORDS}/real/results.json"
+    rows = [
+        Row(label, path, method, options)
+        for label, method, options in COMPARE_OURS + COMPARE_PEERS
+        if find_result(benchmarks, path, OXFORD, method, options)
+    ]
+    columns = [
+        Column("#matches", OXFORD, summary("mean_matches", "count")),
+        Column("#inliers", OXFORD, summary("mean_inliers", "count")),
+        Column("MHA@1", OXFORD, summary("mha@1px")),
+        Column("MHA@3", OXFORD, summary("mha@3px")),
+        Column("MHA@5", OXFORD, summary("mha@5px")),
+        Column("MMA@1", OXFORD, summary("mma@1px")),
+        MMA3,
+        Column("fail", OXFORD, summary("failures", "count")),
+        Column("extract ms/image", OXFORD, timing("extract_ms_median")),
+        Column("match ms/pair", OXFORD, timing("match_ms_median")),
+    ]
+    return bench_table(benchmarks, rows, columns, source=False)
+
+
+def compare_pair_speed(benchmarks: Path) -> str:
+    """Whole-pair time of every compared method on one 640x480 pair, in one run (``match_speed.py``)."""
+    return speed_table(benchmarks, f"{COMPARE_RECORDS}/pair_speed.json")
+
+
 TABLES: dict[str, Builder] = {
     "readme-methods": readme_methods,
     "classical-oxford": classical_oxford,
@@ -1309,6 +1433,11 @@ TABLES: dict[str, Builder] = {
     "glue.results": glue_results,
     "glue.pair-speed": glue_pair_speed,
     "glue.matcher-speed": glue_matcher_speed,
+    "glue.threshold": glue_threshold,
+    "compare.results": compare_results,
+    "compare.oxford": compare_oxford,
+    "compare.rotation": compare_rotation,
+    "compare.pair-speed": compare_pair_speed,
 }
 """Every generated table by name."""
 
