@@ -140,20 +140,22 @@ def timing(name: str) -> Callable[[dict], str]:
     return lambda result: number(result["timing"].get(name))
 
 
+def records_auc(result: dict, keep: Callable[[dict], bool], threshold: float) -> str:
+    """AUC of the errors of a result's per-pair records that ``keep`` chooses (a failed pair counts as a
+    miss), ``-`` when it chooses none."""
+    errors = [
+        math.inf if record["error"] is None else record["error"]
+        for record in result["records"]
+        if keep(record)
+    ]
+    if not errors:
+        return "-"
+    return percent(auc(np.asarray(errors, float), [threshold])[0])
+
+
 def group_auc(groups: Sequence[str], threshold: float = 3.0) -> Callable[[dict], str]:
     """Corner-error AUC over the pairs of some sequences (``benchmarks/group_auc.py`` computes the same)."""
-
-    def cell(result: dict) -> str:
-        errors = [
-            math.inf if record["error"] is None else record["error"]
-            for record in result["records"]
-            if record["group"] in groups
-        ]
-        if not errors:
-            return "-"
-        return percent(auc(np.asarray(errors, float), [threshold])[0])
-
-    return cell
+    return lambda result: records_auc(result, lambda record: record["group"] in groups, threshold)
 
 
 def bench_table(benchmarks: Path, rows: Sequence[Row], columns: Sequence[Column], source: bool = True) -> str:
@@ -1342,13 +1344,9 @@ def compare_rotation(benchmarks: Path) -> str:
         if result is None:
             continue
         cells = []
-        for chosen in (lambda angle: angle < UPRIGHT_DEG, lambda angle: angle >= UPRIGHT_DEG):
-            errors = [
-                math.inf if record["error"] is None else record["error"]
-                for record in result["records"]
-                if chosen(angles[record["name"]])
-            ]
-            cells += [percent(auc(np.asarray(errors, float), [t])[0]) for t in (5.0, 10.0)]
+        for under in (True, False):
+            keep = lambda record, under=under: (angles[record["name"]] < UPRIGHT_DEG) == under
+            cells += [records_auc(result, keep, threshold) for threshold in (5.0, 10.0)]
         body.append([label, *cells])
     header = [
         "method",
