@@ -242,7 +242,8 @@ def cmd_data_scenes(args: argparse.Namespace) -> None:
     from .data.benchmarks import write_scene_benchmark
     from .data.photos import list_photos
 
-    pairs = write_scene_benchmark(list_photos(args.photos, "val"), args.out, args.per_band, args.seed)
+    photos = list_photos(args.photos, "val")
+    pairs = write_scene_benchmark(photos, args.out, args.per_band, args.seed, roll_deg=args.roll)
     print(f"wrote {pairs}; run: tiepoint bench --dataset pairs:{pairs}")
 
 
@@ -490,6 +491,12 @@ def _add_data_commands(commands: CommandTable) -> None:
     add_photos_argument(p, "corpus (its val split textures the scenes)")
     p.add_argument("--out", type=Path, default=Path("data/bench/scenes"), help="benchmark folder")
     p.add_argument("--per-band", type=int, default=34, help="pairs per band of viewpoint change (default 34)")
+    p.add_argument(
+        "--roll",
+        type=float,
+        default=180.0,
+        help="largest roll of camera 1 about its axis, degrees (default 180; 10: upright, as photos are)",
+    )
     add_seed_argument(p, 2027, "of the pairs")
 
     p = data.add(

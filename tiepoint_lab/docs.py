@@ -227,6 +227,8 @@ ROT = {"rotations": [0, 90, 180, 270]}
 S3R = {"scales": [1, 0.5, 0.25], "rotations": [0, 90, 180, 270]}
 SEARCH = {"rotations": [0, 90, 180, 270], "zooms": [1, 0.5, 2], "accept": 0.5}
 DEFAULT_OPTIONS = {"align": "ratio", "scales": [1, 0.5, 0.25]}
+EXTREME_OPTIONS = {"tilts": [1.4142, 2.0, 2.8284, 4.0], "both_tilts": [1.4142, 2.0], "align": True}
+"""The options the ``extreme`` preset is recorded with."""
 
 MHA3 = Column("Oxford MHA@3", OXFORD, summary("mha@3px"))
 MHA5 = Column("MHA@5", OXFORD, summary("mha@5px"))
@@ -1304,14 +1306,20 @@ COMPARE_RECORDS = "compare"
 
 COMPARE_OURS = [
     ("`clidd` (default)", "clidd", DEFAULT_OPTIONS),
+    ("`clidd-a48+mnn`", "clidd-a48+mnn", {}),
+    ("`clidd-t64+mnn`", "clidd-t64+mnn", {}),
+    ("`raco-clidd-s96+mnn`", "raco-clidd-s96+mnn", {}),
     ("`clidd-s96+glue`", "clidd-s96+glue", {}),
     ("`sift+glue`", "sift+glue", {}),
     ("`eloftr`", "eloftr", {}),
     ("`effl0-featsharp+mnn`", "effl0-featsharp+mnn", {}),
+    ("`dinov2s-featsharp+mnn`", "dinov2s-featsharp+mnn", {}),
+    ("`extreme` (SIFT, matching on demand)", "extreme", EXTREME_OPTIONS),
     ("`sift` (OpenCV, ratio test)", "sift", {}),
 ]
 COMPARE_PEERS = [
     ("`aliked-n16+lightglue` (peer)", "aliked-n16+lightglue", {}),
+    ("`aliked-n32+lightglue` (peer)", "aliked-n32+lightglue", {}),
     ("`disk+lightglue` (peer)", "disk+lightglue", {}),
     ("`raco-aliked+lightglue` (peer descriptor and matcher)", "raco-aliked+lightglue", {}),
     ("`xfeat` (peer)", "xfeat", {}),

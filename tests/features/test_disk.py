@@ -13,7 +13,7 @@ import torch
 from tiepoint.errors import OptionError, WeightsError
 from tiepoint.features import disk
 from tiepoint.features.disk import DiskNet, find_weights, load_state_dict
-from tiepoint.io.image import resize_to_max_edge
+from tiepoint.io.image import resize_long_side, resize_to_max_edge
 from tiepoint.nn import weights as nn_weights
 from tiepoint.registry import build_extractor
 
@@ -122,7 +122,7 @@ def test_pretrained_extractor_shapes_order_and_determinism():
     import skimage.data
 
     image = skimage.data.astronaut()[:192, :256]
-    extractor = build_extractor("disk", max_keypoints=200)
+    extractor = build_extractor("disk", max_keypoints=200, resize=None)  # at the crop's own size
     features = extractor.extract(image)
     assert len(features) == 200 and features.descriptors.shape == (200, 128)
     assert features.keypoints.dtype == np.float32 and features.descriptors.dtype == np.float32
@@ -130,7 +130,7 @@ def test_pretrained_extractor_shapes_order_and_determinism():
     np.testing.assert_allclose(np.linalg.norm(features.descriptors, axis=1), 1.0, atol=1e-5)
     assert np.all(np.diff(features.scores) <= 0) and features.scores.min() > 0
     # the window maxima above 0: measured 292 on this crop
-    assert 200 < len(build_extractor("disk", max_keypoints=1000).extract(image)) < 400
+    assert 200 < len(build_extractor("disk", max_keypoints=1000, resize=None).extract(image)) < 400
     assert np.array_equal(features.keypoints, np.round(features.keypoints))  # pixel positions
     assert features.keypoints.min() >= 0
     assert features.keypoints[:, 0].max() <= 255 and features.keypoints[:, 1].max() <= 191
@@ -148,7 +148,23 @@ def test_a_resized_input_gives_keypoints_in_original_pixels():
     assert features.image_size == (400, 300)
     shrunk, resize = resize_to_max_edge(image, 200)
     assert shrunk.shape[:2] == (150, 200) and resize.scale_x == 2.0
-    direct = build_extractor("disk", max_keypoints=200).extract(shrunk)
+    direct = build_extractor("disk", max_keypoints=200, resize=None).extract(shrunk)
     np.testing.assert_allclose(features.keypoints, direct.keypoints * 2 + 0.5)
     np.testing.assert_array_equal(features.descriptors, direct.descriptors)
     assert features.keypoints[:, 0].max() <= 399 and features.keypoints[:, 1].max() <= 299
+
+
+@needs_wheel
+def test_by_default_a_small_image_is_enlarged_to_the_authors_1024_pixels():
+    import skimage.data
+
+    image = skimage.data.astronaut()[:192, :256]
+    features = build_extractor("disk", max_keypoints=300).extract(image)
+    assert features.image_size == (256, 192)
+    enlarged, resize = resize_long_side(image, 1024)
+    assert enlarged.shape[:2] == (768, 1024) and resize.scale_x == 0.25
+    direct = build_extractor("disk", max_keypoints=300, resize=None).extract(enlarged)
+    np.testing.assert_allclose(features.keypoints, (direct.keypoints + 0.5) * 0.25 - 0.5)
+    np.testing.assert_array_equal(features.descriptors, direct.descriptors)
+    # enlarged, DISK finds finer structure than at the crop's own size (measured: 292 window maxima there)
+    assert len(features) == 300

@@ -108,7 +108,7 @@ def test_shipped_weights_match_with_covariances_into_the_weighted_estimator(text
 @needs_aliked
 def test_raco_with_aliked_descriptors_reads_alikeds_own(weights, textured_image):
     """At ALIKED's own keypoints, RaCo+ALIKED describes exactly as ALIKED-N16 does."""
-    aliked = AlikedN16(max_keypoints=40).extract(textured_image)
+    aliked = AlikedN16(max_keypoints=40, resize=None).extract(textured_image)
     extractor = RaCoAliked(weights=str(weights), max_keypoints=30)
     described = extractor._describe(textured_image, torch.from_numpy(aliked.keypoints))
     torch.testing.assert_close(described, torch.from_numpy(aliked.descriptors), rtol=0, atol=1e-5)

@@ -116,7 +116,8 @@ class Protocol:
         """The fixed protocol of a dataset (a name or a :class:`Dataset`), with optional overrides.
 
         Homography datasets (oxford, hpatches, synthetic): PoseLib, 3 px; relative-pose datasets
-        (middlebury, pairs files): PoseLib, 1 px; 2048 keypoints and native resolution for both. ``None``
+        (middlebury, pairs files): PoseLib, 1 px; 2048 keypoints and each method's own working resolution
+        (its ``resize``) for both. ``None``
         for ``estimator`` or ``threshold`` keeps the default; ``max_keypoints=None`` means the method's own.
         """
         task = dataset_task(dataset)
@@ -139,13 +140,14 @@ class Protocol:
         return options
 
     def describe(self) -> str:
-        """One line, e.g. ``"estimator poselib, threshold 3 px, max 2048 keypoints, native resolution"``."""
+        """One line, e.g. ``"estimator poselib, threshold 3 px, max 2048 keypoints, method's own
+        resolution"``."""
         keypoints = (
             "method's own keypoint limit"
             if self.max_keypoints is None
             else f"max {self.max_keypoints} keypoints"
         )
-        size = "native resolution" if self.resize is None else f"resized to {self.resize} px"
+        size = "method's own resolution" if self.resize is None else f"resized to {self.resize} px"
         return f"estimator {self.estimator}, threshold {self.threshold:g} px, {keypoints}, {size}"
 
     def to_dict(self) -> dict[str, Any]:

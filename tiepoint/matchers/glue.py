@@ -208,7 +208,8 @@ class _Assignment(nn.Module):
         """-> ``(B, N, M)`` log assignment, ``(B, N)`` and ``(B, M)`` matchability logits."""
         scale = x0.shape[-1] ** -0.25  # on both sides before the product: no pass over the (N, M) matrix
         sim = (self.project(x0) * scale) @ (self.project(x1) * scale).transpose(-1, -2)
-        if not torch.jit.is_tracing() and not (mask0.all() and mask1.all()):
+        # traced (ONNX export), the mask always applies, as in _attention: a test on the data is not traced
+        if torch.jit.is_tracing() or not (mask0.all() and mask1.all()):
             sim = sim.masked_fill(~(mask0[:, :, None] & mask1[:, None, :]), NEG)
         z0, z1 = self.matchability(x0).squeeze(-1), self.matchability(x1).squeeze(-1)
         certainty = F.logsigmoid(z0)[:, :, None] + F.logsigmoid(z1)[:, None, :]

@@ -100,6 +100,7 @@ def write_scene_benchmark(
     per_band: int = 34,
     seed: int = 2027,
     size: tuple[int, int] = (480, 640),
+    roll_deg: float = 180.0,
 ) -> Path:
     """Held-out scene pairs in :data:`BANDS`, each rendered ``plain`` and ``changed`` (see the module).
 
@@ -109,6 +110,8 @@ def write_scene_benchmark(
         per_band: geometric pairs per band; the benchmark has ``2 * 3 * per_band`` pairs.
         seed: the seed of the pairs.
         size: ``(H, W)`` of the images.
+        roll_deg: largest roll of camera 1 about its optical axis; 10 makes upright pairs, as most
+            photographs are (camera 0 always rolls by at most 10 degrees).
 
     Returns:
         ``out / "pairs.txt"``.
@@ -125,6 +128,8 @@ def write_scene_benchmark(
         "seed": seed,
     }
     settings["size"] = list(size)
+    if roll_deg != 180.0:  # the default is left out, so that earlier benchmarks keep their settings
+        settings["roll_deg"] = roll_deg
     out = _prepare(out, settings)
     looks = {
         "plain": TwoLooks(Appearance.mild(), Appearance.mild()),
@@ -132,7 +137,13 @@ def write_scene_benchmark(
     }
     renderers = {
         look: ScenePairs(
-            photos, size=size, seed=seed, max_rotation_deg=BANDS["hard"][1], appearance=model, length=1 << 30
+            photos,
+            size=size,
+            seed=seed,
+            max_rotation_deg=BANDS["hard"][1],
+            roll_deg=roll_deg,
+            appearance=model,
+            length=1 << 30,
         )
         for look, model in looks.items()
     }

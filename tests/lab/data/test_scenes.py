@@ -358,3 +358,19 @@ def test_other_bad_input_is_refused():
         render_view(_wall_scene(), [np.zeros((4, 4, 3), np.uint8)], np.zeros((3, 3)), np.eye(4), (8, 8))
     with pytest.raises(OptionError, match="photos_or_textures"):
         render_view(_wall_scene(), [], _camera(10.0, (8, 8)), np.eye(4), (8, 8))
+
+
+def test_an_upright_scene_benchmark_records_its_roll_and_keeps_cameras_upright(textures, tmp_path):
+    import json
+
+    from tiepoint_lab.data.benchmarks import BANDS, write_scene_benchmark
+
+    out = tmp_path / "upright"
+    pairs = write_scene_benchmark(textures, out, per_band=1, size=(48, 64), roll_deg=10.0)
+    assert len(pairs.read_text().splitlines()) == 2 * len(BANDS)  # plain and changed per band
+    record = json.loads((out / "benchmark.json").read_text())
+    assert record["settings"]["roll_deg"] == 10.0
+    # camera 0 rolls by at most 10 degrees, camera 1 by at most 10 more than its turn
+    assert all(p["angle_deg"] <= BANDS["hard"][1] + 20.0 for p in record["pairs"])
+    with pytest.raises(OptionError, match="other settings"):
+        write_scene_benchmark(textures, out, per_band=1, size=(48, 64))
