@@ -271,10 +271,10 @@ def readme_methods(benchmarks: Path) -> str:
             "[classical](docs/classical.md)",
         ],
         [
-            "`aliked-n16`, `aliked-n32`",
-            "ALIKED, run as published (N32 shown)",
-            bench(BASE, "aliked-n32"),
-            "[classical](docs/classical.md)",
+            "`aliked-n16+lightglue` (also `aliked-n32`, `disk`)",
+            "pretrained peers: ALIKED and DISK with LightGlue, at their authors' 1024 px (ALIKED-N16 shown)",
+            bench(f"{COMPARE_RECORDS}/real/results.json", "aliked-n16+lightglue"),
+            "[comparison](docs/comparison.md)",
         ],
         [
             "`clidd-a48`, `-t64`, `-s96`",
@@ -1366,6 +1366,27 @@ def compare_rotation(benchmarks: Path) -> str:
     return markdown(header, body)
 
 
+COMPARE_UPRIGHT_CANDIDATES = [
+    ("`sift`, `align=ratio`", "sift", {"align": "ratio"}),
+    ("`sift+glue`, `align=ratio`", "sift+glue", {"align": "ratio"}),
+]
+"""Extra rows of the upright table: SIFT-based candidates for the default, with the aligned second pass."""
+
+
+def compare_upright(benchmarks: Path) -> str:
+    """Pose AUC on the upright held-out scenes (cameras rolled by at most 10 degrees), for the methods run."""
+    path = f"{COMPARE_RECORDS}/upright/results.json"
+    body = []
+    for label, method, options in COMPARE_OURS + COMPARE_UPRIGHT_CANDIDATES + COMPARE_PEERS:
+        result = find_result(benchmarks, path, "pairs:pairs.txt", method, options)
+        if result is not None:
+            cells = [group_auc(groups, 10.0)(result) for groups in (_PLAIN, _CHANGED, ["hard-changed"])]
+            cells += [summary("auc@5deg")(result), summary("auc@10deg")(result)]
+            body.append([label, *cells, number(result["summary"]["failures"])])
+    header = ["method", "plain AUC@10°", "changed AUC@10°", "hard changed AUC@10°", "all AUC@5°", "AUC@10°"]
+    return markdown([*header, "fail"], body)
+
+
 def compare_oxford(benchmarks: Path) -> str:
     """Oxford in detail (the peers' published behaviour is stated there), for the methods run on it."""
     path = f"{COMPARE_RECORDS}/real/results.json"
@@ -1443,6 +1464,7 @@ TABLES: dict[str, Builder] = {
     "compare.results": compare_results,
     "compare.oxford": compare_oxford,
     "compare.rotation": compare_rotation,
+    "compare.upright": compare_upright,
     "compare.pair-speed": compare_pair_speed,
 }
 """Every generated table by name."""

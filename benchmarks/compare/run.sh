@@ -5,8 +5,8 @@
 #   records here. Without METHODS: every method of the page, then their time per 640x480 pair in one
 #   interleaved run (pair_speed.json; run it on an otherwise idle machine), then the page's tables.
 set -euo pipefail
-ours="clidd clidd-s96+glue sift+glue eloftr effl0-featsharp+mnn sift"
-peers="aliked-n16+lightglue disk+lightglue raco-aliked+lightglue xfeat xfeat+lighterglue xfeat-star"
+ours="clidd clidd-a48+mnn clidd-t64+mnn raco-clidd-s96+mnn clidd-s96+glue sift+glue eloftr effl0-featsharp+mnn dinov2s-featsharp+mnn extreme sift"
+peers="aliked-n16+lightglue aliked-n32+lightglue disk+lightglue raco-aliked+lightglue xfeat xfeat+lighterglue xfeat-star"
 read -r -a methods <<< "${*:-$ours $peers}"
 # the rotation between the cameras of each held-out scene pair, for the page's upright/rotated columns
 python -c 'import json, sys; pairs = json.load(open(sys.argv[1]))["pairs"]
