@@ -505,7 +505,7 @@ def resize_to_max_edge(image: np.ndarray, max_edge: int | None) -> tuple[np.ndar
     height, width = image.shape[:2]
     if max_edge is None or max(height, width) <= max_edge:
         return image, Resize()
-    return resize_by_factor(image, max_edge / max(height, width))
+    return resize_long_side(image, max_edge)
 
 
 def resize_long_side(image: np.ndarray, side: int) -> tuple[np.ndarray, Resize]:
@@ -519,13 +519,14 @@ def resize_long_side(image: np.ndarray, side: int) -> tuple[np.ndarray, Resize]:
     factor = side / max(height, width)
     if factor <= 1:
         return resize_by_factor(image, factor)
-    new_width, new_height = max(1, round(width * factor)), max(1, round(height * factor))
+    new_width, new_height = shrunk_size((width, height), factor)
     resized = cv2.resize(image, (new_width, new_height), interpolation=cv2.INTER_LINEAR)
     return resized, Resize(width / new_width, height / new_height)
 
 
 def shrunk_size(size: tuple[int, int], factor: float) -> tuple[int, int]:
-    """``(width, height)`` of an image of ``size`` shrunk by ``factor`` with :func:`resize_by_factor`."""
+    """``(width, height)`` of an image of ``size`` resized by ``factor`` (:func:`resize_by_factor`,
+    :func:`resize_long_side`): each side rounded, at least one pixel."""
     return max(1, round(size[0] * factor)), max(1, round(size[1] * factor))
 
 
