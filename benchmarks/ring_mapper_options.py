@@ -12,23 +12,17 @@ views. Writes ``benchmarks/reconstruction/rings/mapper_options.json``.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from tiepoint.evaluation.poses import model_poses
-from tiepoint.geometry.accuracy import rotation_error
 from tiepoint.io.files import write_json
-from tiepoint.io.image import load_image
 from tiepoint.pipeline.reconstruct import MapperOptions, reconstruct, run_mapper
 from tiepoint_lab.bench.reconstruction import _environment, temple_ground_truth
-from tiepoint_lab.bench.rings import ring_order, ring_windows
+from tiepoint_lab.bench.rings import held_out_photos, ring_order, ring_windows, score_views
 from tiepoint_lab.bench.scripts import script_parser
-from tiepoint_lab.data.photos import list_photos
 from tiepoint_lab.data.turntable import render_ring
 from tiepoint_lab.paths import REPOSITORY
 
@@ -63,33 +57,6 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 """Mapper options tried, each over :data:`COLMAP_DEFAULTS`."""
 
 
-def _photos(corpus: Path) -> list[np.ndarray]:
-    """The held-out photos of a corpus, shrunk to 640 px on the longer side."""
-    photos = []
-    for path in list_photos(corpus, "val"):
-        image = load_image(path)
-        scale = 640 / max(image.shape[:2])
-        if scale < 1:
-            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        photos.append(image)
-    return photos
-
-
-def _score(models: list[Any], truth: dict[str, Any], members: list[str]) -> dict[str, Any]:
-    """Registered views of the largest model and their relative rotation errors."""
-    poses = model_poses(models[0]) if models else {}
-    errors = [
-        rotation_error(poses[b][0] @ poses[a][0].T, truth[b][0] @ truth[a][0].T)
-        for a, b in itertools.combinations(sorted(poses), 2)
-    ]
-    return {
-        "views": len(members),
-        "registered": len(poses),
-        "relative_rotation_error_deg": float(np.median(errors)) if errors else None,
-        "max_relative_rotation_error_deg": float(np.max(errors)) if errors else None,
-    }
-
-
 def main() -> None:
     parser = script_parser(__doc__)
     parser.add_argument("--rings", type=int, default=6, help="synthetic rings (seeds 0 .. N-1)")
@@ -104,7 +71,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.getLogger("tiepoint").setLevel(logging.ERROR)
-    photos = _photos(args.photos)
+    photos = held_out_photos(args.photos)
     results: dict[str, Any] = {
         "protocol": __doc__.strip().split("\n\n", 2)[2],
         "environment": _environment(),
@@ -129,7 +96,7 @@ def main() -> None:
                     out / "candidates" / name.replace(" ", "_"),
                     options=MapperOptions(**{**COLMAP_DEFAULTS, **options}),
                 )
-                scores[name] = _score(models, truth, members)
+                scores[name] = score_views(models, truth, members)
             results["runs"][f"ring-{seed}/{run}"] = scores
             print(
                 f"ring-{seed} {run}: " + ", ".join(f"{n} {s['registered']}" for n, s in scores.items()),

@@ -750,7 +750,8 @@ def _add_bench_commands(commands: CommandTable) -> None:
         default=["temple", "scaling"],
         choices=["temple", "scaling", "rings", "localize"],
         help="rings (not run by default): default settings on the ring and on every run of 6 consecutive "
-        "views, per mapper (benchmarks/reconstruction/rings/temple_METHOD.json); localize (not run by "
+        "views, per mapper (benchmarks/reconstruction/rings/temple_METHOD.json; --method colmap: COLMAP's "
+        "own pipeline); localize (not run by "
         "default): a model of 12 views, the other 4 localized (rings/localize_temple_METHOD.json)",
     )
     p.add_argument(

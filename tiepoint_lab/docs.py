@@ -952,7 +952,7 @@ def reconstruction_rings(benchmarks: Path) -> str:
             full, totals = target["full"], target["totals"]
             rows.append(
                 [
-                    f"`{record['method']}`",
+                    "COLMAP's own pipeline" if record["method"] == "colmap" else f"`{record['method']}`",
                     mapper,
                     full["status"],
                     f"{full['registered_images']}/{full['num_images']}",
@@ -961,6 +961,7 @@ def reconstruction_rings(benchmarks: Path) -> str:
                     f"{totals['windows_all_registered']}/{totals['windows']}",
                     f"{totals['registered_views']}/{totals['views']}",
                     number(totals["median_relative_rotation_error_deg"], 2),
+                    *_ring_stage_times(full),
                     _link(f"reconstruction/rings/{file.name}"),
                 ]
             )
@@ -974,9 +975,22 @@ def reconstruction_rings(benchmarks: Path) -> str:
         "6-view runs: all registered",
         "views registered",
         "relative rotation ° (median)",
+        "ring s: features",
+        "matching",
+        "mapping",
         "record",
     ]
-    return markdown(header, rows, numeric_from=3, numeric_to=9)
+    return markdown(header, rows, numeric_from=3, numeric_to=12)
+
+
+def _ring_stage_times(run: dict[str, Any]) -> list[str]:
+    """Seconds of a ring run in three stages comparable between ``reconstruct`` and COLMAP's pipeline:
+    features, matching (pairs, matching, verification, database) and mapping."""
+    times = run.get("timings_s")
+    if not times:
+        return ["-", "-", "-"]
+    matching = sum(times.get(k, 0.0) for k in ("pairs", "match", "verify", "database"))
+    return [number(times.get("extract"), 1), number(matching, 1), number(times.get("map"), 1)]
 
 
 def reconstruction_ring_options(benchmarks: Path) -> str:
@@ -1004,6 +1018,45 @@ def reconstruction_ring_options(benchmarks: Path) -> str:
         "runs with an error > 5°",
     ]
     return markdown(header, rows)
+
+
+def reconstruction_ring_pipelines(benchmarks: Path) -> str:
+    """``reconstruct`` at two SIFT budgets beside COLMAP's own pipeline on the synthetic turntable rings
+    (``benchmarks/ring_pipelines.py``)."""
+    record = _load(benchmarks, "reconstruction/rings/pipelines.json")
+    rows = []
+    for name, t in record["totals"].items():
+        pipeline, mapper = name.rsplit(", ", 1)
+        times = t["ring_times_s"]
+        rows.append(
+            [
+                pipeline.replace("tiepoint sift", "`reconstruct`, SIFT"),
+                mapper,
+                f"{t['ring_views_registered']}/{t['ring_views']}",
+                f"{t['rings_all_registered']}/{t['rings']}",
+                f"{t['window_views_registered']}/{t['window_views']}",
+                f"{t['windows_all_registered']}/{t['windows']}",
+                number(t["median_relative_rotation_error_deg"], 2),
+                str(t["runs_with_error_over_5_deg"]),
+                number(times["features"], 1),
+                number(times["matching"], 1),
+                number(times["mapping"], 1),
+            ]
+        )
+    header = [
+        "pipeline",
+        "mapper",
+        "ring views registered",
+        "rings all registered",
+        "6-view run views",
+        "runs all registered",
+        "relative rotation ° (median)",
+        "runs with an error > 5°",
+        "ring s: features",
+        "matching",
+        "mapping",
+    ]
+    return markdown(header, rows, numeric_from=2)
 
 
 def reconstruction_localize(benchmarks: Path) -> str:
@@ -1451,6 +1504,7 @@ TABLES: dict[str, Builder] = {
     "reconstruction-scaling": reconstruction_scaling,
     "reconstruction-rings": reconstruction_rings,
     "reconstruction-ring-options": reconstruction_ring_options,
+    "reconstruction-ring-pipelines": reconstruction_ring_pipelines,
     "reconstruction-localize": reconstruction_localize,
     "scenes.results": scenes_results,
     "extreme-results": extreme_results,

@@ -1,6 +1,7 @@
 """Default settings on the temple ring: the whole ring and every run of consecutive views, per mapper.
 
-This is what ``tiepoint-lab bench reconstruction --run rings --method METHOD`` runs::
+This is what ``tiepoint-lab bench reconstruction --run rings --method METHOD`` runs (``--method colmap``:
+COLMAP's own pipeline instead of ``tiepoint reconstruct``, :func:`colmap_reconstruct`)::
 
     record = ring_benchmark("../shared/data/middlebury/templeSparseRing", "benchmarks/reconstruction/rings",
                             work="outputs/bench-reconstruction/rings", method="sift")
@@ -15,13 +16,20 @@ percent of the whole ring's radius. Models whose centres admit no alignment (thr
 get only the errors of the relative rotations between every two registered views
 (``relative_rotation_error_deg``, also given for the others). Unregistered views count as failures, not as
 errors. The temple ring is an evaluation set: nothing here is tuned on it.
+
+**COLMAP's own pipeline** (method ``colmap``) runs on the same views with pycolmap's defaults throughout:
+its SIFT extraction (``CameraMode.AUTO``), exhaustive matching with its own geometric verification, then the
+mapper. COLMAP judges no model, so its status is ``unchecked``.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import shutil
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +47,9 @@ logger = logging.getLogger("tiepoint")
 
 MAPPERS = ("incremental", "global")
 """The mappers each run is mapped with."""
+
+COLMAP = "colmap"
+"""The method name that runs COLMAP's own pipeline (:func:`colmap_reconstruct`), not ``reconstruct``."""
 
 
 def ring_order(truth: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> list[str]:
@@ -59,6 +70,49 @@ def ring_windows(names: Sequence[str], window: int) -> list[list[str]]:
     return [[names[(start + i) % len(names)] for i in range(window)] for start in range(len(names))]
 
 
+def relative_rotation_errors(
+    poses: Mapping[str, tuple[np.ndarray, np.ndarray]], truth: Mapping[str, tuple[np.ndarray, np.ndarray]]
+) -> list[float]:
+    """The error in degrees of the relative rotation between every two registered views (no alignment
+    needed)."""
+    return [
+        rotation_error(poses[b][0] @ poses[a][0].T, truth[b][0] @ truth[a][0].T)
+        for a, b in itertools.combinations(sorted(poses), 2)
+    ]
+
+
+def score_views(models: list[Any], truth: Mapping[str, Any], members: Sequence[str]) -> dict[str, Any]:
+    """Registered views of the largest model and the median and largest of their relative rotation
+    errors."""
+    poses = model_poses(models[0]) if models else {}
+    errors = relative_rotation_errors(poses, truth)
+    return {
+        "views": len(members),
+        "registered": len(poses),
+        "relative_rotation_error_deg": float(np.median(errors)) if errors else None,
+        "max_relative_rotation_error_deg": float(np.max(errors)) if errors else None,
+    }
+
+
+def held_out_photos(corpus: Path) -> list[np.ndarray]:
+    """The held-out (val) photos of a corpus, shrunk to 640 px on the longer side: the textures of the
+    synthetic turntable rings on which ring options are chosen."""
+    import cv2
+
+    from tiepoint.io.image import load_image
+
+    from ..data.photos import list_photos
+
+    photos = []
+    for path in list_photos(corpus, "val"):
+        image = load_image(path)
+        scale = 640 / max(image.shape[:2])
+        if scale < 1:
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        photos.append(image)
+    return photos
+
+
 def _score(result: Any, truth: dict[str, Any]) -> dict[str, Any]:
     """Registered views, status, the unregistered views' reasons and the pose errors of one run."""
     summary = result.summary
@@ -72,13 +126,11 @@ def _score(result: Any, truth: dict[str, Any]) -> dict[str, Any]:
         "implausible_cameras": len(summary.get("implausible_cameras", [])),
         "cameras": summary.get("cameras", {}),
         "map_s": summary.get("timings_s", {}).get("map"),
+        "timings_s": summary.get("timings_s", {}),
     }
     if result.models:
         poses = model_poses(result.models[0])
-        relative = [
-            rotation_error(poses[b][0] @ poses[a][0].T, truth[b][0] @ truth[a][0].T)
-            for a, b in itertools.combinations(sorted(poses), 2)
-        ]
+        relative = relative_rotation_errors(poses, truth)
         if relative:
             entry["relative_rotation_error_deg"] = {
                 "median": float(np.median(relative)),
@@ -92,6 +144,68 @@ def _score(result: Any, truth: dict[str, Any]) -> dict[str, Any]:
             entry["rotation_error_deg"] = errors["rotation_error_deg"]
             entry["centre_error_percent"] = errors["centre_error_percent"]
     return entry
+
+
+@dataclass
+class ColmapRun:
+    """What :func:`colmap_reconstruct` did: a summary with the keys of ``reconstruct``'s that the scores
+    read, and the models, largest first."""
+
+    summary: dict[str, Any]
+    models: list[Any] = field(default_factory=list)
+
+
+def colmap_database(folder: Path, names: Sequence[str], work: Path) -> dict[str, float]:
+    """COLMAP's SIFT extraction and exhaustive matching (with its geometric verification) of ``names`` in
+    ``folder`` into a new ``work/database.db``, pycolmap's defaults throughout; returns the stage times."""
+    from tiepoint.io.colmap import import_pycolmap
+
+    pycolmap = import_pycolmap()
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    database = work / "database.db"
+    start = time.perf_counter()
+    pycolmap.extract_features(database, folder, image_names=list(names), device=pycolmap.Device.cpu)
+    extracted = time.perf_counter()
+    pycolmap.match_exhaustive(database, device=pycolmap.Device.cpu)
+    matched = time.perf_counter()
+    return {"extract": extracted - start, "match": matched - extracted}
+
+
+def colmap_reconstruct(folder: Path, names: Sequence[str], work: Path, mapper: str) -> ColmapRun:
+    """Map the database of :func:`colmap_database` in ``work`` with pycolmap's ``mapper`` (incremental or
+    global) and its default options."""
+    from tiepoint.io.colmap import import_pycolmap
+
+    pycolmap = import_pycolmap()
+    database = work / "database.db"
+    output = work / mapper
+    if output.exists():
+        shutil.rmtree(output)
+    output.mkdir(parents=True)
+    start = time.perf_counter()
+    mapping = pycolmap.incremental_mapping if mapper == "incremental" else pycolmap.global_mapping
+    found = mapping(database, folder, output)
+    seconds = time.perf_counter() - start
+    models = sorted(found.values(), key=lambda m: m.num_reg_images(), reverse=True)
+    registered = set(model_poses(models[0])) if models else set()
+    with pycolmap.Database.open(database) as db:
+        verified = len(db.read_two_view_geometries()[0])
+    summary = {
+        "num_images": len(names),
+        "registered_images": len(registered),
+        "num_models": len(models),
+        "status": "unchecked",
+        "num_verified_pairs": verified,
+        "unregistered_images": [{"image": n} for n in names if n not in registered],
+        "cameras": {
+            str(camera_id): {"model": camera.model.name, "params": [float(v) for v in camera.params]}
+            for camera_id, camera in (models[0].cameras.items() if models else [])
+        },
+        "timings_s": {"map": round(seconds, 3)},
+    }
+    return ColmapRun(summary, models)
 
 
 def ring_benchmark(
@@ -110,7 +224,7 @@ def ring_benchmark(
         root: the ``templeSparseRing`` folder.
         output: the folder for the record (committed).
         work: the folder for the reconstructions (not committed).
-        method: the method (``tiepoint methods``).
+        method: the method (``tiepoint methods``), or :data:`COLMAP` for COLMAP's own pipeline.
         mappers: the mappers, each run in turn on the same database.
         window: views per window.
         progress: show progress bars.
@@ -136,14 +250,24 @@ def ring_benchmark(
         "mappers": {mapper: {"windows": {}} for mapper in mappers},
     }
     for run, members in runs.items():
+        # the stages before mapping run once per run (later mappers reuse the database): their times too
+        database_s = colmap_database(folder, members, work / run) if method == COLMAP else {}
         for mapper in mappers:
-            result = reconstruct(
-                [folder / name for name in members],
-                work / run,
-                method=method,
-                mapper=MapperOptions(kind=mapper),
-                progress=progress,
-            )
+            if method == COLMAP:
+                result = colmap_reconstruct(folder, members, work / run, mapper)
+            else:
+                result = reconstruct(
+                    [folder / name for name in members],
+                    work / run,
+                    method=method,
+                    mapper=MapperOptions(kind=mapper),
+                    progress=progress,
+                )
+            times = result.summary.get("timings_s", {})
+            database_s = database_s or {k: v for k, v in times.items() if k != "map"}
+            result.summary["timings_s"] = {k: round(v, 3) for k, v in database_s.items()} | {
+                "map": times.get("map")
+            }
             entry = {"images": members, **_score(result, truth)}
             target = record["mappers"][mapper]
             if run == "full":
