@@ -996,28 +996,31 @@ def _ring_stage_times(run: dict[str, Any]) -> list[str]:
 def reconstruction_ring_options(benchmarks: Path) -> str:
     """Mapper options on the synthetic turntable rings (``benchmarks/ring_mapper_options.py``)."""
     record = _load(benchmarks, "reconstruction/rings/mapper_options.json")
-    rows = [
-        [
-            name,
-            f"{t['ring_views_registered']}/{t['ring_views']}",
-            f"{t['rings_all_registered']}/{t['rings']}",
-            f"{t['window_views_registered']}/{t['window_views']}",
-            f"{t['windows_all_registered']}/{t['windows']}",
-            number(t["median_relative_rotation_error_deg"], 2),
-            str(t["runs_with_error_over_5_deg"]),
-        ]
-        for name, t in record["totals"].items()
+    rows = [[name, *_ring_total_cells(t)] for name, t in record["totals"].items()]
+    return markdown(["mapper options", *RING_TOTAL_COLUMNS], rows)
+
+
+RING_TOTAL_COLUMNS = [
+    "ring views registered",
+    "rings all registered",
+    "6-view run views",
+    "runs all registered",
+    "relative rotation ° (median)",
+    "runs with an error > 5°",
+]
+"""The columns of :func:`_ring_total_cells`."""
+
+
+def _ring_total_cells(t: dict[str, Any]) -> list[str]:
+    """The cells of one variant's totals on the synthetic rings (``tiepoint_lab.bench.rings.ring_totals``)."""
+    return [
+        f"{t['ring_views_registered']}/{t['ring_views']}",
+        f"{t['rings_all_registered']}/{t['rings']}",
+        f"{t['window_views_registered']}/{t['window_views']}",
+        f"{t['windows_all_registered']}/{t['windows']}",
+        number(t["median_relative_rotation_error_deg"], 2),
+        str(t["runs_with_error_over_5_deg"]),
     ]
-    header = [
-        "mapper options",
-        "ring views registered",
-        "rings all registered",
-        "6-view run views",
-        "runs all registered",
-        "relative rotation ° (median)",
-        "runs with an error > 5°",
-    ]
-    return markdown(header, rows)
 
 
 def reconstruction_ring_pipelines(benchmarks: Path) -> str:
@@ -1032,12 +1035,7 @@ def reconstruction_ring_pipelines(benchmarks: Path) -> str:
             [
                 pipeline.replace("tiepoint sift", "`reconstruct`, SIFT"),
                 mapper,
-                f"{t['ring_views_registered']}/{t['ring_views']}",
-                f"{t['rings_all_registered']}/{t['rings']}",
-                f"{t['window_views_registered']}/{t['window_views']}",
-                f"{t['windows_all_registered']}/{t['windows']}",
-                number(t["median_relative_rotation_error_deg"], 2),
-                str(t["runs_with_error_over_5_deg"]),
+                *_ring_total_cells(t),
                 number(times["features"], 1),
                 number(times["matching"], 1),
                 number(times["mapping"], 1),
@@ -1046,12 +1044,7 @@ def reconstruction_ring_pipelines(benchmarks: Path) -> str:
     header = [
         "pipeline",
         "mapper",
-        "ring views registered",
-        "rings all registered",
-        "6-view run views",
-        "runs all registered",
-        "relative rotation ° (median)",
-        "runs with an error > 5°",
+        *RING_TOTAL_COLUMNS,
         "ring s: features",
         "matching",
         "mapping",

@@ -28,7 +28,7 @@ import itertools
 import logging
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,76 @@ def score_views(models: list[Any], truth: Mapping[str, Any], members: Sequence[s
         "relative_rotation_error_deg": float(np.median(errors)) if errors else None,
         "max_relative_rotation_error_deg": float(np.max(errors)) if errors else None,
     }
+
+
+def ring_totals(runs: Mapping[str, Mapping[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per variant, over runs named ``RING/full`` and ``RING/window-NN`` (scores of :func:`score_views`):
+    registered views and fully registered runs (whole rings and windows apart), the median of the runs'
+    median relative rotation errors, and the runs off by more than 5 degrees somewhere."""
+    totals = {}
+    for name in next(iter(runs.values())):
+        full = [r[name] for key, r in runs.items() if key.endswith("/full")]
+        windows = [r[name] for key, r in runs.items() if "/window" in key]
+        scores = full + windows
+        medians = [
+            s["relative_rotation_error_deg"] for s in scores if s["relative_rotation_error_deg"] is not None
+        ]
+        largest = [
+            s["max_relative_rotation_error_deg"]
+            for s in scores
+            if s["max_relative_rotation_error_deg"] is not None
+        ]
+        totals[name] = {
+            "rings_all_registered": sum(s["registered"] == s["views"] for s in full),
+            "rings": len(full),
+            "ring_views_registered": sum(s["registered"] for s in full),
+            "ring_views": sum(s["views"] for s in full),
+            "windows_all_registered": sum(s["registered"] == s["views"] for s in windows),
+            "windows": len(windows),
+            "window_views_registered": sum(s["registered"] for s in windows),
+            "window_views": sum(s["views"] for s in windows),
+            "median_relative_rotation_error_deg": float(np.median(medians)) if medians else None,
+            "runs_with_error_over_5_deg": sum(v > 5 for v in largest),
+        }
+    return totals
+
+
+def synthetic_ring_parser(doc: str | None, rings: int, record: str) -> Any:
+    """The parser of a script on synthetic turntable rings: ``--rings`` (default ``rings``), ``--work``,
+    ``--photos`` and ``--output`` (default ``benchmarks/reconstruction/rings/RECORD``)."""
+    from ..paths import REPOSITORY
+    from .scripts import script_parser
+
+    parser = script_parser(doc)
+    parser.add_argument("--rings", type=int, default=rings, help="synthetic rings (seeds 0 .. N-1)")
+    parser.add_argument("--work", type=Path, default=Path("outputs/ring-options"))
+    parser.add_argument(
+        "--photos", type=Path, default=Path("data/photos"), help="corpus from 'tiepoint-lab data photos'"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=REPOSITORY / "benchmarks" / "reconstruction" / "rings" / record
+    )
+    return parser
+
+
+def synthetic_ring_runs(
+    work: Path, photos: Sequence[np.ndarray], rings: int, window: int = 6
+) -> Iterator[tuple[str, Path, dict[str, Any], list[str]]]:
+    """For each of ``rings`` synthetic turntable rings (seeds 0 .. rings-1, rendered into ``work/ring-SEED``
+    unless there), the whole ring and each run of ``window`` consecutive views: ``(name, folder, truth,
+    views)`` with names ``ring-SEED/full`` and ``ring-SEED/window-NN``."""
+    from ..data.turntable import render_ring
+    from .reconstruction import temple_ground_truth
+
+    for seed in range(rings):
+        folder = work / f"ring-{seed}"
+        if not (folder / "ring_par.txt").is_file():
+            render_ring(folder, photos, seed)
+        truth, _ = temple_ground_truth(folder)
+        order = ring_order(truth)
+        yield f"ring-{seed}/full", folder, truth, order
+        for index, views in enumerate(ring_windows(order, window)):
+            yield f"ring-{seed}/window-{index:02d}", folder, truth, views
 
 
 def held_out_photos(corpus: Path) -> list[np.ndarray]:

@@ -13,6 +13,7 @@ from tiepoint_lab.bench.rings import (
     ring_order,
     ring_windows,
     score_views,
+    synthetic_ring_runs,
 )
 from tiepoint_lab.data.turntable import render_ring
 
@@ -75,3 +76,16 @@ def test_colmap_pipeline_on_a_small_turntable(tmp_path, textured_image):
         assert scores["registered"] == summary["registered_images"]
         if scores["registered"] >= 2:  # COLMAP's defaults are not seeded: no accuracy is asserted
             assert scores["relative_rotation_error_deg"] is not None
+
+
+@pytest.mark.slow
+def test_synthetic_ring_runs_render_once_and_list_every_window(tmp_path, textured_image):
+    photos = [np.rot90(textured_image, k).copy() for k in range(4)]
+    runs = list(synthetic_ring_runs(tmp_path, photos, rings=1))
+    assert [name for name, *_ in runs] == ["ring-0/full"] + [f"ring-0/window-{i:02d}" for i in range(16)]
+    _, folder, truth, order = runs[0]
+    assert sorted(order) == sorted(truth) and len(order) == 16
+    assert runs[1][3] == order[:6] and runs[16][3] == order[15:] + order[:5]
+    stamp = (folder / "ring_par.txt").stat().st_mtime_ns
+    again = next(synthetic_ring_runs(tmp_path, photos, rings=1))
+    assert again[3] == order and (folder / "ring_par.txt").stat().st_mtime_ns == stamp
