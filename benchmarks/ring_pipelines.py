@@ -1,14 +1,15 @@
 """tiepoint's reconstruction beside COLMAP's own pipeline on synthetic turntable rings (not on the temple).
 
     python benchmarks/ring_pipelines.py [--rings 4] [--work outputs/ring-options] [--photos data/photos]
+                                        [--variants sift:2048 sift:8192 sift+glue:2048]
 
 Renders ``--rings`` turntable rings (:mod:`tiepoint_lab.data.turntable`, textures from the photo corpus's
 held-out split; the same rings as ``benchmarks/ring_mapper_options.py``) and reconstructs each whole ring and
-each of its 16 runs of 6 consecutive views: with ``reconstruct``'s defaults (SIFT, exhaustive pairs) at each
-keypoint budget of :data:`BUDGETS`, and with COLMAP's own pipeline (pycolmap's SIFT extraction, exhaustive
-matching and verification, all with pycolmap's defaults). Each database is mapped with the incremental and
-the global mapper. Per variant: registered views, runs with every view registered, the median and largest
-relative rotation error between registered views, and the stage times. Writes
+each of its 16 runs of 6 consecutive views: with ``reconstruct``'s defaults (exhaustive pairs) for each
+method and keypoint budget of :data:`VARIANTS`, and with COLMAP's own pipeline (pycolmap's SIFT extraction,
+exhaustive matching and verification, all with pycolmap's defaults). Each database is mapped with the
+incremental and the global mapper. Per variant: registered views, runs with every view registered, the median
+and largest relative rotation error between registered views, and the stage times. Writes
 ``benchmarks/reconstruction/rings/pipelines.json``.
 """
 
@@ -35,15 +36,19 @@ from tiepoint_lab.bench.rings import (
     synthetic_ring_runs,
 )
 
-BUDGETS = (2048, 8192)
-"""SIFT keypoint budgets of ``reconstruct`` (COLMAP's own extraction keeps up to 8192)."""
+VARIANTS = ("sift:2048", "sift:8192", "sift+glue:2048")
+"""``reconstruct``'s variants, ``METHOD:KEYPOINTS`` (COLMAP's own extraction keeps up to 8192 keypoints)."""
 
 MAPPERS = ("incremental", "global")
 
 
-def _tiepoint_runs(folder: Path, members: list[str], truth: Poses, out: Path, budget: int) -> dict[str, Any]:
-    """``reconstruct`` at one keypoint budget (incremental), then the global mapper on its database."""
-    result = reconstruct([folder / n for n in members], out, max_keypoints=budget, progress=False)
+def _tiepoint_runs(folder: Path, members: list[str], truth: Poses, out: Path, variant: str) -> dict[str, Any]:
+    """``reconstruct`` with one method and keypoint budget (incremental), then the global mapper on its
+    database."""
+    method, budget = variant.split(":")
+    result = reconstruct(
+        [folder / n for n in members], out, method=method, max_keypoints=int(budget), progress=False
+    )
     times = result.summary.get("timings_s", {})
     stages = {
         "features": times.get("extract", 0.0),
@@ -58,7 +63,7 @@ def _tiepoint_runs(folder: Path, members: list[str], truth: Poses, out: Path, bu
         "global": (global_models, time.perf_counter() - start),
     }
     return {
-        f"tiepoint sift {budget}, {mapper}": {
+        f"tiepoint {method} {budget}, {mapper}": {
             **score_views(models, truth, members),
             "times_s": {**stages, "mapping": seconds},
         }
@@ -84,7 +89,11 @@ def _colmap_runs(folder: Path, members: list[str], truth: Poses, out: Path) -> d
 
 
 def main() -> None:
-    args = synthetic_ring_parser(__doc__, rings=4, record="pipelines.json").parse_args()
+    parser = synthetic_ring_parser(__doc__, rings=4, record="pipelines.json")
+    parser.add_argument(
+        "--variants", nargs="+", default=list(VARIANTS), help="METHOD:KEYPOINTS of reconstruct"
+    )
+    args = parser.parse_args()
     logging.getLogger("tiepoint").setLevel(logging.ERROR)
     from tiepoint.io.colmap import import_pycolmap
 
@@ -92,7 +101,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "protocol": __doc__.strip().split("\n\n", 2)[2],
         "environment": _environment(),
-        "budgets": list(BUDGETS),
+        "variants": args.variants,
         "runs": {},
     }
     for run, folder, truth, members in synthetic_ring_runs(
@@ -100,8 +109,9 @@ def main() -> None:
     ):
         out = args.work / "pipelines" / run
         scores: dict[str, Any] = {}
-        for budget in BUDGETS:
-            scores.update(_tiepoint_runs(folder, members, truth, out / f"tiepoint-{budget}", budget))
+        for variant in args.variants:
+            name = variant.replace("+", "_").replace(":", "-")
+            scores.update(_tiepoint_runs(folder, members, truth, out / f"tiepoint-{name}", variant))
         scores.update(_colmap_runs(folder, members, truth, out / "colmap"))
         results["runs"][run] = scores
         print(f"{run}: " + ", ".join(f"{n} {s['registered']}" for n, s in scores.items()), flush=True)

@@ -171,11 +171,11 @@ def test_errors_are_one_line_messages(argv, message, capsys):
     assert message in err and "Traceback" not in err
 
 
-def test_pair_commands_default_to_clidd_and_feature_file_pipelines_to_sift():
+def test_pair_commands_default_to_clidd_and_feature_file_pipelines_to_sift_glue():
     from tiepoint import DEFAULT_METHOD, RECONSTRUCTION_METHOD
 
     parser = build_parser()
-    assert (DEFAULT_METHOD, RECONSTRUCTION_METHOD) == ("clidd", "sift")
+    assert (DEFAULT_METHOD, RECONSTRUCTION_METHOD) == ("clidd", "sift+glue")
     for command in (["match", "a.png", "b.png"], ["demo"]):
         assert parser.parse_args(command).method == DEFAULT_METHOD
     assert parser.parse_args(["bench"]).methods == [DEFAULT_METHOD]

@@ -922,7 +922,8 @@ def reconstruction_retrieval(benchmarks: Path) -> str:
 
 def reconstruction_methods(benchmarks: Path) -> str:
     runs = [
-        ("`sift` (default)", "reconstruction/temple.json"),
+        ("`sift+glue` (default)", "reconstruction/sift-glue/temple.json"),
+        ("`sift`", "reconstruction/temple.json"),
         ("`clidd`", "reconstruction/default_method/temple_clidd_floor.json"),
         ("`eloftr`", "reconstruction/eloftr-gate/temple.json"),
     ]
@@ -1023,6 +1024,14 @@ def _ring_total_cells(t: dict[str, Any]) -> list[str]:
     ]
 
 
+def _ring_pipeline_name(name: str) -> str:
+    """``tiepoint METHOD BUDGET`` as ``reconstruct``, `METHOD`, BUDGET keypoints; COLMAP's as it is."""
+    parts = name.split()
+    if parts[0] != "tiepoint":
+        return name
+    return f"`reconstruct`, `{parts[1]}`, {int(parts[2]):,} keypoints"
+
+
 def reconstruction_ring_pipelines(benchmarks: Path) -> str:
     """``reconstruct`` at two SIFT budgets beside COLMAP's own pipeline on the synthetic turntable rings
     (``benchmarks/ring_pipelines.py``)."""
@@ -1033,7 +1042,7 @@ def reconstruction_ring_pipelines(benchmarks: Path) -> str:
         times = t["ring_times_s"]
         rows.append(
             [
-                pipeline.replace("tiepoint sift", "`reconstruct`, SIFT"),
+                _ring_pipeline_name(pipeline),
                 mapper,
                 *_ring_total_cells(t),
                 number(times["features"], 1),

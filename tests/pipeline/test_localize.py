@@ -90,7 +90,8 @@ def test_a_query_that_fails_is_named_and_resuming_skips_done_queries(corner_mode
     result = localize(model_dir, folder, output, progress=False)
     assert set(result.poses) == {"view3.png"} and result.exit_status == 1
     assert set(result.failed) == {"noise.png", "broken.png"}
-    assert "2D-3D correspondences" in result.failed["noise.png"]
+    # too few 2D-3D correspondences, or too few of them agree on a pose: either way the reason says so
+    assert "correspondences" in result.failed["noise.png"]
     assert result.failed["broken.png"].startswith("skipped file: ")
     assert "noise.png: FAILED: " in result.report()
     assert [line.split()[0] for line in output.read_text().splitlines()] == ["view3.png"]

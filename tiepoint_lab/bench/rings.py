@@ -422,11 +422,12 @@ def localization_benchmark(
             n: (np.asarray(pycolmap.Rotation3d(np.array([*q[1:], q[0]])).matrix()), t)
             for n, (q, t) in poses.items()
         }
-        errors = (
-            query_pose_errors(model_poses(built.models[0]), estimated, truth)
-            if built.models and poses
-            else {}
-        )
+        errors = {}
+        if built.models and poses:
+            try:
+                errors = query_pose_errors(model_poses(built.models[0]), estimated, truth)
+            except DatasetError as error:  # too few or collinear model views: no alignment to the truth
+                record.setdefault("errors_missing", {})[run] = str(error)
         record["runs"][run] = {
             name: {
                 **{k: v for k, v in entry.items() if k not in ("features", "qvec", "tvec")},
