@@ -658,7 +658,9 @@ def _add_ship_commands(commands: CommandTable) -> None:
 
 
 def _add_bench_commands(commands: CommandTable) -> None:
-    from tiepoint.api import DEFAULT_METHOD, RECONSTRUCTION_METHOD
+    from tiepoint.api import DEFAULT_METHOD
+
+    from .bench.reconstruction import RECORD_METHOD
 
     bench = commands.group(
         "bench", "run a benchmark and write its record under benchmarks/", metavar="BENCHMARK"
@@ -740,7 +742,12 @@ def _add_bench_commands(commands: CommandTable) -> None:
     p.add_argument(
         "--work", type=Path, default=Path("outputs/bench-reconstruction"), help="folder for the runs"
     )
-    p.add_argument("--method", default=RECONSTRUCTION_METHOD)
+    p.add_argument(
+        "--method",
+        default=RECORD_METHOD,
+        help=f"the method (default {RECORD_METHOD}, that of the committed records; colmap with --run rings: "
+        "COLMAP's own pipeline)",
+    )
     p.add_argument(
         "--scaling-images", type=Path, help="images for the scaling run (default: the Oxford affine set)"
     )
